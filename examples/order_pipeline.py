@@ -94,7 +94,7 @@ def describe(chunk: object) -> str:
         detail = str(payload["output"])
     elif chunk.type == "workflow-finish":  # type: ignore[attr-defined]
         detail = f"{payload['workflowStatus']}, usage {payload['output']['usage']}"
-    return f"{chunk.type:<24} {name:<16} {detail}"  # type: ignore[attr-defined]
+    return f"{chunk.type:<24} {name:<20} {detail}"  # type: ignore[attr-defined]
 
 
 async def main() -> None:

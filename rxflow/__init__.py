@@ -1,0 +1,64 @@
+"""rxflow: typed, streaming workflows for Python, built on ReactiveX.
+
+Define steps, compose them into a workflow, and watch a run live::
+
+    wf = create_workflow(id="wf").then(step_a).then(step_b).commit()
+    run = await wf.create_run()
+    async for chunk in run.stream(input_data=...):
+        print(chunk.type)
+
+Every public name lives here; event classes live in ``rxflow.events``.
+"""
+
+from .context import ConditionContext, RequestContext, StepContext, TracingContext
+from .errors import (
+    NonRetryableError,
+    ResumeAlreadyClaimedError,
+    ResumeError,
+    RxflowError,
+    StorageError,
+    TripWire,
+    ValidationError,
+    WorkflowDefinitionError,
+)
+from .output import WorkflowRunOutput
+from .results import StepResult, Usage, WorkflowResult
+from .run import Run
+from .step import Step, create_step, step
+from .storage import InMemoryStorage, RunList, RunRecord, SQLiteStorage, Storage
+from .tracing import TracingOptions
+from .workflow import RetryConfig, Workflow, create_workflow
+
+__all__ = [
+    "ConditionContext",
+    "InMemoryStorage",
+    "NonRetryableError",
+    "RequestContext",
+    "ResumeAlreadyClaimedError",
+    "ResumeError",
+    "RetryConfig",
+    "Run",
+    "RunList",
+    "RunRecord",
+    "RxflowError",
+    "SQLiteStorage",
+    "Step",
+    "StepContext",
+    "StepResult",
+    "Storage",
+    "StorageError",
+    "TracingContext",
+    "TracingOptions",
+    "TripWire",
+    "Usage",
+    "ValidationError",
+    "Workflow",
+    "WorkflowDefinitionError",
+    "WorkflowResult",
+    "WorkflowRunOutput",
+    "create_step",
+    "create_workflow",
+    "step",
+]
+
+__version__ = "0.1.0"

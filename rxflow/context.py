@@ -1,0 +1,385 @@
+"""What a step body and a condition see: StepContext, ConditionContext, RequestContext,
+the abort signal and the writer. Nothing here runs steps; the engine builds these objects."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .convert import conform
+from .errors import RxflowError
+from .events import CustomChunk, StepOutputPayload, WorkflowStepOutput
+from .results import Usage
+
+if TYPE_CHECKING:
+    from .engine.state import ExecutionState
+    from .step import Step
+
+__all__ = [
+    "AbortSignal",
+    "Bail",
+    "ConditionContext",
+    "RequestContext",
+    "StepContext",
+    "StepWriter",
+    "Suspended",
+    "TracingContext",
+]
+
+_MISSING: Any = object()
+
+
+class RequestContext:
+    """A mutable, mapping-like bag of request values shared by every step of a run.
+
+    The same instance is handed to every step, condition and nested workflow of a run, so a
+    value set by one step is seen by the next ones.
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, initial: Mapping[str, Any] | None = None) -> None:
+        self._values: dict[str, Any] = dict(initial) if initial else {}
+
+    def set(self, key: str, value: Any) -> None:
+        self._values[key] = value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._values.get(key, default)
+
+    def has(self, key: str) -> bool:
+        return key in self._values
+
+    def delete(self, key: str) -> bool:
+        """Remove ``key``; True when it was there."""
+        return self._values.pop(key, _MISSING) is not _MISSING
+
+    def clear(self) -> None:
+        self._values.clear()
+
+    def keys(self) -> list[str]:
+        return list(self._values)
+
+    def values(self) -> list[Any]:
+        return list(self._values.values())
+
+    def items(self) -> list[tuple[str, Any]]:
+        return list(self._values.items())
+
+    def to_dict(self) -> dict[str, Any]:
+        """A shallow copy of the values, as a plain dict."""
+        return dict(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._values))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._values[key] = value
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RequestContext):
+            return self._values == other._values
+        if isinstance(other, Mapping):
+            return self._values == dict(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"RequestContext({self._values!r})"
+
+
+@attrs.frozen(slots=True)
+class TracingContext:
+    """Where spans go: ``current_span`` is the OpenTelemetry span new spans are children of."""
+
+    current_span: Any = None
+
+
+class AbortSignal:
+    """Tells step bodies that the run was canceled: ``.aborted``, or ``await .wait()``."""
+
+    __slots__ = ("_aborted", "_event", "_loop", "_on_abort")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._aborted = False
+        self._event: asyncio.Event | None = None
+        self._loop = loop
+        self._on_abort: list[Any] = []
+
+    @property
+    def aborted(self) -> bool:
+        return self._aborted
+
+    async def wait(self) -> None:
+        """Return once the run is canceled (at once when it already is)."""
+        if self._aborted:
+            return
+        if self._event is None:
+            self._event = asyncio.Event()
+        await self._event.wait()
+
+    def _fire(self) -> None:
+        """Mark aborted and run the abort callbacks (loop thread only)."""
+        if self._aborted:
+            return
+        self._aborted = True
+        if self._event is not None:
+            self._event.set()
+        callbacks, self._on_abort = self._on_abort, []
+        for callback in callbacks:
+            callback()
+
+
+class Bail:
+    """The marker ``ctx.bail(value)`` returns: ends the whole workflow successfully."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Bail({self.value!r})"
+
+
+class Suspended:
+    """The marker ``await ctx.suspend(...)`` returns; the step ends suspended."""
+
+    __slots__ = ("payload",)
+
+    def __init__(self, payload: Any) -> None:
+        self.payload = payload
+
+    def __repr__(self) -> str:
+        return f"Suspended({self.payload!r})"
+
+
+class StepWriter:
+    """``ctx.writer``: streams values out of a running step as ``workflow-step-output``."""
+
+    __slots__ = ("_emit", "_run_id", "_step_name")
+
+    def __init__(self, emit: Any, run_id: str, step_name: str) -> None:
+        self._emit = emit
+        self._run_id = run_id
+        self._step_name = step_name
+
+    async def write(self, value: Any) -> None:
+        """Emit ``value`` as a ``workflow-step-output`` chunk (``from_="USER"``).
+
+        A forwarded LLM ``{"type": "finish", "payload": {"usage": {...}}}`` chunk also counts
+        toward the run's usage.
+        """
+        self._emit(
+            WorkflowStepOutput(
+                run_id=self._run_id,
+                payload=StepOutputPayload(
+                    step_name=self._step_name, run_id=self._run_id, output=value
+                ),
+                from_="USER",
+            )
+        )
+
+    async def custom(self, chunk: Mapping[str, Any]) -> None:
+        """Emit a custom ``data-*`` chunk, passed through to the stream unchanged."""
+        chunk_type = chunk.get("type")
+        if not isinstance(chunk_type, str) or not chunk_type.startswith("data-"):
+            raise ValueError(
+                f"custom chunk type must be a string starting with 'data-', got {chunk_type!r}"
+            )
+        extra = {k: v for k, v in chunk.items() if k not in ("type", "data", "runId", "from")}
+        self._emit(
+            CustomChunk(
+                type=chunk_type,
+                run_id=self._run_id,
+                data=chunk.get("data"),
+                from_=str(chunk.get("from", "USER")),
+                extra=extra,
+            )
+        )
+
+
+class _ContextBase:
+    """What steps and conditions share: identifiers, input, state and the run's services."""
+
+    __slots__ = ("_exec", "input_data", "retry_count", "state", "tracing_context")
+
+    def __init__(
+        self,
+        execution: ExecutionState,
+        input_data: Any,
+        retry_count: int,
+        tracing_context: TracingContext,
+    ) -> None:
+        self._exec = execution
+        self.input_data = input_data
+        self.retry_count = retry_count
+        self.state: dict[str, Any] = execution.state
+        self.tracing_context = tracing_context
+
+    @property
+    def run_id(self) -> str:
+        return self._exec.run_id
+
+    @property
+    def workflow_id(self) -> str:
+        return self._exec.workflow.id
+
+    @property
+    def resource_id(self) -> str | None:
+        return self._exec.scope.resource_id
+
+    @property
+    def request_context(self) -> RequestContext:
+        return self._exec.scope.request_context
+
+    @property
+    def abort_signal(self) -> AbortSignal:
+        return self._exec.scope.abort_signal
+
+    def get_init_data(self) -> Any:
+        """The input of the workflow this step belongs to."""
+        return self._exec.input
+
+    def get_step_result(self, step_or_id: Any) -> Any:
+        """That step's output if it succeeded, else ``None``."""
+        step_id = step_or_id if isinstance(step_or_id, str) else step_or_id.id
+        result = self._exec.step_results.get(step_id)
+        if result is None or result.status != "success":
+            return None
+        return result.output
+
+    def abort(self) -> None:
+        """Cancel the run from inside (same as ``await run.cancel()``); thread-safe."""
+        self._exec.scope.request_abort()
+
+    def record_usage(
+        self,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        *,
+        reasoning_tokens: int | None = None,
+        cached_input_tokens: int | None = None,
+    ) -> None:
+        """Add token usage to the run's totals; thread-safe."""
+        usage = Usage(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            total_tokens=input_tokens + output_tokens,
+            reasoning_tokens=reasoning_tokens,
+            cached_input_tokens=cached_input_tokens,
+        )
+        self._exec.scope.add_usage(usage)
+
+
+class ConditionContext(_ContextBase):
+    """What a branch or loop condition sees: like StepContext without suspend/set_state.
+
+    ``iteration_count`` (1-based) is set for loop conditions, ``None`` elsewhere.
+    """
+
+    __slots__ = ("iteration_count",)
+
+    def __init__(
+        self,
+        execution: ExecutionState,
+        input_data: Any,
+        tracing_context: TracingContext,
+        iteration_count: int | None = None,
+    ) -> None:
+        super().__init__(execution, input_data, -1, tracing_context)
+        self.iteration_count = iteration_count
+
+
+class StepContext(_ContextBase):
+    """What a step body receives: one instance per invocation (each retry gets a fresh one).
+
+    See SPEC §2 for every attribute. ``set_state``, ``bail``, ``abort`` and ``record_usage``
+    are plain methods (callable from sync and async bodies); ``suspend`` and the writer are
+    async.
+    """
+
+    __slots__ = (
+        "_bail",
+        "_state_partials",
+        "_step",
+        "_suspend",
+        "resume_data",
+        "suspend_data",
+        "writer",
+    )
+
+    def __init__(
+        self,
+        execution: ExecutionState,
+        step: Step,
+        input_data: Any,
+        retry_count: int,
+        tracing_context: TracingContext,
+        writer: StepWriter,
+        resume_data: Any = None,
+        suspend_data: Any = None,
+    ) -> None:
+        super().__init__(execution, input_data, retry_count, tracing_context)
+        self._step = step
+        self.writer = writer
+        self.resume_data = resume_data
+        self.suspend_data = suspend_data
+        self._state_partials: list[dict[str, Any]] | None = None
+        self._suspend: tuple[Any, list[str] | None] | None = None
+        self._bail: Bail | None = None
+
+    def set_state(self, partial: Mapping[str, Any]) -> None:
+        """Merge ``partial`` into the run state when this step succeeds, bails or suspends.
+
+        Partials of one invocation merge in call order (per key, last wins). Checked key by key
+        against the state schema at once; a bad key raises ``ValidationError`` here.
+        """
+        if not isinstance(partial, Mapping):
+            raise TypeError(f"set_state expects a mapping, got {type(partial).__name__}")
+        schema = self._step.state_schema or self._exec.workflow.state_schema
+        partial = dict(partial)
+        if schema is not None:
+            from .schema import check_state_partial
+
+            check_state_partial(partial, schema, what=f"state set by step '{self._step.id}'")
+        if self._state_partials is None:
+            self._state_partials = []
+        self._state_partials.append(partial)
+
+    def bail(self, value: Any = None) -> Bail:
+        """``return ctx.bail(v)`` ends the whole workflow successfully with result ``v``."""
+        marker = Bail(value)
+        self._bail = marker
+        return marker
+
+    async def suspend(
+        self, payload: Any = None, *, resume_label: str | list[str] | None = None
+    ) -> Suspended:
+        """Record a suspension; the idiom is ``return await ctx.suspend(...)``.
+
+        On resume the body runs again from the top with ``resume_data`` set.
+        """
+        if threading.get_ident() != self._exec.scope.loop_thread:
+            raise RxflowError("suspend() is only available in async step bodies")
+        if self._step.suspend_schema is not None:
+            payload = conform(
+                payload, self._step.suspend_schema, what=f"suspend payload of step '{self._step.id}'"
+            )
+        labels = [resume_label] if isinstance(resume_label, str) else resume_label
+        self._suspend = (payload, list(labels) if labels else None)
+        return Suspended(payload)

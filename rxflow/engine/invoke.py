@@ -1,0 +1,332 @@
+"""One step invocation: schemas, retries, bail/suspend markers, state merge and its events.
+
+``start_step`` emits ``workflow-step-start`` and returns a ``StepCall``; ``run_step`` runs
+the body (awaited directly on the loop, or in a worker thread for a plain ``def``) and emits
+the result (or suspended) event. Blocks call the two halves apart so that every sibling's
+start is out before any sibling's result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from ..context import Bail, StepContext, StepWriter, TracingContext
+from ..convert import conform
+from ..errors import NonRetryableError, TripWire
+from ..events import (
+    StepFinishPayload,
+    StepResultPayload,
+    StepStartPayload,
+    StepSuspendedPayload,
+    WorkflowStepFinish,
+    WorkflowStepResult,
+    WorkflowStepStart,
+    WorkflowStepSuspended,
+)
+from ..results import IterationMetadata, StepResult, TripwireInfo
+from .state import ExecutionState, new_call_id, now_ms
+
+if TYPE_CHECKING:
+    from ..graph import StepLike
+
+__all__ = [
+    "NestedSuspension",
+    "StepCall",
+    "apply_state",
+    "cancel_call",
+    "invoke_step",
+    "run_step",
+    "start_step",
+]
+
+_NO_TRACING = TracingContext(None)
+
+
+class StepCall:
+    """A started invocation: what its result event and ``StepResult`` repeat."""
+
+    __slots__ = (
+        "call_id",
+        "event_id",
+        "events",
+        "input",
+        "metadata",
+        "resume_data",
+        "resumed_at",
+        "started_at",
+        "step",
+        "suspend_data",
+    )
+
+    def __init__(
+        self,
+        step: StepLike,
+        event_id: str,
+        input: Any,
+        started_at: int,
+        metadata: IterationMetadata | None,
+        events: bool,
+    ) -> None:
+        self.step = step
+        self.event_id = event_id
+        self.input = input
+        self.started_at = started_at
+        self.metadata = metadata
+        self.events = events
+        self.call_id = new_call_id()
+        self.resume_data: Any = None
+        self.suspend_data: Any = None
+        self.resumed_at: int | None = None
+
+
+def start_step(
+    ex: ExecutionState,
+    step: StepLike,
+    input_data: Any,
+    *,
+    iteration: int | None = None,
+    events: bool = True,
+) -> StepCall:
+    """Begin an invocation: emit ``workflow-step-start`` (unless ``events`` is off)."""
+    event_id = ex.prefix + step.id
+    metadata = IterationMetadata(iteration) if iteration is not None else None
+    call = StepCall(step, event_id, input_data, now_ms(), metadata, events)
+    if events:
+        ex.scope.emit(
+            WorkflowStepStart(
+                run_id=ex.scope.run_id,
+                payload=StepStartPayload(
+                    id=event_id,
+                    step_name=event_id,
+                    step_call_id=call.call_id,
+                    payload=input_data,
+                    started_at=call.started_at,
+                    metadata=metadata,
+                ),
+            )
+        )
+    return call
+
+
+def _context(ex: ExecutionState, call: StepCall, input_data: Any, retry: int) -> StepContext:
+    step = call.step
+    return StepContext(
+        ex,
+        step,  # type: ignore[arg-type]
+        input_data,
+        retry,
+        _NO_TRACING,
+        StepWriter(ex.scope.emit, ex.scope.run_id, step.id),
+        call.resume_data,
+        call.suspend_data,
+    )
+
+
+def _failed(call: StepCall, error: BaseException, ended_at: int) -> StepResult:
+    tripwire = TripwireInfo.from_exception(error) if isinstance(error, TripWire) else None
+    return StepResult(
+        status="failed",
+        payload=call.input,
+        error=error,
+        started_at=call.started_at,
+        ended_at=ended_at,
+        resume_payload=call.resume_data,
+        resumed_at=call.resumed_at,
+        metadata=call.metadata,
+        tripwire=tripwire,
+    )
+
+
+async def _execute(ex: ExecutionState, call: StepCall) -> tuple[StepResult, StepContext | None]:
+    """Run the body with validation and retries; the step's result and its last context."""
+    from ..workflow import Workflow
+
+    step = call.step
+    scope = ex.scope
+    what = step.id
+    try:
+        if step.request_context_schema is not None:
+            conform(
+                scope.request_context.to_dict(),
+                step.request_context_schema,
+                what=f"request context of step '{what}'",
+            )
+        input_data = call.input
+        if step.input_schema is not None:
+            input_data = conform(input_data, step.input_schema, what=f"input of step '{what}'")
+    except Exception as error:  # schema failures fail the step at once: retrying cannot help
+        return _failed(call, error, now_ms()), None
+
+    attempts = step.retries if step.retries is not None else ex.workflow.retry_config.attempts
+    nested = isinstance(step, Workflow)
+    retry = 0
+    while True:
+        ctx: StepContext | None = None
+        try:
+            if nested:
+                from .nested import run_nested
+
+                output = await run_nested(ex, call, input_data)
+            else:
+                ctx = _context(ex, call, input_data, retry)
+                if step.is_async:
+                    output = await step.execute(ctx)  # type: ignore[union-attr,misc]
+                else:
+                    output = await asyncio.to_thread(step.execute, ctx)  # type: ignore[union-attr,arg-type]
+                if ctx._suspend is not None:
+                    return _suspended(call, ctx._suspend[0]), ctx
+            if output.__class__ is Bail:
+                return _finished(call, "bailed", output.value), ctx
+            if output.__class__ is NestedSuspension:
+                return _suspended(call, output.payload), None
+            if step.output_schema is not None:
+                output = conform(output, step.output_schema, what=f"output of step '{what}'")
+            return _finished(call, "success", output), ctx
+        except asyncio.CancelledError:
+            if not scope.abort_signal.aborted:
+                raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            return _finished(call, "canceled", None), None
+        except (TripWire, NonRetryableError) as error:
+            return _failed(call, error, now_ms()), None
+        except Exception as error:
+            if retry >= attempts or scope.abort_signal.aborted:
+                return _failed(call, error, now_ms()), None
+            retry += 1
+            delay = ex.workflow.retry_config.delay
+            if delay:
+                await asyncio.sleep(delay / 1000)
+
+
+def _finished(call: StepCall, status: str, output: Any) -> StepResult:
+    return StepResult(
+        status=status,
+        payload=call.input,
+        output=output,
+        started_at=call.started_at,
+        ended_at=now_ms(),
+        resume_payload=call.resume_data,
+        resumed_at=call.resumed_at,
+        metadata=call.metadata,
+    )
+
+
+def _suspended(call: StepCall, payload: Any) -> StepResult:
+    return StepResult(
+        status="suspended",
+        payload=call.input,
+        started_at=call.started_at,
+        suspend_payload=payload,
+        suspended_at=now_ms(),
+        resume_payload=call.resume_data,
+        resumed_at=call.resumed_at,
+        metadata=call.metadata,
+    )
+
+
+class NestedSuspension:
+    """Returned by a nested workflow that ended suspended: the parent step suspends too."""
+
+    __slots__ = ("payload",)
+
+    def __init__(self, payload: Any) -> None:
+        self.payload = payload
+
+
+def apply_state(ex: ExecutionState, ctx: StepContext | None) -> None:
+    """Merge the invocation's ``set_state`` partials into the run state (a new dict)."""
+    if ctx is None or not ctx._state_partials:
+        return
+    merged = dict(ex.state)
+    for partial in ctx._state_partials:
+        merged.update(partial)
+    schema = ctx._step.state_schema or ex.workflow.state_schema
+    if schema is not None:
+        conform(merged, schema, what=f"state after step '{ctx._step.id}'")
+    ex.state = merged
+
+
+def _emit_result(ex: ExecutionState, call: StepCall, result: StepResult) -> None:
+    scope = ex.scope
+    if result.status == "suspended":
+        scope.emit(
+            WorkflowStepSuspended(
+                run_id=scope.run_id,
+                payload=StepSuspendedPayload(
+                    id=call.event_id,
+                    step_name=call.event_id,
+                    step_call_id=call.call_id,
+                    payload=call.input,
+                    started_at=call.started_at,
+                    suspend_payload=result.suspend_payload,
+                    suspended_at=result.suspended_at,
+                    resume_payload=call.resume_data,
+                    resumed_at=call.resumed_at,
+                    metadata=call.metadata,
+                ),
+            )
+        )
+        return
+    scope.emit(
+        WorkflowStepResult(
+            run_id=scope.run_id,
+            payload=StepResultPayload(
+                id=call.event_id,
+                step_name=call.event_id,
+                step_call_id=call.call_id,
+                status=result.status,
+                payload=call.input,
+                started_at=call.started_at,
+                ended_at=result.ended_at,
+                output=result.output,
+                error=result.error,
+                resume_payload=call.resume_data,
+                resumed_at=call.resumed_at,
+                tripwire=result.tripwire,
+                metadata=call.metadata,
+            ),
+        )
+    )
+    if scope.watched:
+        scope.emit(
+            WorkflowStepFinish(
+                run_id=scope.run_id,
+                payload=StepFinishPayload(id=call.event_id, step_call_id=call.call_id),
+            )
+        )
+
+
+async def run_step(ex: ExecutionState, call: StepCall) -> StepResult:
+    """Run a started invocation to its end; emit its result or suspended event."""
+    result, ctx = await _execute(ex, call)
+    if result.status in ("success", "bailed", "suspended"):
+        try:
+            apply_state(ex, ctx)
+        except Exception as error:  # the merged state breaks the state schema
+            result = _failed(call, error, now_ms())
+    if call.events:
+        _emit_result(ex, call, result)
+    return result
+
+
+def cancel_call(ex: ExecutionState, call: StepCall) -> StepResult:
+    """The result of an invocation canceled before its body could report; emits it."""
+    result = _finished(call, "canceled", None)
+    if call.events:
+        _emit_result(ex, call, result)
+    return result
+
+
+async def invoke_step(
+    ex: ExecutionState,
+    step: StepLike,
+    input_data: Any,
+    *,
+    iteration: int | None = None,
+    events: bool = True,
+) -> StepResult:
+    """Start and run one invocation."""
+    return await run_step(ex, start_step(ex, step, input_data, iteration=iteration, events=events))

@@ -1,0 +1,51 @@
+"""A workflow used as a step: runs the child's program inside the parent step's invocation.
+
+The child shares the parent's run scope, so its step events reach the parent's stream with
+ids prefixed ``"<child_workflow_id>."``; its own start/finish are never emitted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from .state import ExecutionState, new_run_id
+
+if TYPE_CHECKING:
+    from .invoke import StepCall
+
+__all__ = ["run_nested"]
+
+
+async def run_nested(ex: ExecutionState, call: StepCall, input_data: Any) -> Any:
+    """Run the nested workflow of ``call``; its output, or raise its error.
+
+    A suspended child returns a ``NestedSuspension`` so the parent step suspends too; a
+    canceled child raises ``CancelledError`` (the run's abort signal is set).
+    """
+    from ..workflow import Workflow
+    from .invoke import NestedSuspension
+
+    workflow = call.step
+    assert isinstance(workflow, Workflow)
+    child = ExecutionState(
+        scope=ex.scope,
+        workflow=workflow,
+        run_id=new_run_id(),
+        input=input_data,
+        state=ex.state,
+        prefix=call.event_id + ".",
+    )
+    await workflow.program.drive(child)
+    status = child.status
+    if status in ("success", "bailed"):
+        ex.state = child.state  # the child's final state flows back into the parent
+        return child.value
+    if status == "suspended":
+        inner_id, inner_payload = next(iter(child.suspended.items()))
+        ex.nested_paths[workflow.id] = [inner_id, *child.nested_paths.get(inner_id, ())]
+        return NestedSuspension(inner_payload)
+    if status == "canceled":
+        raise asyncio.CancelledError()
+    assert child.error is not None
+    raise child.error

@@ -1,0 +1,20 @@
+"""``parallel([...])``: every step on the same input, concurrently; output ``{id: output}``."""
+
+from __future__ import annotations
+
+from ..graph import ParallelEntry
+from .operator import EntryOperator
+from .siblings import run_siblings
+from .state import ExecutionState
+
+__all__ = ["parallel_operator"]
+
+
+def parallel_operator(entry: ParallelEntry) -> EntryOperator:
+    steps = entry.steps
+    allow_failure = entry.allow_failure
+
+    async def run(ex: ExecutionState) -> None:
+        await run_siblings(ex, steps, ex.value, allow_failure=allow_failure)
+
+    return EntryOperator("parallel", f"{len(steps)} branches", run)

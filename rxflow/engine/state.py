@@ -1,0 +1,164 @@
+"""The state an execution carries through the operators.
+
+``RunScope`` is shared by a run and every nested workflow it runs (event channel, abort
+signal, request context); ``ExecutionState`` is one workflow execution's data (input, current
+value, step results, run state, outcome). Entry operators read and update it in place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..context import AbortSignal, RequestContext
+from ..events import UsageRecorded
+from ..results import StepResult, TripwireInfo, Usage
+
+if TYPE_CHECKING:
+    from ..workflow import Workflow
+
+__all__ = ["ExecutionState", "RunScope", "new_call_id", "new_run_id", "now_ms"]
+
+
+def now_ms() -> int:
+    """Integer milliseconds since the epoch (the wire's timestamp unit)."""
+    return int(time.time() * 1000)
+
+
+# Ids shaped like UUIDs but made from a random per-process prefix and a counter: unique, and
+# far cheaper than uuid4() on the per-step path.
+_PREFIX = os.urandom(10).hex()
+_counter = itertools.count(1)
+
+
+def new_call_id() -> str:
+    n = next(_counter)
+    p = _PREFIX
+    return f"{p[:8]}-{p[8:12]}-4{p[13:16]}-{p[16:20]}-{n:012x}"
+
+
+def new_run_id() -> str:
+    return new_call_id()
+
+
+class RunScope:
+    """What a run and its nested workflows share: ids, the event channel, cancellation."""
+
+    __slots__ = (
+        "abort_signal",
+        "emit",
+        "loop",
+        "loop_thread",
+        "on_abort_request",
+        "request_context",
+        "resource_id",
+        "run_id",
+        "watched",
+        "workflow_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        workflow_id: str,
+        resource_id: str | None,
+        emit: Callable[[Any], None],
+        request_context: RequestContext,
+        loop: asyncio.AbstractEventLoop,
+        on_abort_request: Callable[[], None],
+    ) -> None:
+        self.run_id = run_id
+        self.workflow_id = workflow_id
+        self.resource_id = resource_id
+        self.emit = emit
+        self.request_context = request_context
+        self.loop = loop
+        self.loop_thread = threading.get_ident()
+        self.abort_signal = AbortSignal(loop)
+        self.on_abort_request = on_abort_request
+        # Emit workflow-step-finish events only while someone watches the raw events.
+        self.watched = False
+
+    def _on_loop(self, fn: Callable[[], None]) -> None:
+        if threading.get_ident() == self.loop_thread:
+            fn()
+        else:
+            self.loop.call_soon_threadsafe(fn)
+
+    def request_abort(self) -> None:
+        """Cancel the run (thread-safe); the run decides what that means right now."""
+        self._on_loop(self.on_abort_request)
+
+    def add_usage(self, usage: Usage) -> None:
+        """Send a usage report down the event channel (thread-safe)."""
+        notice = UsageRecorded(usage)
+        self._on_loop(lambda: self.emit(notice))
+
+
+class ExecutionState:
+    """One workflow execution: top-level, or a nested workflow inside a step.
+
+    ``value`` is the output of the last finished entry (the next entry's input). ``status``
+    stays ``"running"`` until an entry ends otherwise (``failed``, ``suspended``, ``bailed``,
+    ``tripwire``, ``canceled``) or the last entry succeeds (``success``).
+    """
+
+    __slots__ = (
+        "error",
+        "execution_path",
+        "input",
+        "nested_paths",
+        "prefix",
+        "run_id",
+        "scope",
+        "state",
+        "status",
+        "step_results",
+        "suspended",
+        "tripwire",
+        "value",
+        "workflow",
+    )
+
+    def __init__(
+        self,
+        *,
+        scope: RunScope,
+        workflow: Workflow,
+        run_id: str,
+        input: Any,
+        state: dict[str, Any] | None = None,
+        prefix: str = "",
+    ) -> None:
+        self.scope = scope
+        self.workflow = workflow
+        self.run_id = run_id
+        self.prefix = prefix
+        self.input = input
+        self.value = input
+        self.state: dict[str, Any] = state if state is not None else {}
+        self.step_results: dict[str, StepResult] = {}
+        self.execution_path: list[str] = []
+        self.status = "running"
+        self.error: BaseException | None = None
+        self.tripwire: TripwireInfo | None = None
+        # step id -> suspend payload of each suspended top-level step (in order).
+        self.suspended: dict[str, Any] = {}
+        # step id -> inner path, for a suspended step that is a nested workflow.
+        self.nested_paths: dict[str, list[str]] = {}
+
+    def record(self, step_id: str, result: StepResult) -> None:
+        """Keep a step's result and note it on the execution path."""
+        self.step_results[step_id] = result
+        self.execution_path.append(step_id)
+
+    def fail(self, error: BaseException, tripwire: TripwireInfo | None = None) -> None:
+        self.status = "tripwire" if tripwire is not None else "failed"
+        self.error = error
+        self.tripwire = tripwire

@@ -1,0 +1,309 @@
+"""``WorkflowRunOutput``: what ``run.stream()`` and ``run.resume_stream()`` return (SPEC §5).
+
+It listens to the run's hot event Subject, keeps the segment's event history for replay
+(bounded by ``history_limit``), and bridges it to async iterators (``async for``,
+``full_stream``) and to a replaying Observable (``events``). ReplaySubjects back ``result`` and
+``usage`` so that a late awaiter still gets them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Generator, Mapping
+from typing import Any
+
+import reactivex
+from reactivex import abc
+from reactivex.disposable import Disposable
+from reactivex.subject import ReplaySubject
+
+from .convert import error_to_wire
+from .events import (
+    Event,
+    FinishOutput,
+    UsageRecorded,
+    WorkflowCanceled,
+    WorkflowFinish,
+    WorkflowFinishPayload,
+    WorkflowStart,
+    WorkflowStartPayload,
+    WorkflowStepOutput,
+    WorkflowStepResult,
+    WorkflowStepSuspended,
+)
+from .results import Usage, WorkflowResult
+
+__all__ = ["WorkflowRunOutput"]
+
+_ZERO_USAGE = Usage()
+
+
+class _Replay:
+    """Awaitable view of a one-value ReplaySubject: the value, or the error it ended with."""
+
+    __slots__ = ("_subject",)
+
+    def __init__(self, subject: ReplaySubject[Any]) -> None:
+        self._subject = subject
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def on_next(value: Any) -> None:
+            if not future.done():
+                future.set_result(value)
+
+        def on_error(error: Exception) -> None:
+            if not future.done():
+                future.set_exception(error)
+
+        self._subject.subscribe(on_next, on_error)
+        return future.__await__()
+
+
+class _OutputIterator:
+    """One reader of an output: replays from the oldest kept event, then follows live ones."""
+
+    __slots__ = ("_output", "_position")
+
+    def __init__(self, output: WorkflowRunOutput) -> None:
+        self._output = output
+        self._position = output._first_kept()
+
+    def __aiter__(self) -> _OutputIterator:
+        return self
+
+    async def __anext__(self) -> Event:
+        output = self._output
+        while True:
+            index = self._position - output._trimmed
+            if index < 0:  # trimmed by history_limit while we lagged: skip to the oldest kept
+                self._position = output._trimmed
+                index = 0
+            history = output._history
+            if index < len(history):
+                self._position += 1
+                return history[index]  # type: ignore[no-any-return]
+            if output._closed:
+                raise StopAsyncIteration
+            await output._next_event()
+
+
+class _FullStream:
+    """``output.full_stream``: each iteration is a fresh replay of the whole segment."""
+
+    __slots__ = ("_output",)
+
+    def __init__(self, output: WorkflowRunOutput) -> None:
+        self._output = output
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return _OutputIterator(self._output)
+
+
+class WorkflowRunOutput:
+    """The live output of one stream segment of a run.
+
+    - ``async for chunk in output``: every event of the segment (from the first, even for a
+      late reader), ending after ``workflow-finish``;
+    - ``full_stream``: the same, as a fresh replay on each access, for any number of readers;
+    - ``events``: a replaying ``reactivex.Observable`` of the same events;
+    - ``await output.result`` / ``await output.usage``: the ``WorkflowResult`` and ``Usage``;
+    - ``status``: ``running``, ``suspended``, ``success``, ``failed``, ``canceled``,
+      ``tripwire``, following the events and set from the final result.
+    """
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        workflow_id: str,
+        close_on_suspend: bool = True,
+        history_limit: int | None = None,
+    ) -> None:
+        if history_limit is not None and (type(history_limit) is not int or history_limit < 1):
+            raise ValueError(f"history_limit must be None or an int >= 1, got {history_limit!r}")
+        self.run_id = run_id
+        self.workflow_id = workflow_id
+        self.close_on_suspend = close_on_suspend
+        self._limit = history_limit
+        self._history: list[Event] = []
+        self._trimmed = 0  # events dropped from the front of _history (history_limit)
+        self._closed = False
+        self._wake: asyncio.Future[None] | None = None
+        self._observers: list[abc.ObserverBase[Event]] = []
+        self._status = "running"
+        self._usage = _ZERO_USAGE
+        self._result_subject: ReplaySubject[WorkflowResult] = ReplaySubject(1)
+        self._usage_subject: ReplaySubject[Usage] = ReplaySubject(1)
+        self._bus_subscription: abc.DisposableBase | None = None
+        self._push(WorkflowStart(run_id=run_id, payload=WorkflowStartPayload(workflow_id)))
+
+    # -- public ----------------------------------------------------------------------------
+
+    @property
+    def status(self) -> str:
+        return self._status
+
+    @property
+    def result(self) -> _Replay:
+        """Awaitable: the run's ``WorkflowResult`` (raises for errors before execution)."""
+        return _Replay(self._result_subject)
+
+    @property
+    def usage(self) -> _Replay:
+        """Awaitable: the token ``Usage`` this output carried, once the stream has ended."""
+        return _Replay(self._usage_subject)
+
+    @property
+    def full_stream(self) -> _FullStream:
+        return _FullStream(self)
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return _OutputIterator(self)
+
+    @property
+    def events(self) -> reactivex.Observable[Event]:
+        """A replaying Observable: every kept event, then live ones, completing at the end.
+
+        Disposing a subscription never cancels the run.
+        """
+
+        def subscribe(
+            observer: abc.ObserverBase[Event], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            for event in self._history[self._first_kept() - self._trimmed :]:
+                observer.on_next(event)
+            if self._closed:
+                observer.on_completed()
+                return Disposable()
+            self._observers.append(observer)
+
+            def dispose() -> None:
+                if observer in self._observers:
+                    self._observers.remove(observer)
+
+            return Disposable(dispose)
+
+        return reactivex.create(subscribe)
+
+    def __repr__(self) -> str:
+        return f"<WorkflowRunOutput run_id={self.run_id!r} status={self._status!r}>"
+
+    # -- fed by the run ------------------------------------------------------------------------
+
+    def _first_kept(self) -> int:
+        total = self._trimmed + len(self._history)
+        if self._limit is None:
+            return self._trimmed
+        return max(self._trimmed, total - self._limit)
+
+    def _push(self, event: Event) -> None:
+        history = self._history
+        history.append(event)
+        limit = self._limit
+        if limit is not None and len(history) > 2 * limit:
+            # Trim in halves so appends stay O(1) amortized; readers start at _first_kept().
+            drop = len(history) - limit
+            del history[:drop]
+            self._trimmed += drop
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            if not wake.done():
+                wake.set_result(None)
+        if self._observers:
+            for observer in list(self._observers):
+                observer.on_next(event)
+
+    def _next_event(self) -> asyncio.Future[None]:
+        if self._wake is None:
+            self._wake = asyncio.get_running_loop().create_future()
+        return self._wake
+
+    def _on_event(self, event: Any) -> None:
+        """An event from the run's Subject: keep it, follow its status, count its usage."""
+        cls = event.__class__
+        if cls is UsageRecorded:
+            self._usage = self._usage.plus(event.usage)
+            return
+        if cls is WorkflowStepResult:
+            if event.payload.status == "failed":
+                self._status = "tripwire" if event.payload.tripwire is not None else "failed"
+        elif cls is WorkflowStepSuspended:
+            self._status = "suspended"
+        elif cls is WorkflowCanceled:
+            self._status = "canceled"
+        elif cls is WorkflowStepOutput:
+            self._count_finish_chunk(event.payload.output)
+        self._push(event)
+
+    def _count_finish_chunk(self, chunk: Any) -> None:
+        if not isinstance(chunk, Mapping) or chunk.get("type") != "finish":
+            return
+        payload = chunk.get("payload")
+        if not isinstance(payload, Mapping):
+            return
+        report = payload.get("usage")
+        if report is None and isinstance(payload.get("output"), Mapping):
+            report = payload["output"].get("usage")
+        if isinstance(report, Mapping):
+            self._usage = self._usage.plus(Usage.from_report(report))
+
+    def _resumed(self) -> None:
+        """A kept-open output is being fed again by a resume."""
+        self._status = "running"
+
+    def _finish(self, result: WorkflowResult) -> None:
+        """The run reached the end of this segment: resolve ``result``, then end the stream."""
+        self._status = result.status
+        self._result_subject.on_next(result)
+        self._result_subject.on_completed()
+        metadata: dict[str, Any] = {}
+        if result.status == "failed" and result.error is not None:
+            metadata = _error_metadata(result.error)
+        self._close(
+            WorkflowFinishPayload(
+                workflow_status=result.status,
+                output=FinishOutput(usage=self._usage),
+                metadata=metadata,
+                final_workflow_result=result.result if result.status == "success" else None,
+                tripwire=result.tripwire,
+            )
+        )
+
+    def _fail_before_execution(self, error: Exception) -> None:
+        """An error before anything ran (validation): ``result`` raises it, the stream ends."""
+        self._status = "failed"
+        self._result_subject.on_error(error)
+        self._close(
+            WorkflowFinishPayload(
+                workflow_status="failed",
+                output=FinishOutput(usage=self._usage),
+                metadata=_error_metadata(error),
+            )
+        )
+
+    def _close(self, payload: WorkflowFinishPayload) -> None:
+        if self._closed:
+            return
+        if self._bus_subscription is not None:
+            self._bus_subscription.dispose()
+            self._bus_subscription = None
+        self._push(WorkflowFinish(run_id=self.run_id, payload=payload))
+        self._closed = True
+        wake = self._wake
+        if wake is not None:
+            self._wake = None
+            if not wake.done():
+                wake.set_result(None)
+        observers, self._observers = self._observers, []
+        for observer in observers:
+            observer.on_completed()
+        self._usage_subject.on_next(self._usage)
+        self._usage_subject.on_completed()
+
+
+def _error_metadata(error: BaseException | Mapping[str, Any]) -> dict[str, Any]:
+    message = error.get("message", "") if isinstance(error, Mapping) else str(error)
+    return {"error": error_to_wire(error), "errorMessage": message}

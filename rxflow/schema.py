@@ -1,0 +1,65 @@
+"""Schema checks that go beyond structuring one value: ``set_state`` partials, key by key."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from .convert import conform
+from .errors import ValidationError
+
+__all__ = ["check_state_partial", "field_types"]
+
+
+def field_types(schema: Any) -> dict[str, Any] | None:
+    """The per-key types of a state schema (attrs, dataclass, TypedDict), else ``None``."""
+    if attrs.has(schema):
+        attrs.resolve_types(schema)
+        return {f.name: f.type for f in attrs.fields(schema)}
+    if dataclasses.is_dataclass(schema) or typing.is_typeddict(schema):
+        return typing.get_type_hints(schema)
+    origin = typing.get_origin(schema)
+    if origin in (dict, Mapping) and len(typing.get_args(schema)) == 2:
+        value_type = typing.get_args(schema)[1]
+        return _AnyKey(value_type)
+    return None
+
+
+class _AnyKey(dict[str, Any]):
+    """Field types of a ``dict[str, T]`` schema: every key has type T."""
+
+    def __init__(self, value_type: Any) -> None:
+        super().__init__()
+        self.value_type = value_type
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return self.value_type
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
+def check_state_partial(partial: Mapping[str, Any], schema: Any, *, what: str) -> None:
+    """Check each key of a ``set_state`` partial against the schema's type for that key.
+
+    Raises ``ValidationError`` listing every bad key (``$.key: ...``); unknown keys of a
+    schema with fixed fields are errors too.
+    """
+    types = field_types(schema)
+    if types is None:
+        return
+    errors: list[str] = []
+    for key, value in partial.items():
+        if key not in types:
+            errors.append(f"$.{key}: not a field of the state schema")
+            continue
+        try:
+            conform(value, types.get(key))
+        except ValidationError as error:
+            errors.extend(f"$.{key}{line[1:]}" for line in error.errors)
+    if errors:
+        raise ValidationError(errors, heading=f"invalid {what}")

@@ -1,0 +1,161 @@
+"""Steps: ``Step``, ``create_step`` and the ``@step`` decorator (SPEC §2).
+
+A step is data: an id, a body and its schemas. Running it is the engine's job.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+import attrs
+
+from .errors import WorkflowDefinitionError
+
+if TYPE_CHECKING:
+    import reactivex
+
+    from .context import StepContext
+
+__all__ = ["Step", "StepBody", "create_step", "step"]
+
+StepBody = Callable[["StepContext"], Any] | Callable[["StepContext"], Awaitable[Any]]
+_T = TypeVar("_T")
+
+
+def _check_id(step_id: object) -> str:
+    if not isinstance(step_id, str) or not step_id:
+        raise WorkflowDefinitionError(f"a step id must be a non-empty string, got {step_id!r}")
+    return step_id
+
+
+def _check_retries(retries: object) -> int | None:
+    if retries is not None and (type(retries) is not int or retries < 0):
+        raise WorkflowDefinitionError(f"retries must be None or an int >= 0, got {retries!r}")
+    return retries  # type: ignore[return-value]
+
+
+@attrs.frozen(slots=True, eq=False)
+class Step:
+    """A typed unit of work. Build it with :func:`create_step` or :func:`step`.
+
+    ``is_async`` tells whether ``execute`` is an ``async def`` (run on the loop) or a plain
+    function (run in a worker thread).
+    """
+
+    id: str = attrs.field(converter=_check_id)
+    execute: StepBody
+    input_schema: Any = None
+    output_schema: Any = None
+    description: str | None = None
+    resume_schema: Any = None
+    suspend_schema: Any = None
+    state_schema: Any = None
+    request_context_schema: Any = None
+    retries: int | None = attrs.field(default=None, converter=_check_retries)
+    metadata: Mapping[str, Any] | None = None
+    is_async: bool = attrs.field(init=False)
+
+    @is_async.default
+    def _is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.execute)
+
+    def as_operator(self) -> Callable[[reactivex.Observable[Any]], reactivex.Observable[Any]]:
+        """This step as a reactivex operator over its inputs (SPEC §14).
+
+        Each input runs the body with a minimal context (fresh run id, no storage); outputs go
+        to ``on_next``, exceptions to ``on_error``. ``suspend`` raises ``RxflowError``.
+        """
+        from .operators import step_operator
+
+        return step_operator(self)
+
+
+def create_step(
+    *,
+    id: str,
+    execute: StepBody,
+    input_schema: Any = None,
+    output_schema: Any = None,
+    description: str | None = None,
+    resume_schema: Any = None,
+    suspend_schema: Any = None,
+    state_schema: Any = None,
+    request_context_schema: Any = None,
+    retries: int | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> Step:
+    """Create a step from a body taking one ``StepContext`` (``async def`` or ``def``)."""
+    if not callable(execute):
+        raise WorkflowDefinitionError(f"step '{id}': execute must be callable, got {execute!r}")
+    return Step(
+        id=id,
+        execute=execute,
+        input_schema=input_schema,
+        output_schema=output_schema,
+        description=description,
+        resume_schema=resume_schema,
+        suspend_schema=suspend_schema,
+        state_schema=state_schema,
+        request_context_schema=request_context_schema,
+        retries=retries,
+        metadata=metadata,
+    )
+
+
+@overload
+def step(func: StepBody, /) -> Step: ...
+
+
+@overload
+def step(
+    func: None = None,
+    /,
+    *,
+    id: str | None = None,
+    input_schema: Any = None,
+    output_schema: Any = None,
+    description: str | None = None,
+    resume_schema: Any = None,
+    suspend_schema: Any = None,
+    state_schema: Any = None,
+    request_context_schema: Any = None,
+    retries: int | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> Callable[[StepBody], Step]: ...
+
+
+def step(
+    func: StepBody | None = None,
+    /,
+    *,
+    id: str | None = None,
+    input_schema: Any = None,
+    output_schema: Any = None,
+    description: str | None = None,
+    resume_schema: Any = None,
+    suspend_schema: Any = None,
+    state_schema: Any = None,
+    request_context_schema: Any = None,
+    retries: int | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> Step | Callable[[StepBody], Step]:
+    """Decorator form of :func:`create_step`; ``id`` defaults to the function's name."""
+
+    def decorate(body: StepBody) -> Step:
+        return create_step(
+            id=id if id is not None else body.__name__,
+            execute=body,
+            input_schema=input_schema,
+            output_schema=output_schema,
+            description=description if description is not None else inspect.getdoc(body),
+            resume_schema=resume_schema,
+            suspend_schema=suspend_schema,
+            state_schema=state_schema,
+            request_context_schema=request_context_schema,
+            retries=retries,
+            metadata=metadata,
+        )
+
+    return decorate(func) if func is not None else decorate
