@@ -466,6 +466,21 @@ async def test_sqlite_errors_are_wrapped_with_their_cause(tmp_path: Path) -> Non
     await storage.close()
 
 
+async def test_sqlite_reports_a_lock_held_past_busy_timeout(db_path: Path) -> None:
+    async with SQLiteStorage(db_path, busy_timeout_ms=0) as storage:
+        other = sqlite3.connect(db_path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the file
+        with pytest.raises(StorageError, match="'r1'.*locked") as caught:
+            await storage.persist_snapshot("wf", "r1", snap("r1", "running"))
+        assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+        assert await storage.get_run("wf", "r1") is None  # readers are not blocked in WAL mode
+
+        other.execute("ROLLBACK")
+        other.close()
+        await storage.persist_snapshot("wf", "r1", snap("r1", "running"))
+        assert await storage.load_snapshot("wf", "r1") == snap("r1", "running")
+
+
 async def test_sqlite_needs_an_existing_parent_directory(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="no directory"):
         SQLiteStorage(tmp_path / "missing" / "runs.db")
