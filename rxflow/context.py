@@ -14,6 +14,7 @@ from .convert import conform
 from .errors import RxflowError
 from .events import CustomChunk, StepOutputPayload, WorkflowStepOutput
 from .results import Usage
+from .schema import check_state_partial
 
 if TYPE_CHECKING:
     from .engine.state import ExecutionState
@@ -354,8 +355,6 @@ class StepContext(_ContextBase):
         schema = self._step.state_schema or self._exec.workflow.state_schema
         partial = dict(partial)
         if schema is not None:
-            from .schema import check_state_partial
-
             check_state_partial(partial, schema, what=f"state set by step '{self._step.id}'")
         if self._state_partials is None:
             self._state_partials = []

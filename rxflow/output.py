@@ -9,7 +9,7 @@ It listens to the run's hot event Subject, keeps the segment's event history for
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Generator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Mapping
 from typing import Any
 
 import reactivex
@@ -136,7 +136,7 @@ class WorkflowRunOutput:
         self._usage = _ZERO_USAGE
         self._result_subject: ReplaySubject[WorkflowResult] = ReplaySubject(1)
         self._usage_subject: ReplaySubject[Usage] = ReplaySubject(1)
-        self._bus_subscription: abc.DisposableBase | None = None
+        self._detach: Callable[[], None] | None = None
         self._push(WorkflowStart(run_id=run_id, payload=WorkflowStartPayload(workflow_id)))
 
     # -- public ----------------------------------------------------------------------------
@@ -287,9 +287,9 @@ class WorkflowRunOutput:
     def _close(self, payload: WorkflowFinishPayload) -> None:
         if self._closed:
             return
-        if self._bus_subscription is not None:
-            self._bus_subscription.dispose()
-            self._bus_subscription = None
+        if self._detach is not None:
+            self._detach()
+            self._detach = None
         self._push(WorkflowFinish(run_id=self.run_id, payload=payload))
         self._closed = True
         wake = self._wake

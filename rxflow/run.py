@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import reactivex
 from reactivex import abc
+from reactivex.disposable import Disposable
 from reactivex.subject import Subject
 
 from .context import RequestContext, TracingContext
@@ -34,17 +35,31 @@ FINISHED = frozenset({"success", "failed", "canceled", "tripwire"})
 
 
 class _EventBus(Subject[Any]):
-    """The run's hot Subject. Events are only ever emitted on the loop thread, so ``on_next``
-    skips the locking and copying of ``Subject.on_next`` on this per-event path."""
+    """The run's hot Subject of events.
+
+    Events are only emitted on the loop thread, so ``on_next`` skips ``Subject``'s locking and
+    copying. The run's own listeners (its outputs, ``watch`` callbacks) attach as plain sinks,
+    which spares them a full Rx subscription each; Rx subscribers use ``subscribe`` as usual.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sinks: tuple[Callable[[Any], None], ...] = ()
+
+    def attach(self, sink: Callable[[Any], None]) -> Callable[[], None]:
+        """Call ``sink`` with every event from now on; returns the function that detaches it."""
+        self._sinks = (*self._sinks, sink)
+
+        def detach() -> None:
+            self._sinks = tuple(s for s in self._sinks if s is not sink)
+
+        return detach
 
     def on_next(self, value: Any) -> None:
-        if self.is_stopped or self.is_disposed:
-            return
-        observers = self.observers
-        if len(observers) == 1:
-            observers[0].on_next(value)
-        else:
-            for observer in list(observers):
+        for sink in self._sinks:
+            sink(value)
+        if self.observers:
+            for observer in list(self.observers):
                 observer.on_next(value)
 
 
@@ -135,7 +150,7 @@ class Run:
             close_on_suspend=close_on_suspend,
             history_limit=history_limit,
         )
-        output._bus_subscription = self._bus.subscribe(output._on_event)
+        output._detach = self._bus.attach(output._on_event)
         self._output = output
         self._open_outputs.append(output)
         return output
@@ -205,7 +220,7 @@ class Run:
 
         from .engine.operator import coroutine_operator
 
-        reactivex.just(ex).pipe(coroutine_operator(drive)).subscribe(
+        _just(ex).pipe(coroutine_operator(drive)).subscribe(
             on_next=self._on_engine_done,
             on_error=lambda error: self._on_engine_error(ex, error),
         )
@@ -313,7 +328,7 @@ class Run:
             if event.__class__ is not UsageRecorded:
                 callback(event)
 
-        subscription: abc.DisposableBase = self._bus.subscribe(on_next)
+        detach = self._bus.attach(on_next)
         stopped = False
 
         def unsubscribe() -> None:
@@ -321,7 +336,7 @@ class Run:
             if stopped:
                 return
             stopped = True
-            subscription.dispose()
+            detach()
             self._watchers -= 1
             if self._scope is not None:
                 self._scope.watched = self._watchers > 0
@@ -332,6 +347,19 @@ class Run:
         """The latest output of this run (a replay of its ``stream``), or ``None``."""
         return self._output
 
+
+
+def _just(value: Any) -> reactivex.Observable[Any]:
+    """A one-value source (``reactivex.just`` without its scheduling: emits on subscribe)."""
+
+    def subscribe(
+        observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        observer.on_next(value)
+        observer.on_completed()
+        return Disposable()
+
+    return reactivex.create(subscribe)
 
 
 def _with(result: WorkflowResult, **changes: Any) -> WorkflowResult:

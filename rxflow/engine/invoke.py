@@ -25,6 +25,8 @@ from ..events import (
     WorkflowStepSuspended,
 )
 from ..results import IterationMetadata, StepResult, TripwireInfo
+from ..workflow import Workflow
+from .nested import NestedSuspension, run_nested
 from .state import ExecutionState, new_call_id, now_ms
 
 if TYPE_CHECKING:
@@ -140,8 +142,6 @@ def _failed(call: StepCall, error: BaseException, ended_at: int) -> StepResult:
 
 async def _execute(ex: ExecutionState, call: StepCall) -> tuple[StepResult, StepContext | None]:
     """Run the body with validation and retries; the step's result and its last context."""
-    from ..workflow import Workflow
-
     step = call.step
     scope = ex.scope
     what = step.id
@@ -165,8 +165,6 @@ async def _execute(ex: ExecutionState, call: StepCall) -> tuple[StepResult, Step
         ctx: StepContext | None = None
         try:
             if nested:
-                from .nested import run_nested
-
                 output = await run_nested(ex, call, input_data)
             else:
                 ctx = _context(ex, call, input_data, retry)
@@ -225,15 +223,6 @@ def _suspended(call: StepCall, payload: Any) -> StepResult:
         resumed_at=call.resumed_at,
         metadata=call.metadata,
     )
-
-
-class NestedSuspension:
-    """Returned by a nested workflow that ended suspended: the parent step suspends too."""
-
-    __slots__ = ("payload",)
-
-    def __init__(self, payload: Any) -> None:
-        self.payload = payload
 
 
 def apply_state(ex: ExecutionState, ctx: StepContext | None) -> None:

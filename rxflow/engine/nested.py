@@ -14,7 +14,16 @@ from .state import ExecutionState, new_run_id
 if TYPE_CHECKING:
     from .invoke import StepCall
 
-__all__ = ["run_nested"]
+__all__ = ["NestedSuspension", "run_nested"]
+
+
+class NestedSuspension:
+    """Returned by a nested workflow that ended suspended: the parent step suspends too."""
+
+    __slots__ = ("payload",)
+
+    def __init__(self, payload: Any) -> None:
+        self.payload = payload
 
 
 async def run_nested(ex: ExecutionState, call: StepCall, input_data: Any) -> Any:
@@ -23,11 +32,7 @@ async def run_nested(ex: ExecutionState, call: StepCall, input_data: Any) -> Any
     A suspended child returns a ``NestedSuspension`` so the parent step suspends too; a
     canceled child raises ``CancelledError`` (the run's abort signal is set).
     """
-    from ..workflow import Workflow
-    from .invoke import NestedSuspension
-
     workflow = call.step
-    assert isinstance(workflow, Workflow)
     child = ExecutionState(
         scope=ex.scope,
         workflow=workflow,
