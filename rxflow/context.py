@@ -319,9 +319,9 @@ class StepContext(_ContextBase):
         "_state_partials",
         "_step",
         "_suspend",
+        "_writer",
         "resume_data",
         "suspend_data",
-        "writer",
     )
 
     def __init__(
@@ -331,18 +331,26 @@ class StepContext(_ContextBase):
         input_data: Any,
         retry_count: int,
         tracing_context: TracingContext,
-        writer: StepWriter,
         resume_data: Any = None,
         suspend_data: Any = None,
     ) -> None:
         super().__init__(execution, input_data, retry_count, tracing_context)
         self._step = step
-        self.writer = writer
+        self._writer: StepWriter | None = None
         self.resume_data = resume_data
         self.suspend_data = suspend_data
         self._state_partials: list[dict[str, Any]] | None = None
         self._suspend: tuple[Any, list[str] | None] | None = None
         self._bail: Bail | None = None
+
+    @property
+    def writer(self) -> StepWriter:
+        """``await ctx.writer.write(x)`` streams ``x`` as a ``workflow-step-output`` event."""
+        writer = self._writer
+        if writer is None:
+            scope = self._exec.scope
+            writer = self._writer = StepWriter(scope.emit, scope.run_id, self._step.id)
+        return writer
 
     def set_state(self, partial: Mapping[str, Any]) -> None:
         """Merge ``partial`` into the run state when this step succeeds, bails or suspends.

@@ -9,6 +9,7 @@ It listens to the run's hot event Subject, keeps the segment's event history for
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator, Callable, Generator, Mapping
 from typing import Any
 
@@ -64,11 +65,12 @@ class _Replay:
 class _OutputIterator:
     """One reader of an output: replays from the oldest kept event, then follows live ones."""
 
-    __slots__ = ("_output", "_position")
+    __slots__ = ("__weakref__", "_output", "_position")
 
     def __init__(self, output: WorkflowRunOutput) -> None:
         self._output = output
         self._position = output._first_kept()
+        output._readers.add(self)
 
     def __aiter__(self) -> _OutputIterator:
         return self
@@ -85,6 +87,7 @@ class _OutputIterator:
                 self._position += 1
                 return history[index]  # type: ignore[no-any-return]
             if output._closed:
+                output._readers.discard(self)
                 raise StopAsyncIteration
             await output._next_event()
 
@@ -132,6 +135,9 @@ class WorkflowRunOutput:
         self._closed = False
         self._wake: asyncio.Future[None] | None = None
         self._observers: list[abc.ObserverBase[Event]] = []
+        # Live async readers: history they have not read yet is never trimmed. Weak, so a
+        # reader that is dropped half-way does not pin the history.
+        self._readers: weakref.WeakSet[_OutputIterator] = weakref.WeakSet()
         self._status = "running"
         self._usage = _ZERO_USAGE
         self._result_subject: ReplaySubject[WorkflowResult] = ReplaySubject(1)
@@ -203,10 +209,7 @@ class WorkflowRunOutput:
         history.append(event)
         limit = self._limit
         if limit is not None and len(history) > 2 * limit:
-            # Trim in halves so appends stay O(1) amortized; readers start at _first_kept().
-            drop = len(history) - limit
-            del history[:drop]
-            self._trimmed += drop
+            self._trim(limit)
         wake = self._wake
         if wake is not None:
             self._wake = None
@@ -215,6 +218,20 @@ class WorkflowRunOutput:
         if self._observers:
             for observer in list(self._observers):
                 observer.on_next(event)
+
+    def _trim(self, limit: int) -> None:
+        """Drop old events beyond ``limit``, but none that a live reader has yet to read.
+
+        Trimming happens once the history holds twice the limit, so appends stay O(1)
+        amortized; late readers start at ``_first_kept()``, which honours the limit exactly.
+        """
+        history = self._history
+        drop = len(history) - limit
+        for reader in self._readers:
+            drop = min(drop, reader._position - self._trimmed)
+        if drop > 0:
+            del history[:drop]
+            self._trimmed += drop
 
     def _next_event(self) -> asyncio.Future[None]:
         if self._wake is None:
@@ -229,7 +246,8 @@ class WorkflowRunOutput:
             return
         if cls is WorkflowStepResult:
             if event.payload.status == "failed":
-                self._status = "tripwire" if event.payload.tripwire is not None else "failed"
+                tripwire = getattr(event.payload, "tripwire", None)  # block results have none
+                self._status = "tripwire" if tripwire is not None else "failed"
         elif cls is WorkflowStepSuspended:
             self._status = "suspended"
         elif cls is WorkflowCanceled:

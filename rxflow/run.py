@@ -10,6 +10,7 @@ outputs.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from .workflow import Workflow
 
 __all__ = ["Run"]
+
+_log = logging.getLogger("rxflow")
 
 FINISHED = frozenset({"success", "failed", "canceled", "tripwire"})
 
@@ -325,8 +328,12 @@ class Run:
             self._scope.watched = True
 
         def on_next(event: Any) -> None:
-            if event.__class__ is not UsageRecorded:
+            if event.__class__ is UsageRecorded:
+                return
+            try:
                 callback(event)
+            except Exception:  # a watcher's bug must not break the run
+                _log.exception("run.watch callback raised; the run goes on")
 
         detach = self._bus.attach(on_next)
         stopped = False

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from ..context import Bail, StepContext, StepWriter, TracingContext
+from ..context import Bail, StepContext, TracingContext
 from ..convert import conform
 from ..errors import NonRetryableError, TripWire
 from ..events import (
@@ -119,7 +119,6 @@ def _context(ex: ExecutionState, call: StepCall, input_data: Any, retry: int) ->
         input_data,
         retry,
         _NO_TRACING,
-        StepWriter(ex.scope.emit, ex.scope.run_id, step.id),
         call.resume_data,
         call.suspend_data,
     )

@@ -32,14 +32,13 @@ def now_ms() -> int:
 
 # Ids shaped like UUIDs but made from a random per-process prefix and a counter: unique, and
 # far cheaper than uuid4() on the per-step path.
-_PREFIX = os.urandom(10).hex()
+_RANDOM = os.urandom(10).hex()
+_ID_HEAD = f"{_RANDOM[:8]}-{_RANDOM[8:12]}-4{_RANDOM[13:16]}-{_RANDOM[16:20]}-"
 _counter = itertools.count(1)
 
 
 def new_call_id() -> str:
-    n = next(_counter)
-    p = _PREFIX
-    return f"{p[:8]}-{p[8:12]}-4{p[13:16]}-{p[16:20]}-{n:012x}"
+    return f"{_ID_HEAD}{next(_counter):012x}"
 
 
 def new_run_id() -> str:
