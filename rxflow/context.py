@@ -381,8 +381,14 @@ class StepContext(_ContextBase):
 
         On resume the body runs again from the top with ``resume_data`` set.
         """
-        if threading.get_ident() != self._exec.scope.loop_thread:
+        scope = self._exec.scope
+        if threading.get_ident() != scope.loop_thread:
             raise RxflowError("suspend() is only available in async step bodies")
+        if not scope.can_suspend:
+            raise RxflowError(
+                f"step '{self._step.id}' cannot suspend here: nothing could resume it "
+                "(it runs outside a workflow run)"
+            )
         if self._step.suspend_schema is not None:
             payload = conform(
                 payload, self._step.suspend_schema, what=f"suspend payload of step '{self._step.id}'"

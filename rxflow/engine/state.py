@@ -50,6 +50,7 @@ class RunScope:
 
     __slots__ = (
         "abort_signal",
+        "can_suspend",
         "emit",
         "loop",
         "loop_thread",
@@ -83,6 +84,8 @@ class RunScope:
         self.on_abort_request = on_abort_request
         # Emit workflow-step-finish events only while someone watches the raw events.
         self.watched = False
+        # False where nothing could resume a suspension (a step run as an Rx operator).
+        self.can_suspend = True
 
     def _on_loop(self, fn: Callable[[], None]) -> None:
         if threading.get_ident() == self.loop_thread:
