@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Create .venv-bench at the repository root with the pinned peer frameworks
+# (LangGraph, LlamaIndex Workflows) and an editable install of rxflow, so that
+# benchmarks/run.py can compare them in one run. The project's own environment
+# is left untouched: the peers are installed into this venv only.
+#
+# Usage:  bash benchmarks/setup_peers.sh        (PYTHON=python3.12 to pick another interpreter)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+python="${PYTHON:-python3}"
+venv="$root/.venv-bench"
+
+"$python" - <<'PY'
+import sys
+if sys.version_info < (3, 11):
+    sys.exit(f"rxflow needs Python 3.11+, this is {sys.version.split()[0]}")
+PY
+
+if [ ! -x "$venv/bin/python" ]; then
+    echo "creating $venv"
+    "$python" -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -r "$here/requirements-peers.txt"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$root"
+
+echo "ready: $venv/bin/python benchmarks/run.py --quick"
