@@ -130,15 +130,22 @@ def _show(value: Any) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _subclass_of_primitive(value: Any, cl: Any) -> Any:
-    """A subclass of str/int/float/bool as schema (an Enum, usually)."""
+def _structure_enum(value: Any, cl: Any) -> Any:
+    """A member, or the value of one, of the very same type (``True`` is not ``1`` here)."""
     if isinstance(value, cl):
         return value
+    for member in cl:
+        if member.value.__class__ is value.__class__ and member.value == value:
+            return member
+    raise _Mismatch(_type_name(cl), value)
+
+
+def _subclass_of_primitive(value: Any, cl: Any) -> Any:
+    """A subclass of str/int/float/bool as schema (an Enum, usually)."""
     if issubclass(cl, Enum):
-        try:
-            return cl(value)
-        except ValueError:
-            pass
+        return _structure_enum(value, cl)
+    if isinstance(value, cl):
+        return value
     raise _Mismatch(_type_name(cl), value)
 
 
@@ -206,6 +213,9 @@ converter.register_structure_hook(datetime, _structure_datetime)
 converter.register_structure_hook(date, _structure_datetime)
 converter.register_structure_hook(time, _structure_datetime)
 converter.register_structure_hook(uuid.UUID, _structure_uuid)
+converter.register_structure_hook_factory(
+    lambda t: isinstance(t, type) and issubclass(t, Enum), lambda _: _structure_enum
+)
 
 
 # ---------------------------------------------------------------------------------------------

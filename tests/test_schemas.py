@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import enum
 from typing import Any, Literal, Optional, TypedDict
 
 import attrs
@@ -64,6 +66,20 @@ class Positive:
 
 class Plain:
     pass
+
+
+class Color(enum.StrEnum):
+    RED = "red"
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+
+
+@attrs.frozen
+class Meeting:
+    at: dt.datetime
+    level: Level
 
 
 def errors_of(value: Any, schema: Any) -> list[str]:
@@ -154,6 +170,13 @@ def test_attrs_instance_of_another_class_with_the_same_fields() -> None:
     assert conform(Other(5), Num) == Num(5)
 
 
+def test_enums_and_datetimes() -> None:
+    assert conform("red", Color) is Color.RED
+    assert conform(Level.LOW, Level) is Level.LOW
+    got = conform({"at": "2024-05-01T09:00:00+00:00", "level": 1}, Meeting)
+    assert got == Meeting(dt.datetime(2024, 5, 1, 9, tzinfo=dt.UTC), Level.LOW)
+
+
 def test_recursive_schema() -> None:
     got = conform({"value": 1, "children": [{"value": 2}]}, Tree)
     assert got == Tree(1, [Tree(2)])
@@ -183,6 +206,9 @@ def test_recursive_schema() -> None:
         ("c", Literal["a", "b"], "$: expected 'a' | 'b', got 'c'"),
         (1, Literal[True], "$: expected True, got 1"),
         (3, Plain, "$: expected Plain, got 3"),
+        ("blue", Color, "$: expected Color, got 'blue'"),
+        (True, Level, "$: expected Level, got True"),
+        (5, dt.datetime, "$: expected datetime (or ISO 8601 string), got 5"),
     ],
 )
 def test_strict_rejections(value: Any, schema: Any, line: str) -> None:
