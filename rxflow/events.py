@@ -3,7 +3,9 @@
 Every event has ``type`` (a class constant), ``run_id``, ``from_`` and ``payload`` (a custom
 ``data-*`` chunk has ``data`` instead); ``to_dict()`` gives the camelCase wire form that Mastra
 clients read. Payload classes hold snake_case attributes. The engine builds these per step, so
-construction is kept cheap: no validators, no default factories on the hot classes.
+construction is kept cheap: no validators, no default factories on the hot classes, and the
+classes are slotted but not frozen (a frozen attrs ``__init__`` costs four times as much on
+this per-event path). Events are shared by every reader of a run: treat them as read-only.
 """
 
 from __future__ import annotations
@@ -70,14 +72,14 @@ class _Wire:
 # ---------------------------------------------------------------------------------------------
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=True)
 class WorkflowStartPayload(_Wire):
     """``{workflowId}``."""
 
     workflow_id: str
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=True)
 class StepStartPayload(_Wire):
     """A step (or a whole foreach) is starting; ``step_call_id`` is ``None`` for foreach."""
 
@@ -92,7 +94,7 @@ class StepStartPayload(_Wire):
     metadata: Any = None
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=True)
 class StepOutputPayload(_Wire):
     """``writer.write(x)``: ``{stepName, runId, output}``."""
 
@@ -101,7 +103,7 @@ class StepOutputPayload(_Wire):
     output: Any
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=True)
 class StepProgressPayload(_Wire):
     """One foreach item settled; ``iteration_output`` is on the wire only for a success."""
 
@@ -114,7 +116,7 @@ class StepProgressPayload(_Wire):
     iteration_output: Any = None
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=True)
 class StepResultPayload(_Wire):
     """A step ended (success, failed, bailed or canceled)."""
 
@@ -133,7 +135,7 @@ class StepResultPayload(_Wire):
     metadata: Any = None
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=True)
 class BlockResultPayload(_Wire):
     """A foreach block or a sleep ended: no ``stepCallId``, ``payload`` or ``startedAt``."""
 
@@ -145,7 +147,7 @@ class BlockResultPayload(_Wire):
     error: ErrorValue = None
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=True)
 class StepSuspendedPayload(_Wire):
     """A step suspended (no result follows)."""
 
@@ -162,7 +164,7 @@ class StepSuspendedPayload(_Wire):
     metadata: Any = None
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=True)
 class StepWaitingPayload(_Wire):
     """A sleep started."""
 
@@ -173,7 +175,7 @@ class StepWaitingPayload(_Wire):
     status: str = "waiting"
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=True)
 class StepFinishPayload(_Wire):
     """Follows every step result; only ``run.watch`` sees it: ``{id, stepCallId?, metadata}``."""
 
@@ -182,19 +184,19 @@ class StepFinishPayload(_Wire):
     metadata: dict[str, Any] = attrs.field(factory=dict)
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=True)
 class EmptyPayload(_Wire):
     """``{}`` (the payload of ``workflow-canceled``)."""
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=True)
 class FinishOutput(_Wire):
     """``{"usage": {...six integer counters}}``."""
 
     usage: Usage
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=True)
 class WorkflowFinishPayload(_Wire):
     """The end of an output: status, usage, ``metadata`` (``{error, errorMessage}`` on failure),
     ``final_workflow_result`` (on the wire only on success) and ``tripwire``."""
@@ -295,7 +297,7 @@ register_wire_form(
 # ---------------------------------------------------------------------------------------------
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=True)
 class WorkflowStart(_Wire):
     """First chunk of every output."""
 
@@ -305,7 +307,7 @@ class WorkflowStart(_Wire):
     from_: str = "WORKFLOW"
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=True)
 class WorkflowStepStart(_Wire):
     """Before a step runs (once for a whole foreach)."""
 
@@ -315,7 +317,7 @@ class WorkflowStepStart(_Wire):
     from_: str = "WORKFLOW"
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=True)
 class WorkflowStepOutput(_Wire):
     """``writer.write(x)`` from a step body."""
 
@@ -325,7 +327,7 @@ class WorkflowStepOutput(_Wire):
     from_: str = "USER"
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=True)
 class WorkflowStepProgress(_Wire):
     """A foreach item settled (success, failed or suspended), in completion order."""
 
@@ -335,7 +337,7 @@ class WorkflowStepProgress(_Wire):
     from_: str = "WORKFLOW"
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=True)
 class WorkflowStepResult(_Wire):
     """A step ended (not when suspended); a foreach block or sleep has a ``BlockResultPayload``."""
 
@@ -345,7 +347,7 @@ class WorkflowStepResult(_Wire):
     from_: str = "WORKFLOW"
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=True)
 class WorkflowStepSuspended(_Wire):
     """A step suspended; no result follows."""
 
@@ -355,7 +357,7 @@ class WorkflowStepSuspended(_Wire):
     from_: str = "WORKFLOW"
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=True)
 class WorkflowStepWaiting(_Wire):
     """A sleep started."""
 
@@ -365,7 +367,7 @@ class WorkflowStepWaiting(_Wire):
     from_: str = "WORKFLOW"
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=True)
 class WorkflowStepFinish(_Wire):
     """Right after each step result; only ``run.watch`` sees it (never the stream)."""
 
@@ -375,7 +377,7 @@ class WorkflowStepFinish(_Wire):
     from_: str = "WORKFLOW"
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=True)
 class WorkflowCanceled(_Wire):
     """The run was canceled."""
 
@@ -385,7 +387,7 @@ class WorkflowCanceled(_Wire):
     from_: str = "WORKFLOW"
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=True)
 class WorkflowFinish(_Wire):
     """Last chunk of every output."""
 
@@ -395,7 +397,7 @@ class WorkflowFinish(_Wire):
     from_: str = "WORKFLOW"
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=True)
 class CustomChunk(_Wire):
     """A ``data-*`` chunk from ``writer.custom(...)``: ``{type, runId, from, data, **extra}``.
 
@@ -527,7 +529,7 @@ def from_dict(data: Mapping[str, Any]) -> Event:
     return event
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True, eq=True)
 class UsageRecorded:
     """Internal notice, not an event: a step called ``record_usage`` (never on the wire)."""
 
