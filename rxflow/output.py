@@ -28,6 +28,7 @@ from .events import (
     WorkflowFinishPayload,
     WorkflowStart,
     WorkflowStartPayload,
+    WorkflowStepFinish,
     WorkflowStepOutput,
     WorkflowStepResult,
     WorkflowStepSuspended,
@@ -145,6 +146,18 @@ class WorkflowRunOutput:
         self._detach: Callable[[], None] | None = None
         self._push(WorkflowStart(run_id=run_id, payload=WorkflowStartPayload(workflow_id)))
 
+    @classmethod
+    def _ended(cls, run_id: str, workflow_id: str, status: str) -> WorkflowRunOutput:
+        """An output that carries no events and has already ended (``observe_stream`` before
+        any stream was started)."""
+        output = cls(run_id=run_id, workflow_id=workflow_id)
+        output._history.clear()
+        output._status = status
+        output._closed = True
+        output._usage_subject.on_next(output._usage)
+        output._usage_subject.on_completed()
+        return output
+
     # -- public ----------------------------------------------------------------------------
 
     @property
@@ -243,6 +256,8 @@ class WorkflowRunOutput:
         cls = event.__class__
         if cls is UsageRecorded:
             self._usage = self._usage.plus(event.usage)
+            return
+        if cls is WorkflowStepFinish:  # raw engine event: only run.watch() sees it
             return
         if cls is WorkflowStepResult:
             if event.payload.status == "failed":

@@ -1,10 +1,12 @@
-"""``Run``: one execution of a workflow (SPEC §4): start, stream, cancel, watch, observe.
+"""``Run``: one execution of a workflow (SPEC §4): start, stream, resume, cancel, restart.
 
 A run owns a hot Subject of events. Starting it validates the input, then subscribes the
 workflow's compiled program (an operator) to a one-state source on the running loop; the
 program's driver coroutine emits events into the Subject, and the outputs listening to it turn
-them into streams. When the driver returns, the run builds the ``WorkflowResult`` and ends the
-outputs.
+them into streams. When the driver returns, the run stores the final snapshot, builds the
+``WorkflowResult`` and ends the outputs. A resume (in this process or another one with the same
+storage) claims the suspended run by compare-and-set in storage, rebuilds the execution from its
+snapshot and continues it the same way.
 """
 
 from __future__ import annotations
@@ -14,18 +16,21 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import reactivex
-from reactivex import abc
-from reactivex.disposable import Disposable
+import attrs
 from reactivex.subject import Subject
 
 from .context import RequestContext, TracingContext
 from .convert import conform
-from .engine.state import ExecutionState, RunScope, new_run_id
-from .errors import RxflowError
+from .engine.operator import coroutine_operator, emit_once
+from .engine.persist import Persister
+from .engine.state import ExecutionState, ResumeTarget, RunScope, new_run_id, now_ms
+from .errors import ResumeAlreadyClaimedError, ResumeError, RxflowError, StorageError
 from .events import EmptyPayload, UsageRecorded, WorkflowCanceled
 from .output import WorkflowRunOutput
-from .results import WorkflowResult
+from .resume import StepSelector, plan_resume
+from .results import StepResult, WorkflowResult
+from .snapshot import WireCache, build_snapshot, pending_snapshot, restore_execution
+from .storage import InMemoryStorage
 
 if TYPE_CHECKING:
     from .workflow import Workflow
@@ -66,30 +71,59 @@ class _EventBus(Subject[Any]):
                 observer.on_next(value)
 
 
+class _Segment:
+    """One stretch of execution (the start, or a resume/restart) and what it needs at its end."""
+
+    __slots__ = ("cache", "done", "ex", "persister", "result")
+
+    def __init__(self, ex: ExecutionState, persister: Persister, cache: WireCache) -> None:
+        self.ex = ex
+        self.persister = persister
+        self.cache = cache
+        self.result: WorkflowResult | None = None
+        self.done: asyncio.Future[WorkflowResult] = asyncio.get_running_loop().create_future()
+
+
 class Run:
     """One run of a workflow. Create it with ``await workflow.create_run()``."""
 
-    def __init__(self, workflow: Workflow, run_id: str, resource_id: str | None) -> None:
+    def __init__(
+        self, workflow: Workflow, run_id: str, resource_id: str | None, status: str = "pending"
+    ) -> None:
         self.workflow = workflow
         self.run_id = run_id
         self.workflow_id = workflow.id
         self.resource_id = resource_id
-        self._status = "pending"
+        self._status = status
         self._bus = _EventBus()
         self._output: WorkflowRunOutput | None = None
         self._open_outputs: list[WorkflowRunOutput] = []
         self._scope: RunScope | None = None
+        self._segment: _Segment | None = None
         self._driver: asyncio.Task[Any] | None = None
-        self._done: asyncio.Future[WorkflowResult] | None = None
         self._watchers = 0
 
     @classmethod
     async def create(cls, workflow: Workflow, *, run_id: str | None, resource_id: str | None) -> Run:
-        return cls(workflow, run_id or new_run_id(), resource_id)
+        """A new run (its ``pending`` snapshot stored), or the stored run ``run_id``."""
+        storage = workflow.storage
+        if run_id is not None:
+            record = await storage.get_run(workflow.id, run_id)
+            if record is not None:
+                owner = resource_id if resource_id is not None else record.resource_id
+                return cls(workflow, run_id, owner, status=record.status)
+        run = cls(workflow, run_id or new_run_id(), resource_id)
+        await storage.persist_snapshot(
+            workflow.id,
+            run.run_id,
+            pending_snapshot(workflow, run.run_id, now_ms()),
+            resource_id=resource_id,
+        )
+        return run
 
     @property
     def status(self) -> str:
-        """``pending`` before it starts, then ``running`` and its final status."""
+        """``pending`` before it starts, then ``running``, ``suspended`` and its final status."""
         return self._status
 
     def __repr__(self) -> str:
@@ -109,9 +143,10 @@ class Run:
 
         Raises ``ValidationError`` for bad input, initial state or request context.
         """
+        self._check_startable()
         ex = self._prepare(input_data, initial_state, request_context)
         output = self._new_output(close_on_suspend=True, history_limit=None)
-        self._launch(ex)
+        self._launch(ex, None)
         return await output.result  # type: ignore[no-any-return]
 
     def stream(
@@ -131,22 +166,28 @@ class Run:
         """
         if self._output is not None:
             return self._output
+        self._check_startable()
         output = self._new_output(close_on_suspend=close_on_suspend, history_limit=history_limit)
         try:
             ex = self._prepare(input_data, initial_state, request_context)
         except RxflowError as error:
             self._status = "failed"
-            self._open_outputs.remove(output)
+            self._drop_output(output)
             output._fail_before_execution(error)
             return output
-        self._launch(ex)
+        self._launch(ex, None)
         return output
 
-    def _new_output(self, *, close_on_suspend: bool, history_limit: int | None) -> WorkflowRunOutput:
+    def _check_startable(self) -> None:
         if self._status != "pending":
             raise RxflowError(
-                f"run '{self.run_id}' was already started; create a new run to run again"
+                f"run '{self.run_id}' was already started (status: {self._status}); "
+                "create a new run to run again"
             )
+
+    def _new_output(
+        self, *, close_on_suspend: bool, history_limit: int | None
+    ) -> WorkflowRunOutput:
         output = WorkflowRunOutput(
             run_id=self.run_id,
             workflow_id=self.workflow_id,
@@ -158,6 +199,24 @@ class Run:
         self._open_outputs.append(output)
         return output
 
+    def _drop_output(self, output: WorkflowRunOutput) -> None:
+        if output in self._open_outputs:
+            self._open_outputs.remove(output)
+
+    def _new_scope(self, request_context: RequestContext) -> RunScope:
+        scope = RunScope(
+            run_id=self.run_id,
+            workflow_id=self.workflow_id,
+            resource_id=self.resource_id,
+            emit=self._bus.on_next,
+            request_context=request_context,
+            loop=asyncio.get_running_loop(),
+            on_abort_request=self._abort,
+        )
+        scope.watched = self._watchers > 0
+        self._scope = scope
+        return scope
+
     def _prepare(
         self,
         input_data: Any,
@@ -165,21 +224,8 @@ class Run:
         request_context: RequestContext | Mapping[str, Any] | None,
     ) -> ExecutionState:
         """Validate what the caller gave (raising ``ValidationError``) and set up the state."""
-        if self._status != "pending":
-            raise RxflowError(
-                f"run '{self.run_id}' was already started; create a new run to run again"
-            )
         workflow = self.workflow
-        if request_context is None:
-            context = RequestContext()
-        elif isinstance(request_context, RequestContext):
-            context = request_context
-        elif isinstance(request_context, Mapping):
-            context = RequestContext(request_context)
-        else:
-            raise TypeError(
-                f"request_context must be a RequestContext or a mapping, got {request_context!r}"
-            )
+        context = _request_context(request_context)
         if initial_state is not None and not isinstance(initial_state, Mapping):
             raise TypeError(f"initial_state must be a mapping, got {initial_state!r}")
         if workflow.input_schema is not None:
@@ -195,58 +241,96 @@ class Run:
                 workflow.request_context_schema,
                 what=f"request context of workflow '{workflow.id}'",
             )
-        loop = asyncio.get_running_loop()
-        scope = RunScope(
-            run_id=self.run_id,
-            workflow_id=workflow.id,
-            resource_id=self.resource_id,
-            emit=self._bus.on_next,
-            request_context=context,
-            loop=loop,
-            on_abort_request=self._abort,
-        )
-        scope.watched = self._watchers > 0
-        self._scope = scope
         return ExecutionState(
-            scope=scope, workflow=workflow, run_id=self.run_id, input=input_data, state=state
+            scope=self._new_scope(context),
+            workflow=workflow,
+            run_id=self.run_id,
+            input=input_data,
+            state=state,
         )
 
-    def _launch(self, ex: ExecutionState, start: int = 0) -> None:
+    # -- one segment of execution ----------------------------------------------------------------
+
+    def _launch(self, ex: ExecutionState, resume: tuple[int, ResumeTarget | None] | None) -> _Segment:
         """Subscribe the workflow's program to this execution on the running loop."""
+        storage = self.workflow.storage
+        cache = WireCache()
+        persister = Persister(
+            storage,
+            workflow_id=self.workflow_id,
+            run_id=self.run_id,
+            resource_id=self.resource_id,
+            build=lambda: build_snapshot(ex, "running", cache, now_ms()),
+            durable=not isinstance(storage, InMemoryStorage),
+        )
+        segment = _Segment(ex, persister, cache)
+        ex.scope.persister = persister
+        self._segment = segment
         self._status = "running"
-        self._done = asyncio.get_running_loop().create_future()
+        for output in self._open_outputs:
+            output._resumed()
         program = self.workflow.program
+        announce = resume is None and not segment.persister.durable
 
         async def drive(state: ExecutionState) -> None:
             self._driver = asyncio.current_task()
-            await program.drive(state, start)
+            if announce:  # the in-memory store shows the run as running (no I/O, no wait)
+                await storage.update_status(self.workflow_id, self.run_id, "running")
+            if resume is None:
+                await program.drive(state)
+            else:
+                await program.resume_drive(state, resume[0], resume[1])
+            self._driver = None
+            segment.result = await self._store_end(segment)
 
-        from .engine.operator import coroutine_operator
-
-        _just(ex).pipe(coroutine_operator(drive)).subscribe(
-            on_next=self._on_engine_done,
-            on_error=lambda error: self._on_engine_error(ex, error),
+        emit_once(ex).pipe(coroutine_operator(drive)).subscribe(
+            on_next=lambda state: self._end_segment(segment),
+            on_error=lambda error: self._segment_failed(segment, error),
         )
+        return segment
 
-    # -- ending -------------------------------------------------------------------------------
+    async def _store_end(self, segment: _Segment) -> WorkflowResult:
+        """Build the result and store the final snapshot of the segment before it resolves."""
+        result = self._build_result(segment.ex)
+        snapshot = build_snapshot(
+            segment.ex,
+            result.status,
+            segment.cache,
+            now_ms(),
+            result=result.result,
+            error=_as_exception(result.error),
+        )
+        try:
+            await segment.persister.write(snapshot)
+        except StorageError as error:
+            if result.status != "failed":
+                result = attrs.evolve(result, status="failed", error=error, result=None)
+        return result
 
-    def _on_engine_error(self, ex: ExecutionState, error: Exception | BaseException) -> None:
+    def _segment_failed(self, segment: _Segment, error: Exception | BaseException) -> None:
         """The driver itself ended abnormally: canceled under an abort, else a failure."""
+        self._driver = None
+        ex = segment.ex
         if isinstance(error, asyncio.CancelledError) and ex.scope.abort_signal.aborted:
             ex.status = "canceled"
         else:
             ex.fail(error)
-        self._on_engine_done(ex)
 
-    def _on_engine_done(self, ex: ExecutionState) -> None:
-        self._driver = None
-        result = self._build_result(ex)
+        async def store_then_end() -> None:
+            segment.result = await self._store_end(segment)
+            self._end_segment(segment)
+
+        asyncio.get_running_loop().create_task(store_then_end())
+
+    def _end_segment(self, segment: _Segment) -> None:
+        result = segment.result
+        assert result is not None
         if result.status == "canceled":
             self._bus.on_next(WorkflowCanceled(run_id=self.run_id, payload=EmptyPayload()))
         self._status = result.status
         self._end_outputs(result)
-        if self._done is not None and not self._done.done():
-            self._done.set_result(result)
+        if not segment.done.done():
+            segment.done.set_result(result)
 
     def _end_outputs(self, result: WorkflowResult) -> None:
         keep: list[WorkflowRunOutput] = []
@@ -270,7 +354,8 @@ class Run:
                 )
             except RxflowError as exc:
                 status, error = "failed", exc
-        result = WorkflowResult(
+        suspended = status == "suspended"
+        return WorkflowResult(
             status=status,
             run_id=self.run_id,
             input=ex.input,
@@ -280,23 +365,145 @@ class Run:
             result=value if status == "success" else None,
             error=error if status == "failed" else None,
             tripwire=ex.tripwire if status == "tripwire" else None,
+            suspended=[[sid, *ex.nested_paths.get(sid, ())] for sid in ex.suspended]
+            if suspended
+            else None,
+            suspend_payload=dict(ex.suspended) if suspended else None,
         )
-        if status == "tripwire":
-            result = _with(result, error=None)
-        if status == "suspended":
-            result = _with(
-                result,
-                suspended=[[sid, *ex.nested_paths.get(sid, ())] for sid in ex.suspended],
-                suspend_payload=dict(ex.suspended),
+
+    # -- resuming -------------------------------------------------------------------------------
+
+    async def resume(
+        self,
+        step: StepSelector = None,
+        resume_data: Any = None,
+        request_context: RequestContext | Mapping[str, Any] | None = None,
+        for_each_index: int | None = None,
+        label: str | None = None,
+        tracing_options: Any = None,
+    ) -> WorkflowResult:
+        """Resume the suspended run and return its ``WorkflowResult``.
+
+        ``step`` is a step, a step id, a dotted ``"outer.inner"`` path or a list of those;
+        omitted, it is the single suspended path. Raises ``ResumeError`` (unknown run, not
+        suspended, step not suspended, several candidates), ``ValidationError`` (bad
+        ``resume_data``) or ``ResumeAlreadyClaimedError`` (another caller won); after any of
+        these the run is still suspended and resumable.
+        """
+        segment = await self._claim_and_launch(
+            step, resume_data, request_context, for_each_index, label
+        )
+        return await segment.done
+
+    def resume_stream(
+        self,
+        step: StepSelector = None,
+        resume_data: Any = None,
+        request_context: RequestContext | Mapping[str, Any] | None = None,
+        for_each_index: int | None = None,
+        label: str | None = None,
+        tracing_options: Any = None,
+        history_limit: int | None = None,
+    ) -> WorkflowRunOutput:
+        """Resume the suspended run; a new output with its own ``workflow-start`` and
+        ``workflow-finish``, which closes when this segment ends (even at a new suspension).
+
+        Errors that ``resume`` raises are reported through the output instead.
+        """
+        output = self._new_output(close_on_suspend=True, history_limit=history_limit)
+
+        async def go() -> None:
+            try:
+                await self._claim_and_launch(
+                    step, resume_data, request_context, for_each_index, label
+                )
+            except (RxflowError, TypeError) as error:
+                self._drop_output(output)
+                output._fail_before_execution(error)  # type: ignore[arg-type]
+
+        asyncio.get_running_loop().create_task(go())
+        return output
+
+    async def _claim_and_launch(
+        self,
+        step: StepSelector,
+        resume_data: Any,
+        request_context: RequestContext | Mapping[str, Any] | None,
+        for_each_index: int | None,
+        label: str | None,
+    ) -> _Segment:
+        storage = self.workflow.storage
+        snapshot = await storage.load_snapshot(self.workflow_id, self.run_id)
+        path, index, data = plan_resume(
+            self.workflow,
+            self.run_id,
+            snapshot,
+            step=step,
+            label=label,
+            for_each_index=for_each_index,
+            resume_data=resume_data,
+        )
+        assert snapshot is not None
+        context = _request_context(request_context)
+        for key, value in (snapshot.get("requestContext") or {}).items():
+            if not context.has(key):  # stored keys fill only what the caller did not give
+                context.set(key, value)
+        claimed = await storage.update_status(
+            self.workflow_id, self.run_id, "running", expected="suspended"
+        )
+        if not claimed:
+            raise ResumeAlreadyClaimedError(
+                f"run '{self.run_id}' was resumed by another caller first"
             )
-        return result
+        try:
+            ex = restore_execution(
+                snapshot, workflow=self.workflow, scope=self._new_scope(context), run_id=self.run_id
+            )
+        except StorageError:
+            await storage.update_status(self.workflow_id, self.run_id, "failed")
+            raise
+        target = ResumeTarget(path, data, index, now_ms())
+        return self._launch(ex, (ex.entry_index, target))
+
+    async def restart(self) -> WorkflowResult:
+        """Continue a run left ``running`` by a process that is gone (the caller knows it is).
+
+        Top-level entries that finished are not run again, nor are block items whose results
+        were stored; the entry that was running continues from what was stored. A finished run
+        returns its stored result. Claims the run by compare-and-set, so two restarts cannot
+        both run it (``ResumeAlreadyClaimedError``).
+        """
+        storage = self.workflow.storage
+        snapshot = await storage.load_snapshot(self.workflow_id, self.run_id)
+        if snapshot is None:
+            raise ResumeError(f"no stored run '{self.run_id}' of workflow '{self.workflow_id}'")
+        status = snapshot.get("status")
+        if status in FINISHED:
+            self._status = str(status)
+            return _stored_result(snapshot, self.run_id)
+        if status != "running":
+            raise ResumeError(
+                f"run '{self.run_id}' is {status}, not running; "
+                + ("resume it instead" if status == "suspended" else "start it instead")
+            )
+        if not await storage.update_status(
+            self.workflow_id, self.run_id, "restarting", expected="running"
+        ):
+            raise ResumeAlreadyClaimedError(f"run '{self.run_id}' was restarted by another caller")
+        context = _request_context(snapshot.get("requestContext") or {})
+        ex = restore_execution(
+            snapshot, workflow=self.workflow, scope=self._new_scope(context), run_id=self.run_id
+        )
+        segment = self._launch(ex, (ex.entry_index, None))
+        segment.persister.mark()
+        return await segment.done
 
     # -- control --------------------------------------------------------------------------------
 
     def _abort(self) -> None:
         """Cancel requested (``run.cancel()`` or ``ctx.abort()``), on the loop thread."""
         scope = self._scope
-        if scope is None or self._status in FINISHED:
+        if scope is None or self._status != "running":
             return
         scope.abort_signal._fire()
         driver = self._driver
@@ -305,18 +512,24 @@ class Run:
 
     async def cancel(self) -> None:
         """Cancel the run: in-flight async bodies see ``CancelledError``, sleeps end at once,
-        queued foreach items never start; status becomes ``canceled``.
-
-        Returns once the run has ended. Canceling a finished run does nothing.
+        queued foreach items never start; status becomes ``canceled``, stored before this
+        returns. A suspended run is canceled in storage and its open outputs end.
+        Canceling a finished run does nothing.
         """
         if self._status in FINISHED:
             return
-        if self._status == "pending":
-            self._status = "canceled"
+        if self._status == "running" and self._segment is not None:
+            self._abort()
+            await asyncio.shield(self._segment.done)
             return
-        self._abort()
-        if self._done is not None and self._status == "running":
-            await asyncio.shield(self._done)
+        storage = self.workflow.storage
+        if await storage.update_status(
+            self.workflow_id, self.run_id, "canceled", expected=("pending", "suspended")
+        ):
+            self._status = "canceled"
+            self._bus.on_next(WorkflowCanceled(run_id=self.run_id, payload=EmptyPayload()))
+            snapshot = await storage.load_snapshot(self.workflow_id, self.run_id)
+            self._end_outputs(_stored_result(snapshot or {}, self.run_id, status="canceled"))
 
     def watch(self, callback: Callable[[Any], None]) -> Callable[[], None]:
         """Call ``callback`` with every raw engine event (``workflow-step-finish`` included).
@@ -350,26 +563,46 @@ class Run:
 
         return unsubscribe
 
-    def observe_stream(self) -> WorkflowRunOutput | None:
-        """The latest output of this run (a replay of its ``stream``), or ``None``."""
-        return self._output
+    def observe_stream(self) -> WorkflowRunOutput:
+        """A replay of the latest ``stream``/``resume_stream`` output of this run object.
+
+        Before any stream was started here it is an empty output that has already ended.
+        """
+        if self._output is not None:
+            return self._output
+        return WorkflowRunOutput._ended(self.run_id, self.workflow_id, self._status)
 
 
-
-def _just(value: Any) -> reactivex.Observable[Any]:
-    """A one-value source (``reactivex.just`` without its scheduling: emits on subscribe)."""
-
-    def subscribe(
-        observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        observer.on_next(value)
-        observer.on_completed()
-        return Disposable()
-
-    return reactivex.create(subscribe)
+def _request_context(value: RequestContext | Mapping[str, Any] | None) -> RequestContext:
+    if value is None:
+        return RequestContext()
+    if isinstance(value, RequestContext):
+        return value
+    if isinstance(value, Mapping):
+        return RequestContext(value)
+    raise TypeError(f"request_context must be a RequestContext or a mapping, got {value!r}")
 
 
-def _with(result: WorkflowResult, **changes: Any) -> WorkflowResult:
-    import attrs
+def _as_exception(error: Any) -> BaseException | None:
+    return error if isinstance(error, BaseException) else None
 
-    return attrs.evolve(result, **changes)
+
+def _stored_result(
+    snapshot: Mapping[str, Any], run_id: str, *, status: str | None = None
+) -> WorkflowResult:
+    """A ``WorkflowResult`` read back from a stored snapshot (plain data values)."""
+    context = dict(snapshot.get("context") or {})
+    steps = {
+        step_id: StepResult.from_dict(wire) for step_id, wire in context.items() if step_id != "input"
+    }
+    final = status or str(snapshot.get("status"))
+    return WorkflowResult(
+        status=final,
+        run_id=run_id,
+        input=context.get("input"),
+        steps=steps,
+        step_execution_path=list(snapshot.get("stepExecutionPath") or []),
+        state=dict(snapshot.get("value") or {}),
+        result=snapshot.get("result") if final == "success" else None,
+        error=snapshot.get("error") if final == "failed" else None,
+    )

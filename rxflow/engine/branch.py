@@ -6,11 +6,11 @@ that raises fails the block with that error; none true gives ``{}``.
 
 from __future__ import annotations
 
-from ..graph import BranchEntry
+from ..graph import BranchEntry, StepLike
 from .condition import evaluate
 from .operator import EntryOperator
 from .siblings import run_siblings
-from .state import ExecutionState
+from .state import ExecutionState, ResumeTarget
 
 __all__ = ["branch_operator"]
 
@@ -18,16 +18,29 @@ __all__ = ["branch_operator"]
 def branch_operator(entry: BranchEntry) -> EntryOperator:
     branches = entry.branches
 
-    async def run(ex: ExecutionState) -> None:
-        input_data = ex.value
+    async def choose(ex: ExecutionState) -> list[StepLike] | None:
         chosen = []
         for condition, step in branches:
             try:
-                if await evaluate(condition, ex, input_data):
+                if await evaluate(condition, ex, ex.value):
                     chosen.append(step)
             except Exception as error:
                 ex.fail(error)
-                return
-        await run_siblings(ex, chosen, input_data)
+                return None
+        return chosen
 
-    return EntryOperator("conditional", f"{len(branches)} conditions", run)
+    async def run(ex: ExecutionState) -> None:
+        chosen = await choose(ex)
+        if chosen is not None:
+            await run_siblings(ex, chosen, ex.value)
+
+    async def resume(ex: ExecutionState, target: ResumeTarget | None) -> None:
+        if target is not None:
+            chosen = [step for _, step in branches if step.id in ex.step_results]
+        else:
+            chosen = await choose(ex)
+            if chosen is None:
+                return
+        await run_siblings(ex, chosen, ex.value, target=target, resuming=True)
+
+    return EntryOperator("conditional", f"{len(branches)} conditions", run, resume)

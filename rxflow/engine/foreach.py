@@ -9,12 +9,17 @@ subscription per item and ``from_iterable`` pushes every item up front; this doe
 The foreach entry emits one ``workflow-step-start`` for the block, one ``workflow-step-progress``
 per settled item, then one result whose output lists the item outputs in input order. The first
 item that does not succeed stops queued items from starting; items in flight still finish.
+
+Per-item progress lives in the block's step result (``metadata["foreach"]``: the outputs, the
+indexes that succeeded, the suspended items). A resume runs only what is left: suspended items
+(all, or the one ``for_each_index`` names) with the resume data, and items never started; items
+that succeeded are never run again.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import reactivex
@@ -35,38 +40,38 @@ from ..events import (
 from ..graph import ForeachEntry
 from ..results import StepResult
 from .invoke import invoke_step
-from .operator import EntryOperator
-from .state import ExecutionState, now_ms
+from .operator import EntryOperator, emit_once
+from .state import ExecutionState, ResumeTarget, now_ms
 
 __all__ = ["foreach_operator", "window_fan_out"]
 
 Settled = tuple[int, StepResult]
-ItemRunner = Callable[[int, Any], Awaitable[StepResult]]
+ItemRunner = Callable[[int], Awaitable[StepResult]]
 
 
 class _Window:
-    """One list being fanned out: the shared queue of indexes and the workers pulling it."""
+    """One list of item indexes being fanned out: the shared queue and the workers pulling it."""
 
-    __slots__ = ("items", "queue", "stopped", "workers")
+    __slots__ = ("queue", "stopped", "workers")
 
-    def __init__(self, items: Sequence[Any]) -> None:
-        self.items = items
-        self.queue: Iterator[int] = iter(range(len(items)))
+    def __init__(self, indexes: Sequence[int]) -> None:
+        self.queue: Iterator[int] = iter(indexes)
         self.stopped = False
         self.workers: list[asyncio.Task[None]] = []
 
 
 def window_fan_out(
     run_item: ItemRunner, concurrency: int
-) -> Callable[[reactivex.Observable[Sequence[Any]]], reactivex.Observable[Settled]]:
-    """Operator: each list in, ``(index, result)`` out per item in completion order.
+) -> Callable[[reactivex.Observable[Sequence[int]]], reactivex.Observable[Settled]]:
+    """Operator: each list of item indexes in, ``(index, result)`` out per item, in completion
+    order.
 
     At most ``concurrency`` items of a list run at once. After an item whose result is not
     ``success``, no further item of that list starts. Completes when the source has completed
     and every started item has settled; disposing cancels the items in flight.
     """
 
-    def operator(source: reactivex.Observable[Sequence[Any]]) -> reactivex.Observable[Settled]:
+    def operator(source: reactivex.Observable[Sequence[int]]) -> reactivex.Observable[Settled]:
         def subscribe(
             observer: abc.ObserverBase[Settled], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
@@ -80,10 +85,9 @@ def window_fan_out(
                     observer.on_completed()
 
             async def worker(window: _Window) -> None:
-                items = window.items
                 try:
                     for index in window.queue:
-                        result = await run_item(index, items[index])
+                        result = await run_item(index)
                         if flags["disposed"]:
                             return
                         observer.on_next((index, result))
@@ -99,10 +103,10 @@ def window_fan_out(
                     flags["active"] -= 1
                     maybe_complete()
 
-            def on_next(items: Sequence[Any]) -> None:
-                window = _Window(items)
+            def on_next(indexes: Sequence[int]) -> None:
+                window = _Window(indexes)
                 windows.append(window)
-                for _ in range(min(concurrency, len(items))):
+                for _ in range(min(concurrency, len(indexes))):
                     flags["active"] += 1
                     window.workers.append(loop.create_task(worker(window)))
 
@@ -132,28 +136,73 @@ def window_fan_out(
 
 
 class _Progress:
-    """Folds settled items into progress events and the block's outcome."""
+    """Folds settled items into progress events and the block's outcome.
 
-    __slots__ = ("completed", "emit", "event_id", "failed", "outputs", "run_id", "suspended", "total")
+    Where the storage is durable it also keeps a running step result for the block, so each
+    settled item reaches the snapshot trail.
+    """
 
-    def __init__(self, ex: ExecutionState, event_id: str, total: int) -> None:
-        self.emit = ex.scope.emit
-        self.run_id = ex.scope.run_id
+    __slots__ = (
+        "completed",
+        "done",
+        "ex",
+        "event_id",
+        "failed",
+        "live",
+        "outputs",
+        "step_id",
+        "suspended",
+        "total",
+    )
+
+    def __init__(
+        self,
+        ex: ExecutionState,
+        step_id: str,
+        event_id: str,
+        items: Sequence[Any],
+        started_at: int,
+        stored: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.ex = ex
+        self.step_id = step_id
         self.event_id = event_id
-        self.total = total
-        self.completed = 0
-        self.outputs: list[Any] = [None] * total
+        self.total = len(items)
+        self.outputs: list[Any] = list(stored["outputs"]) if stored else [None] * self.total
+        self.done: list[int] = list(stored["done"]) if stored else []
+        self.suspended: dict[int, Any] = (
+            {int(i): payload for i, payload in stored["suspended"]} if stored else {}
+        )
+        self.completed = len(self.done)
         self.failed: StepResult | None = None
-        self.suspended: dict[int, Any] = {}
+        self.live: StepResult | None = None
+        persister = ex.scope.persister
+        if ex.is_root and persister is not None and persister.durable:
+            self.live = StepResult(
+                status="running", payload=items, started_at=started_at, metadata=self.metadata()
+            )
+            ex.step_results[step_id] = self.live
+
+    def metadata(self) -> dict[str, Any]:
+        """The per-item progress, as stored in the block's step result."""
+        return {
+            "foreach": {
+                "outputs": self.outputs,
+                "done": self.done,
+                "suspended": [[i, p] for i, p in sorted(self.suspended.items())],
+            }
+        }
 
     def on_settled(self, settled: Settled) -> None:
         index, result = settled
         status = result.status
         if status == "bailed":
             status = "success"
+        self.suspended.pop(index, None)
         if status == "success":
             self.completed += 1
             self.outputs[index] = result.output
+            self.done.append(index)
         elif status == "failed":
             self.completed += 1
             if self.failed is None:
@@ -162,9 +211,10 @@ class _Progress:
             self.suspended[index] = result.suspend_payload
         else:  # canceled items report nothing: the block result says canceled
             return
-        self.emit(
+        scope = self.ex.scope
+        scope.emit(
             WorkflowStepProgress(
-                run_id=self.run_id,
+                run_id=scope.run_id,
                 payload=StepProgressPayload(
                     id=self.event_id,
                     step_name=self.event_id,
@@ -176,6 +226,9 @@ class _Progress:
                 ),
             )
         )
+        if self.live is not None:
+            self.live.metadata = self.metadata()
+            scope.mark()
 
 
 def _not_a_list(step_id: str, items: Any) -> ValidationError:
@@ -191,31 +244,66 @@ def foreach_operator(entry: ForeachEntry) -> EntryOperator:
     concurrency = entry.concurrency
 
     async def run(ex: ExecutionState) -> None:
-        scope = ex.scope
-        event_id = ex.prefix + step_id
         items = ex.value
         started_at = now_ms()
-        scope.emit(
-            WorkflowStepStart(
-                run_id=scope.run_id,
-                payload=StepStartPayload(
-                    id=event_id,
-                    step_name=event_id,
-                    step_call_id=None,
-                    payload=items,
-                    started_at=started_at,
-                ),
-            )
-        )
+        _emit_start(ex, step_id, items, started_at, None)
         if not isinstance(items, (list, tuple)):
-            _finish(ex, step_id, event_id, items, started_at, "failed", None, _not_a_list(step_id, items))
+            error = _not_a_list(step_id, items)
+            _finish(ex, step_id, items, started_at, "failed", None, error)
             return
+        progress = _Progress(ex, step_id, ex.prefix + step_id, items, started_at)
+        await _fan_out(ex, progress, items, range(len(items)), started_at, None)
 
-        progress = _Progress(ex, event_id, len(items))
+    async def resume(ex: ExecutionState, target: ResumeTarget | None) -> None:
+        stored = ex.step_results.get(step_id)
+        metadata = stored.metadata if stored is not None else None
+        if stored is None or not isinstance(metadata, Mapping) or "foreach" not in metadata:
+            await run(ex)  # no progress was stored: run the block again
+            return
+        items = stored.payload
+        started_at = stored.started_at if stored.started_at is not None else now_ms()
+        _emit_start(ex, step_id, items, started_at, target)
+        progress = _Progress(ex, step_id, ex.prefix + step_id, items, started_at, metadata["foreach"])
+        resumed = [
+            i
+            for i in sorted(progress.suspended)
+            if target is not None and target.for_each_index in (None, i)
+        ]
+        waiting = set(progress.suspended)
+        fresh = [i for i in range(len(items)) if i not in waiting and i not in set(progress.done)]
+        await _fan_out(ex, progress, items, resumed + fresh, started_at, target)
+
+    async def _fan_out(
+        ex: ExecutionState,
+        progress: _Progress,
+        items: Sequence[Any],
+        indexes: Sequence[int],
+        started_at: int,
+        target: ResumeTarget | None,
+    ) -> None:
+        scope = ex.scope
+        suspended_before = dict(progress.suspended)
+
+        def run_item(index: int) -> Awaitable[StepResult]:
+            if index in suspended_before and target is not None:
+                stored_item = StepResult(
+                    status="suspended",
+                    payload=items[index],
+                    suspend_payload=suspended_before[index],
+                    started_at=started_at,
+                )
+                return invoke_step(
+                    ex,
+                    step,
+                    items[index],
+                    events=False,
+                    resume_from=stored_item,
+                    target=target,
+                    foreach_index=index,
+                )
+            return invoke_step(ex, step, items[index], events=False, foreach_index=index)
+
         finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def run_item(index: int, item: Any) -> Awaitable[StepResult]:
-            return invoke_step(ex, step, item, events=False)
 
         def on_error(error: Exception) -> None:
             if not finished.done():
@@ -225,7 +313,7 @@ def foreach_operator(entry: ForeachEntry) -> EntryOperator:
             if not finished.done():
                 finished.set_result(None)
 
-        subscription = reactivex.just(items).pipe(window_fan_out(run_item, concurrency)).subscribe(
+        subscription = emit_once(list(indexes)).pipe(window_fan_out(run_item, concurrency)).subscribe(
             progress.on_settled, on_error, on_completed
         )
         try:
@@ -237,25 +325,51 @@ def foreach_operator(entry: ForeachEntry) -> EntryOperator:
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()
-            _finish(ex, step_id, event_id, items, started_at, "canceled", None, None)
+            _finish(ex, step_id, items, started_at, "canceled", None, None)
             return
         if progress.failed is not None:
             failed = progress.failed
-            _finish(ex, step_id, event_id, items, started_at, "failed", None, failed.error, failed)
+            assert isinstance(failed.error, BaseException)
+            _finish(ex, step_id, items, started_at, "failed", None, failed.error, failed)
         elif progress.suspended:
-            _suspend(ex, step_id, event_id, items, started_at, progress)
+            _suspend(ex, step_id, items, started_at, progress)
         elif scope.abort_signal.aborted:
-            _finish(ex, step_id, event_id, items, started_at, "canceled", None, None)
+            _finish(ex, step_id, items, started_at, "canceled", None, None)
         else:
-            _finish(ex, step_id, event_id, items, started_at, "success", progress.outputs, None)
+            _finish(ex, step_id, items, started_at, "success", progress.outputs, None)
 
-    return EntryOperator("foreach", step_id, run)
+    return EntryOperator("foreach", step_id, run, resume)
+
+
+
+
+def _emit_start(
+    ex: ExecutionState,
+    step_id: str,
+    items: Any,
+    started_at: int,
+    target: ResumeTarget | None,
+) -> None:
+    event_id = ex.prefix + step_id
+    ex.scope.emit(
+        WorkflowStepStart(
+            run_id=ex.scope.run_id,
+            payload=StepStartPayload(
+                id=event_id,
+                step_name=event_id,
+                step_call_id=None,
+                payload=items,
+                started_at=started_at,
+                resume_payload=target.resume_data if target is not None else None,
+                resumed_at=target.resumed_at if target is not None else None,
+            ),
+        )
+    )
 
 
 def _finish(
     ex: ExecutionState,
     step_id: str,
-    event_id: str,
     items: Any,
     started_at: int,
     status: str,
@@ -264,6 +378,7 @@ def _finish(
     failed: StepResult | None = None,
 ) -> None:
     ended_at = now_ms()
+    event_id = ex.prefix + step_id
     ex.scope.emit(
         WorkflowStepResult(
             run_id=ex.scope.run_id,
@@ -286,7 +401,9 @@ def _finish(
         ended_at=ended_at,
         tripwire=failed.tripwire if failed is not None else None,
     )
-    ex.record(step_id, result)
+    again = step_id in ex.step_results
+    ex.suspended.pop(step_id, None)
+    ex.record(step_id, result, again=again)
     if status == "success":
         ex.value = output
     elif status == "failed":
@@ -299,7 +416,6 @@ def _finish(
 def _suspend(
     ex: ExecutionState,
     step_id: str,
-    event_id: str,
     items: Any,
     started_at: int,
     progress: _Progress,
@@ -307,6 +423,7 @@ def _suspend(
     first = min(progress.suspended)
     payload = progress.suspended[first]
     suspended_at = now_ms()
+    event_id = ex.prefix + step_id
     ex.scope.emit(
         WorkflowStepSuspended(
             run_id=ex.scope.run_id,
@@ -321,6 +438,7 @@ def _suspend(
             ),
         )
     )
+    again = step_id in ex.step_results
     ex.record(
         step_id,
         StepResult(
@@ -329,8 +447,9 @@ def _suspend(
             started_at=started_at,
             suspend_payload=payload,
             suspended_at=suspended_at,
-            metadata={"foreachIndex": first, "foreachOutput": progress.outputs},
+            metadata=progress.metadata(),
         ),
+        again=again,
     )
     ex.status = "suspended"
     ex.suspended[step_id] = payload

@@ -27,7 +27,7 @@ from ..events import (
 from ..results import IterationMetadata, StepResult, TripwireInfo
 from ..workflow import Workflow
 from .nested import NestedSuspension, run_nested
-from .state import ExecutionState, new_call_id, now_ms
+from .state import ExecutionState, ResumeTarget, new_call_id, now_ms
 
 if TYPE_CHECKING:
     from ..graph import StepLike
@@ -52,6 +52,7 @@ class StepCall:
         "call_id",
         "event_id",
         "events",
+        "foreach_index",
         "input",
         "metadata",
         "resume_data",
@@ -59,6 +60,7 @@ class StepCall:
         "started_at",
         "step",
         "suspend_data",
+        "target",
     )
 
     def __init__(
@@ -80,6 +82,9 @@ class StepCall:
         self.resume_data: Any = None
         self.suspend_data: Any = None
         self.resumed_at: int | None = None
+        # For a resumed nested workflow: the resume, one level down.
+        self.target: ResumeTarget | None = None
+        self.foreach_index: int | None = None
 
 
 def start_step(
@@ -89,11 +94,26 @@ def start_step(
     *,
     iteration: int | None = None,
     events: bool = True,
+    resume_from: StepResult | None = None,
+    target: ResumeTarget | None = None,
+    foreach_index: int | None = None,
 ) -> StepCall:
-    """Begin an invocation: emit ``workflow-step-start`` (unless ``events`` is off)."""
+    """Begin an invocation: emit ``workflow-step-start`` (unless ``events`` is off).
+
+    With ``resume_from`` (the stored suspended result) and ``target``, the invocation resumes
+    it: same ``startedAt``, ``resume_data`` and ``suspend_data`` set, a new call id.
+    """
     event_id = ex.prefix + step.id
     metadata = IterationMetadata(iteration) if iteration is not None else None
     call = StepCall(step, event_id, input_data, now_ms(), metadata, events)
+    call.foreach_index = foreach_index
+    if resume_from is not None and target is not None:
+        if resume_from.started_at is not None:
+            call.started_at = resume_from.started_at
+        call.resume_data = target.resume_data
+        call.suspend_data = resume_from.suspend_payload
+        call.resumed_at = target.resumed_at
+        call.target = target.inner()
     if events:
         ex.scope.emit(
             WorkflowStepStart(
@@ -104,6 +124,8 @@ def start_step(
                     step_call_id=call.call_id,
                     payload=input_data,
                     started_at=call.started_at,
+                    resume_payload=call.resume_data,
+                    resumed_at=call.resumed_at,
                     metadata=metadata,
                 ),
             )
@@ -172,6 +194,7 @@ async def _execute(ex: ExecutionState, call: StepCall) -> tuple[StepResult, Step
                 else:
                     output = await asyncio.to_thread(step.execute, ctx)  # type: ignore[union-attr,arg-type]
                 if ctx._suspend is not None:
+                    _keep_labels(ex, call, ctx._suspend[1])
                     return _suspended(call, ctx._suspend[0]), ctx
             if output.__class__ is Bail:
                 return _finished(call, "bailed", output.value), ctx
@@ -222,6 +245,17 @@ def _suspended(call: StepCall, payload: Any) -> StepResult:
         resumed_at=call.resumed_at,
         metadata=call.metadata,
     )
+
+
+def _keep_labels(ex: ExecutionState, call: StepCall, labels: list[str] | None) -> None:
+    """Remember ``resume_label``s so a resume can name the step (and item) by label."""
+    if not labels:
+        return
+    where: dict[str, Any] = {"stepId": call.step.id}
+    if call.foreach_index is not None:
+        where["foreachIndex"] = call.foreach_index
+    for label in labels:
+        ex.labels[label] = where
 
 
 def apply_state(ex: ExecutionState, ctx: StepContext | None) -> None:
@@ -315,6 +349,19 @@ async def invoke_step(
     *,
     iteration: int | None = None,
     events: bool = True,
+    resume_from: StepResult | None = None,
+    target: ResumeTarget | None = None,
+    foreach_index: int | None = None,
 ) -> StepResult:
-    """Start and run one invocation."""
-    return await run_step(ex, start_step(ex, step, input_data, iteration=iteration, events=events))
+    """Start and run one invocation (see ``start_step`` for resuming)."""
+    call = start_step(
+        ex,
+        step,
+        input_data,
+        iteration=iteration,
+        events=events,
+        resume_from=resume_from,
+        target=target,
+        foreach_index=foreach_index,
+    )
+    return await run_step(ex, call)

@@ -8,10 +8,11 @@ last output; a non-success iteration ends the loop with that outcome.
 from __future__ import annotations
 
 from ..graph import LoopEntry
+from ..results import IterationMetadata
 from .condition import evaluate
 from .invoke import invoke_step
 from .operator import EntryOperator
-from .state import ExecutionState
+from .state import ExecutionState, ResumeTarget
 from .then import settle_step
 
 __all__ = ["loop_operator"]
@@ -23,25 +24,44 @@ def loop_operator(entry: LoopEntry) -> EntryOperator:
     repeat_while = entry.loop_type == "dowhile"
 
     async def run(ex: ExecutionState) -> None:
-        abort = ex.scope.abort_signal
-        iteration = 1
+        await iterate(ex, 1)
+
+    async def iterate(ex: ExecutionState, iteration: int) -> None:
         while True:
             result = await invoke_step(ex, step, ex.value, iteration=iteration)
             settle_step(ex, step.id, result)
-            if ex.status != "running":
-                return
-            try:
-                verdict = bool(
-                    await evaluate(condition, ex, ex.value, iteration_count=iteration)
-                )
-            except Exception as error:
-                ex.fail(error)
-                return
-            if verdict != repeat_while:
-                return
-            if abort.aborted:
-                ex.status = "canceled"
+            if not await again(ex, iteration):
                 return
             iteration += 1
 
-    return EntryOperator("loop", entry.loop_type, run)
+    async def again(ex: ExecutionState, iteration: int) -> bool:
+        """After an iteration: whether the loop goes on."""
+        if ex.status != "running":
+            return False
+        try:
+            verdict = bool(await evaluate(condition, ex, ex.value, iteration_count=iteration))
+        except Exception as error:
+            ex.fail(error)
+            return False
+        if verdict != repeat_while:
+            return False
+        if ex.scope.abort_signal.aborted:
+            ex.status = "canceled"
+            return False
+        return True
+
+    async def resume(ex: ExecutionState, target: ResumeTarget | None) -> None:
+        stored = ex.step_results.get(step.id)
+        if target is None or stored is None or stored.status != "suspended":
+            await run(ex)  # a restart runs the loop again from its input
+            return
+        metadata = stored.metadata
+        iteration = metadata.iteration_count if isinstance(metadata, IterationMetadata) else 1
+        result = await invoke_step(
+            ex, step, stored.payload, iteration=iteration, resume_from=stored, target=target
+        )
+        settle_step(ex, step.id, result, again=True)
+        if await again(ex, iteration):
+            await iterate(ex, iteration + 1)
+
+    return EntryOperator("loop", entry.loop_type, run, resume)

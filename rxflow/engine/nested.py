@@ -1,7 +1,9 @@
 """A workflow used as a step: runs the child's program inside the parent step's invocation.
 
 The child shares the parent's run scope, so its step events reach the parent's stream with
-ids prefixed ``"<child_workflow_id>."``; its own start/finish are never emitted.
+ids prefixed ``"<child_workflow_id>."``; its own start/finish are never emitted. A child that
+suspends leaves its snapshot in the parent (``nested_snapshots``), from which a resume of the
+path ``[parent step, inner step...]`` continues it.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from .state import ExecutionState, new_run_id
+from ..snapshot import WireCache, build_snapshot, restore_execution
+from .state import ExecutionState, new_run_id, now_ms
 
 if TYPE_CHECKING:
     from .invoke import StepCall
@@ -27,28 +30,42 @@ class NestedSuspension:
 
 
 async def run_nested(ex: ExecutionState, call: StepCall, input_data: Any) -> Any:
-    """Run the nested workflow of ``call``; its output, or raise its error.
+    """Run (or resume) the nested workflow of ``call``; its output, or raise its error.
 
     A suspended child returns a ``NestedSuspension`` so the parent step suspends too; a
     canceled child raises ``CancelledError`` (the run's abort signal is set).
     """
+    from ..workflow import Workflow
+
     workflow = call.step
-    child = ExecutionState(
-        scope=ex.scope,
-        workflow=workflow,
-        run_id=new_run_id(),
-        input=input_data,
-        state=ex.state,
-        prefix=call.event_id + ".",
-    )
-    await workflow.program.drive(child)
+    assert isinstance(workflow, Workflow)
+    step_id = workflow.id
+    prefix = call.event_id + "."
+    stored = ex.nested_snapshots.pop(step_id, None)
+    ex.nested_paths.pop(step_id, None)
+    if call.target is not None and call.target.path and stored is not None:
+        child = restore_execution(
+            stored, workflow=workflow, scope=ex.scope, run_id=stored["runId"], prefix=prefix
+        )
+        await workflow.program.resume_drive(child, child.entry_index, call.target)
+    else:
+        child = ExecutionState(
+            scope=ex.scope,
+            workflow=workflow,
+            run_id=new_run_id(),
+            input=input_data,
+            state=ex.state,
+            prefix=prefix,
+        )
+        await workflow.program.drive(child)
     status = child.status
     if status in ("success", "bailed"):
         ex.state = child.state  # the child's final state flows back into the parent
         return child.value
     if status == "suspended":
         inner_id, inner_payload = next(iter(child.suspended.items()))
-        ex.nested_paths[workflow.id] = [inner_id, *child.nested_paths.get(inner_id, ())]
+        ex.nested_paths[step_id] = [inner_id, *child.nested_paths.get(inner_id, ())]
+        ex.nested_snapshots[step_id] = build_snapshot(child, "suspended", WireCache(), now_ms())
         return NestedSuspension(inner_payload)
     if status == "canceled":
         raise asyncio.CancelledError()

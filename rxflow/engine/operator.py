@@ -10,15 +10,33 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 import reactivex
 from reactivex import abc
 from reactivex.disposable import Disposable
 
-from .state import ExecutionState
+from .state import ExecutionState, ResumeTarget
 
-__all__ = ["EntryOperator", "Runner", "coroutine_operator"]
+__all__ = ["EntryOperator", "Resumer", "Runner", "coroutine_operator", "emit_once"]
 
 Runner = Callable[[ExecutionState], Awaitable[None]]
+# Continue an entry from its stored results: with a target, resume its suspended step(s);
+# with None (a restart after a crash), re-run only what has no stored result.
+Resumer = Callable[[ExecutionState, ResumeTarget | None], Awaitable[None]]
+
+
+def emit_once(value: Any) -> reactivex.Observable[Any]:
+    """A one-value source that emits on subscribe: ``reactivex.just`` without its trampoline
+    scheduling, which costs more than the rest of a short run's subscription."""
+
+    def subscribe(
+        observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        observer.on_next(value)
+        observer.on_completed()
+        return Disposable()
+
+    return reactivex.create(subscribe)
 
 
 def coroutine_operator(
@@ -94,15 +112,16 @@ class EntryOperator:
     """One compiled workflow entry: an Rx operator (``__call__``) and its fast path (``run``).
 
     ``kind`` names the entry kind (``step``, ``parallel``, ``foreach``...), ``label`` the entry
-    for error messages and tracing.
+    for error messages and tracing; ``resume`` continues the entry from stored results.
     """
 
-    __slots__ = ("kind", "label", "run")
+    __slots__ = ("kind", "label", "resume", "run")
 
-    def __init__(self, kind: str, label: str, run: Runner) -> None:
+    def __init__(self, kind: str, label: str, run: Runner, resume: Resumer | None = None) -> None:
         self.kind = kind
         self.label = label
         self.run = run
+        self.resume: Resumer = resume or (lambda ex, target: run(ex))
 
     def __call__(
         self, source: reactivex.Observable[ExecutionState]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..graph import ParallelEntry
 from .operator import EntryOperator
 from .siblings import run_siblings
-from .state import ExecutionState
+from .state import ExecutionState, ResumeTarget
 
 __all__ = ["parallel_operator"]
 
@@ -17,4 +17,9 @@ def parallel_operator(entry: ParallelEntry) -> EntryOperator:
     async def run(ex: ExecutionState) -> None:
         await run_siblings(ex, steps, ex.value, allow_failure=allow_failure)
 
-    return EntryOperator("parallel", f"{len(steps)} branches", run)
+    async def resume(ex: ExecutionState, target: ResumeTarget | None) -> None:
+        await run_siblings(
+            ex, steps, ex.value, allow_failure=allow_failure, target=target, resuming=True
+        )
+
+    return EntryOperator("parallel", f"{len(steps)} branches", run, resume)

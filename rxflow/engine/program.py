@@ -8,7 +8,7 @@ which is how a run subscribes to it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import reactivex
 
@@ -29,7 +29,7 @@ from .loop import loop_operator
 from .operator import EntryOperator, coroutine_operator
 from .parallel import parallel_operator
 from .sleep import sleep_operator
-from .state import ExecutionState
+from .state import ExecutionState, ResumeTarget
 from .then import step_operator
 
 if TYPE_CHECKING:
@@ -41,29 +41,77 @@ __all__ = ["Program", "compile_entry", "compile_program"]
 class Program:
     """A committed workflow's entries, compiled; run with ``drive`` or as an operator."""
 
-    __slots__ = ("entries", "workflow")
+    __slots__ = ("entries", "graph", "workflow")
 
     def __init__(self, workflow: Workflow, entries: list[EntryOperator]) -> None:
         self.workflow = workflow
+        self.graph = workflow.entries
         self.entries = entries
 
     async def drive(self, ex: ExecutionState, start: int = 0) -> None:
         """Run the entries from ``start`` until one does not succeed (or all have)."""
-        abort = ex.scope.abort_signal
+        scope = ex.scope
+        abort = scope.abort_signal
+        persister = scope.persister if ex.is_root else None
         entries = self.entries
         for index in range(start, len(entries)):
             if abort.aborted:
                 ex.status = "canceled"
                 return
+            ex.entry_index = index
+            if persister is not None:
+                if persister.error is not None:  # a snapshot could not be stored: stop here
+                    ex.fail(persister.error)
+                    return
+                scope.mark()
             await entries[index].run(ex)
             if ex.status != "running":
                 return
         ex.status = "canceled" if abort.aborted else "success"
 
+    async def resume_drive(
+        self, ex: ExecutionState, index: int, target: ResumeTarget | None
+    ) -> None:
+        """Continue at entry ``index`` from stored results (resume, or restart when ``target``
+        is None), then run the entries after it."""
+        ex.entry_index = index
+        ex.status = "running"
+        ex.value = self.input_of(index, ex)
+        await self.entries[index].resume(ex, target)
+        if ex.status == "running":
+            await self.drive(ex, index + 1)
+
+    def input_of(self, index: int, ex: ExecutionState) -> Any:
+        """The input entry ``index`` got: the workflow input, or the previous entry's output."""
+        if index == 0:
+            return ex.input
+        return entry_output(self.graph[index - 1], ex)
+
     def __call__(
         self, source: reactivex.Observable[ExecutionState]
     ) -> reactivex.Observable[ExecutionState]:
         return coroutine_operator(self.drive)(source)
+
+
+def entry_output(entry: Entry, ex: ExecutionState) -> Any:
+    """What a finished entry produced, read back from the stored step results."""
+    results = ex.step_results
+    if isinstance(entry, (ParallelEntry, BranchEntry)):
+        steps = entry.steps if isinstance(entry, ParallelEntry) else [s for _, s in entry.branches]
+        allow_failure = isinstance(entry, ParallelEntry) and entry.allow_failure
+        output: dict[str, Any] = {}
+        for step in steps:
+            result = results.get(step.id)
+            if result is None:
+                continue
+            if result.status == "success":
+                output[step.id] = result.output
+            elif result.status == "failed" and allow_failure:
+                output[step.id] = None
+        return output
+    step_id = entry.id if isinstance(entry, (SleepEntry, SleepUntilEntry)) else entry.step.id
+    result = results.get(step_id)
+    return result.output if result is not None else None
 
 
 def compile_entry(entry: Entry) -> EntryOperator:

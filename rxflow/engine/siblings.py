@@ -1,8 +1,13 @@
 """Sibling invocations (parallel branches, chosen branch steps): run concurrently, settle once.
 
-Every sibling's start event is emitted before any body runs; results come in completion order;
-the block's outcome is decided after all siblings have settled (siblings never cancel each
-other; a run cancel cancels them all).
+Every sibling's start event is emitted before any body runs; results come in completion order
+and are recorded as they come (so a durable store keeps finished siblings even if the process
+dies mid-block); the block's outcome is decided after all siblings have settled (siblings never
+cancel each other; a run cancel cancels them all).
+
+On resume, siblings with a stored result are not run again: the targeted suspended sibling is
+resumed, other suspended siblings stay suspended, and siblings with no result yet (a restart
+after a crash) run.
 """
 
 from __future__ import annotations
@@ -13,15 +18,21 @@ from typing import Any
 
 from ..graph import StepLike
 from ..results import StepResult
-from .invoke import cancel_call, run_step, start_step
-from .state import ExecutionState
+from .invoke import StepCall, cancel_call, run_step, start_step
+from .state import ExecutionState, ResumeTarget
 
 __all__ = ["run_siblings"]
 
 
-async def _settle_all(ex: ExecutionState, calls: list[Any]) -> list[StepResult]:
+async def _run_all(ex: ExecutionState, calls: list[StepCall], again: set[str]) -> None:
+    """Run the started calls concurrently; each result is recorded as it settles."""
     loop = asyncio.get_running_loop()
-    tasks = [loop.create_task(run_step(ex, call)) for call in calls]
+
+    async def one(call: StepCall) -> None:
+        result = await run_step(ex, call)
+        ex.record(call.step.id, result, again=call.step.id in again)
+
+    tasks = [loop.create_task(one(call)) for call in calls]
     try:
         await asyncio.wait(tasks)
     except asyncio.CancelledError:
@@ -33,10 +44,29 @@ async def _settle_all(ex: ExecutionState, calls: list[Any]) -> list[StepResult]:
         current = asyncio.current_task()
         if current is not None:
             current.uncancel()
-    return [
-        cancel_call(ex, call) if task.cancelled() else task.result()
-        for call, task in zip(calls, tasks)
-    ]
+    for call, task in zip(calls, tasks):
+        if task.cancelled():  # canceled before its body could report
+            ex.record(call.step.id, cancel_call(ex, call), again=call.step.id in again)
+
+
+def _plan(
+    ex: ExecutionState,
+    steps: Sequence[StepLike],
+    input_data: Any,
+    target: ResumeTarget | None,
+    resuming: bool,
+) -> tuple[list[StepCall], set[str]]:
+    """Start the siblings that must run now; the rest keep their stored results."""
+    calls: list[StepCall] = []
+    again: set[str] = set()
+    for step in steps:
+        stored = ex.step_results.get(step.id) if resuming else None
+        if stored is None:
+            calls.append(start_step(ex, step, input_data))
+        elif stored.status == "suspended" and target is not None and target.path[0] == step.id:
+            calls.append(start_step(ex, step, stored.payload, resume_from=stored, target=target))
+            again.add(step.id)
+    return calls, again
 
 
 async def run_siblings(
@@ -45,16 +75,26 @@ async def run_siblings(
     input_data: Any,
     *,
     allow_failure: bool = False,
+    target: ResumeTarget | None = None,
+    resuming: bool = False,
 ) -> None:
-    """Run ``steps`` on ``input_data`` concurrently, record them and settle the block."""
-    calls = [start_step(ex, step, input_data) for step in steps]
-    results = await _settle_all(ex, calls) if calls else []
+    """Run ``steps`` on ``input_data`` concurrently (or continue them from stored results when
+    ``resuming``), then settle the block from every sibling's result."""
+    calls, again = _plan(ex, steps, input_data, target, resuming)
+    if calls:
+        await _run_all(ex, calls, again)
+    _settle(ex, steps, allow_failure)
+
+
+def _settle(ex: ExecutionState, steps: Sequence[StepLike], allow_failure: bool) -> None:
     output: dict[str, Any] = {}
     failed: StepResult | None = None
     suspended: dict[str, Any] = {}
     canceled = False
-    for step, result in zip(steps, results):
+    for step in steps:
+        result = ex.step_results[step.id]
         status = result.status
+        ex.suspended.pop(step.id, None)
         if status == "bailed":  # a bailed sibling is left out of the block output
             result.status = "success"
         elif status == "success":
@@ -68,9 +108,8 @@ async def run_siblings(
             suspended[step.id] = result.suspend_payload
         else:
             canceled = True
-        ex.record(step.id, result)
     if failed is not None:
-        assert failed.error is not None
+        assert isinstance(failed.error, BaseException)
         ex.fail(failed.error, failed.tripwire)
     elif suspended:
         ex.status = "suspended"

@@ -21,8 +21,16 @@ from ..results import StepResult, TripwireInfo, Usage
 
 if TYPE_CHECKING:
     from ..workflow import Workflow
+    from .persist import Persister
 
-__all__ = ["ExecutionState", "RunScope", "new_call_id", "new_run_id", "now_ms"]
+__all__ = [
+    "ExecutionState",
+    "ResumeTarget",
+    "RunScope",
+    "new_call_id",
+    "new_run_id",
+    "now_ms",
+]
 
 
 def now_ms() -> int:
@@ -55,6 +63,7 @@ class RunScope:
         "loop",
         "loop_thread",
         "on_abort_request",
+        "persister",
         "request_context",
         "resource_id",
         "run_id",
@@ -86,6 +95,14 @@ class RunScope:
         self.watched = False
         # False where nothing could resume a suspension (a step run as an Rx operator).
         self.can_suspend = True
+        # Writes the run's snapshots; None where nothing is stored (a step as an operator).
+        self.persister: Persister | None = None
+
+    def mark(self) -> None:
+        """The top-level execution changed: let the persister write a snapshot soon."""
+        persister = self.persister
+        if persister is not None and persister.durable:
+            persister.mark()
 
     def _on_loop(self, fn: Callable[[], None]) -> None:
         if threading.get_ident() == self.loop_thread:
@@ -112,10 +129,13 @@ class ExecutionState:
     """
 
     __slots__ = (
+        "entry_index",
         "error",
         "execution_path",
         "input",
+        "labels",
         "nested_paths",
+        "nested_snapshots",
         "prefix",
         "run_id",
         "scope",
@@ -154,13 +174,50 @@ class ExecutionState:
         self.suspended: dict[str, Any] = {}
         # step id -> inner path, for a suspended step that is a nested workflow.
         self.nested_paths: dict[str, list[str]] = {}
+        # step id -> snapshot of the nested workflow suspended inside that step.
+        self.nested_snapshots: dict[str, dict[str, Any]] = {}
+        # resume label -> {"stepId": ..., "foreachIndex"?: ...}
+        self.labels: dict[str, dict[str, Any]] = {}
+        # Index of the top-level entry being run (the snapshot's activePaths).
+        self.entry_index = 0
 
-    def record(self, step_id: str, result: StepResult) -> None:
-        """Keep a step's result and note it on the execution path."""
+    @property
+    def is_root(self) -> bool:
+        """True for the run's own execution, False for a nested workflow inside a step."""
+        return not self.prefix
+
+    def record(self, step_id: str, result: StepResult, *, again: bool = False) -> None:
+        """Keep a step's result and note it on the execution path (unless ``again``: a resumed
+        step is already on the path)."""
         self.step_results[step_id] = result
-        self.execution_path.append(step_id)
+        if not again:
+            self.execution_path.append(step_id)
+        if not self.prefix:
+            self.scope.mark()
 
     def fail(self, error: BaseException, tripwire: TripwireInfo | None = None) -> None:
         self.status = "tripwire" if tripwire is not None else "failed"
         self.error = error
         self.tripwire = tripwire
+
+
+class ResumeTarget:
+    """What a resume asks for: the suspended path (outer step id first), the resume data, and
+    for a foreach which item (``None``: every suspended item)."""
+
+    __slots__ = ("for_each_index", "path", "resume_data", "resumed_at")
+
+    def __init__(
+        self, path: list[str], resume_data: Any, for_each_index: int | None, resumed_at: int
+    ) -> None:
+        self.path = path
+        self.resume_data = resume_data
+        self.for_each_index = for_each_index
+        self.resumed_at = resumed_at
+
+    def inner(self) -> ResumeTarget:
+        """The same resume, one nesting level down."""
+        return ResumeTarget(self.path[1:], self.resume_data, self.for_each_index, self.resumed_at)
+
+    def __repr__(self) -> str:
+        return f"ResumeTarget({'.'.join(self.path)!r}, for_each_index={self.for_each_index})"

@@ -1,0 +1,107 @@
+"""Writing a run's snapshots: in order, off the event path, coalesced.
+
+``mark()`` says "the run changed": it costs a flag and, at most, one task. That task writes the
+newest snapshot whenever the loop gets to it; marks made while a write is in flight coalesce
+into one later write (group commit). ``write()`` writes a given snapshot after everything marked
+before it, and is what the run awaits at a suspension and at the end, so a result never resolves
+before its snapshot is stored.
+
+Only durable storages get the mark-driven trail (before and after every top-level entry, and
+block progress): an in-memory store dies with its process, so nothing could ever recover from
+that trail, and the run writes it only the snapshots a live process reads (created, started,
+suspended, ended).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..errors import StorageError
+
+if TYPE_CHECKING:
+    from ..storage import Storage
+
+__all__ = ["Persister"]
+
+
+class Persister:
+    """Ordered, coalescing snapshot writer for one run."""
+
+    __slots__ = (
+        "_build",
+        "_dirty",
+        "_task",
+        "durable",
+        "error",
+        "resource_id",
+        "run_id",
+        "storage",
+        "workflow_id",
+    )
+
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        workflow_id: str,
+        run_id: str,
+        resource_id: str | None,
+        build: Callable[[], dict[str, Any]],
+        durable: bool,
+    ) -> None:
+        self.storage = storage
+        self.workflow_id = workflow_id
+        self.run_id = run_id
+        self.resource_id = resource_id
+        self.durable = durable
+        self._build = build
+        self._dirty = False
+        self._task: asyncio.Task[None] | None = None
+        # The first failed write; the run checks it at entry boundaries and fails with it.
+        self.error: StorageError | None = None
+
+    def mark(self) -> None:
+        """The run changed: write a fresh snapshot soon (durable storages only)."""
+        if not self.durable or self.error is not None:
+            return
+        self._dirty = True
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._dirty and self.error is None:
+                self._dirty = False
+                await self._store(self._build())
+        finally:
+            self._task = None
+
+    async def _store(self, snapshot: dict[str, Any]) -> None:
+        try:
+            await self.storage.persist_snapshot(
+                self.workflow_id, self.run_id, snapshot, resource_id=self.resource_id
+            )
+        except Exception as exc:
+            if self.error is None:
+                error = exc if isinstance(exc, StorageError) else StorageError(
+                    f"could not store the snapshot of run '{self.run_id}': {exc}"
+                )
+                if error is not exc:
+                    error.__cause__ = exc
+                self.error = error
+
+    async def write(self, snapshot: dict[str, Any]) -> None:
+        """Store ``snapshot`` after every write marked before it; raises the first failure.
+
+        It supersedes any marked write that has not started yet.
+        """
+        self._dirty = False
+        task = self._task
+        if task is not None:
+            await asyncio.shield(task)
+        if self.error is None:
+            await self._store(snapshot)
+        if self.error is not None:
+            raise self.error

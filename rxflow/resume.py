@@ -1,0 +1,148 @@
+"""Planning a resume from a stored snapshot: which suspended path, which step, is the data valid.
+
+Everything here only reads; a plan that raises (``ResumeError``, ``ValidationError``) leaves the
+run suspended and resumable. Claiming the run is the caller's next step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .convert import conform
+from .errors import ResumeAlreadyClaimedError, ResumeError
+from .graph import StepLike
+from .snapshot import suspended_paths
+
+if TYPE_CHECKING:
+    from .workflow import Workflow
+
+__all__ = ["StepSelector", "find_step", "plan_resume"]
+
+StepSelector = StepLike | str | Sequence["StepLike | str"] | None
+
+
+def _path_of(step: StepSelector) -> list[str] | None:
+    """A step, a step id, a dotted ``"outer.inner"`` or a list of those, as a path of ids."""
+    if step is None:
+        return None
+    if isinstance(step, str):
+        return [part for part in step.split(".") if part]
+    if isinstance(step, Sequence):
+        path: list[str] = []
+        for part in step:
+            inner = _path_of(part)
+            if inner:
+                path.extend(inner)
+        return path
+    step_id = getattr(step, "id", None)
+    if not isinstance(step_id, str):
+        raise TypeError(f"step must be a Step, a step id or a list of those, got {step!r}")
+    return [step_id]
+
+
+def find_step(workflow: Workflow, path: Sequence[str]) -> StepLike | None:
+    """The step (or nested workflow) at ``path`` in the workflow graph, or ``None``."""
+    from .workflow import Workflow
+
+    found: StepLike | None = None
+    current: StepLike = workflow
+    for step_id in path:
+        if not isinstance(current, Workflow):
+            return None
+        found = current.steps.get(step_id)
+        if found is None:
+            return None
+        current = found
+    return found
+
+
+def _show(paths: Sequence[Sequence[str]]) -> str:
+    return ", ".join("[" + ", ".join(repr(p) for p in path) + "]" for path in paths) or "none"
+
+
+def _foreach_items(snapshot: Mapping[str, Any], path: Sequence[str]) -> list[int] | None:
+    """Suspended item indexes of the foreach at ``path``, or ``None`` if it is not a foreach."""
+    snap: Mapping[str, Any] = snapshot
+    for step_id in path[:-1]:
+        snap = (snap.get("nestedRuns") or {}).get(step_id) or {}
+    stored = (snap.get("context") or {}).get(path[-1]) or {}
+    progress = (stored.get("metadata") or {}).get("foreach") if isinstance(stored, Mapping) else None
+    if not isinstance(progress, Mapping):
+        return None
+    return [int(pair[0]) for pair in progress.get("suspended") or []]
+
+
+def plan_resume(
+    workflow: Workflow,
+    run_id: str,
+    snapshot: Mapping[str, Any] | None,
+    *,
+    step: StepSelector,
+    label: str | None,
+    for_each_index: int | None,
+    resume_data: Any,
+) -> tuple[list[str], int | None, Any]:
+    """Check a resume against the stored run; the full suspended path, the foreach index and
+    the validated resume data."""
+    if snapshot is None:
+        raise ResumeError(f"no stored run '{run_id}' of workflow '{workflow.id}' to resume")
+    status = snapshot.get("status")
+    if status in ("running", "restarting"):
+        raise ResumeAlreadyClaimedError(
+            f"run '{run_id}' is running (another caller holds it); only a suspended run "
+            "can be resumed"
+        )
+    if status != "suspended":
+        raise ResumeError(f"run '{run_id}' is not suspended (status: {status})")
+    available = suspended_paths(snapshot)
+    if label is not None:
+        where = (snapshot.get("resumeLabels") or {}).get(label)
+        if where is None:
+            known = sorted(snapshot.get("resumeLabels") or {})
+            raise ResumeError(f"run '{run_id}' has no resume label {label!r} (labels: {known})")
+        if step is None:
+            step = where["stepId"]
+        if for_each_index is None and where.get("foreachIndex") is not None:
+            for_each_index = int(where["foreachIndex"])
+    wanted = _path_of(step)
+    if wanted is None:
+        if len(available) != 1:
+            raise ResumeError(
+                f"run '{run_id}' has several suspended steps: {_show(available)}; "
+                "pass step= to choose one"
+            )
+        path = available[0]
+    else:
+        matches = [p for p in available if p[: len(wanted)] == wanted]
+        if not matches:
+            raise ResumeError(
+                f"step {'.'.join(wanted)!r} of run '{run_id}' is not suspended; "
+                f"suspended steps: {_show(available)}"
+            )
+        if len(matches) > 1:
+            raise ResumeError(
+                f"step {'.'.join(wanted)!r} of run '{run_id}' has several suspended steps inside: "
+                f"{_show(matches)}; name the inner one"
+            )
+        path = matches[0]
+    if for_each_index is not None:
+        items = _foreach_items(snapshot, path)
+        if items is None:
+            raise ResumeError(f"for_each_index given, but step {'.'.join(path)!r} is not a foreach")
+        if for_each_index not in items:
+            raise ResumeError(
+                f"item {for_each_index} of foreach {'.'.join(path)!r} is not suspended; "
+                f"suspended items: {items}"
+            )
+    target = find_step(workflow, path)
+    if target is None:
+        raise ResumeError(
+            f"step {'.'.join(path)!r} of run '{run_id}' is not in workflow '{workflow.id}' "
+            "(was the workflow changed since the run was stored?)"
+        )
+    schema = getattr(target, "resume_schema", None)
+    if schema is not None:
+        resume_data = conform(resume_data, schema, what=f"resume data of step '{target.id}'")
+    return path, for_each_index, resume_data
+

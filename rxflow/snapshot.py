@@ -1,0 +1,197 @@
+"""Snapshots: an execution as the camelCase dict that storage keeps, and back (SPEC §13).
+
+A snapshot holds ``runId, status, value (the run state), context (input + step results),
+activePaths, suspendedPaths, resumeLabels, stepExecutionPath, serializedStepGraph, result,
+error, requestContext, tracingContext, timestamp, version``, plus ``nestedRuns``: the snapshots
+of nested workflows that are suspended inside a step, keyed by that step's id.
+
+Each finished step result is converted once and reused by every later snapshot of the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .convert import error_to_wire, to_wire
+from .errors import StorageError
+from .graph import serialize_graph
+from .results import StepResult
+
+if TYPE_CHECKING:
+    from .engine.state import ExecutionState, RunScope
+    from .workflow import Workflow
+
+__all__ = [
+    "SNAPSHOT_VERSION",
+    "WireCache",
+    "build_snapshot",
+    "pending_snapshot",
+    "restore_execution",
+    "suspended_paths",
+]
+
+SNAPSHOT_VERSION = 1
+
+_graphs: dict[int, list[dict[str, Any]]] = {}
+
+
+def _graph(workflow: Workflow) -> list[dict[str, Any]]:
+    key = id(workflow)
+    graph = _graphs.get(key)
+    if graph is None:
+        graph = _graphs[key] = serialize_graph(workflow.entries)
+    return graph
+
+
+class WireCache:
+    """Wire forms of step results, converted once per result object.
+
+    A running block (a foreach whose items are still settling) changes in place, so it is
+    converted again on every snapshot until it ends.
+    """
+
+    __slots__ = ("_wire",)
+
+    def __init__(self) -> None:
+        self._wire: dict[str, tuple[StepResult, dict[str, Any]]] = {}
+
+    def wire(self, step_id: str, result: StepResult) -> dict[str, Any]:
+        cached = self._wire.get(step_id)
+        if cached is not None and cached[0] is result and result.status != "running":
+            return cached[1]
+        wire: dict[str, Any] = to_wire(result)
+        self._wire[step_id] = (result, wire)
+        return wire
+
+
+def pending_snapshot(workflow: Workflow, run_id: str, timestamp: int) -> dict[str, Any]:
+    """The snapshot ``create_run`` writes: nothing has run yet."""
+    return {
+        "runId": run_id,
+        "status": "pending",
+        "value": {},
+        "context": {},
+        "activePaths": [],
+        "suspendedPaths": {},
+        "resumeLabels": {},
+        "stepExecutionPath": [],
+        "serializedStepGraph": _graph(workflow),
+        "result": None,
+        "error": None,
+        "requestContext": {},
+        "tracingContext": None,
+        "nestedRuns": {},
+        "timestamp": timestamp,
+        "version": SNAPSHOT_VERSION,
+    }
+
+
+def build_snapshot(
+    ex: ExecutionState,
+    status: str,
+    cache: WireCache,
+    timestamp: int,
+    *,
+    result: Any = None,
+    error: BaseException | None = None,
+    tracing_context: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The snapshot of ``ex`` with ``status`` (a fresh dict: storage may keep it as is)."""
+    context: dict[str, Any] = {"input": to_wire(ex.input)}
+    for step_id, step_result in ex.step_results.items():
+        context[step_id] = cache.wire(step_id, step_result)
+    suspended = {step_id: [ex.entry_index] for step_id in ex.suspended}
+    return {
+        "runId": ex.run_id,
+        "status": status,
+        "value": to_wire(ex.state),
+        "context": context,
+        "activePaths": [ex.entry_index],
+        "suspendedPaths": suspended,
+        "resumeLabels": dict(ex.labels),
+        "stepExecutionPath": list(ex.execution_path),
+        "serializedStepGraph": _graph(ex.workflow),
+        "result": to_wire(result) if status == "success" else None,
+        "error": error_to_wire(error) if error is not None else None,
+        "requestContext": to_wire(ex.scope.request_context.to_dict()),
+        "tracingContext": dict(tracing_context) if tracing_context else None,
+        "nestedRuns": dict(ex.nested_snapshots),
+        "timestamp": timestamp,
+        "version": SNAPSHOT_VERSION,
+    }
+
+
+def suspended_paths(snapshot: Mapping[str, Any]) -> list[list[str]]:
+    """Every suspended path of a stored run: ``[["approve"]]``, ``[["outer", "inner"]]``."""
+    paths = []
+    nested = snapshot.get("nestedRuns") or {}
+    for step_id in snapshot.get("suspendedPaths") or {}:
+        child = nested.get(step_id)
+        if child is not None:
+            paths.extend([step_id, *inner] for inner in suspended_paths(child))
+        else:
+            paths.append([step_id])
+    return paths
+
+
+def _check(snapshot: Any, run_id: str) -> Mapping[str, Any]:
+    if not isinstance(snapshot, Mapping):
+        raise StorageError(f"snapshot of run '{run_id}' is not a mapping: {type(snapshot).__name__}")
+    version = snapshot.get("version")
+    if version != SNAPSHOT_VERSION:
+        raise StorageError(
+            f"snapshot of run '{run_id}' has format version {version!r}; "
+            f"this rxflow reads version {SNAPSHOT_VERSION}"
+        )
+    for key in ("context", "stepExecutionPath", "activePaths", "suspendedPaths"):
+        if key not in snapshot:
+            raise StorageError(f"snapshot of run '{run_id}' has no '{key}'")
+    return snapshot
+
+
+def restore_execution(
+    snapshot: Any,
+    *,
+    workflow: Workflow,
+    scope: RunScope,
+    run_id: str,
+    prefix: str = "",
+) -> ExecutionState:
+    """Rebuild an execution from its snapshot; a snapshot that cannot be read raises
+    ``StorageError`` (never a silent partial state)."""
+    from .engine.state import ExecutionState
+
+    snap = _check(snapshot, run_id)
+    context = dict(snap["context"])
+    try:
+        steps = {
+            step_id: StepResult.from_dict(wire)
+            for step_id, wire in context.items()
+            if step_id != "input"
+        }
+    except (ValueError, TypeError) as exc:
+        raise StorageError(f"snapshot of run '{run_id}' has unreadable step results: {exc}") from exc
+    state = snap.get("value") or {}
+    ex = ExecutionState(
+        scope=scope,
+        workflow=workflow,
+        run_id=run_id,
+        input=context.get("input"),
+        state=dict(state),
+        prefix=prefix,
+    )
+    ex.step_results = steps
+    ex.execution_path = list(snap["stepExecutionPath"])
+    active = snap["activePaths"]
+    ex.entry_index = int(active[0]) if active else 0
+    for step_id in snap["suspendedPaths"]:
+        stored = steps.get(step_id)
+        ex.suspended[step_id] = stored.suspend_payload if stored is not None else None
+    ex.labels = dict(snap.get("resumeLabels") or {})
+    ex.nested_snapshots = dict(snap.get("nestedRuns") or {})
+    for step_id, child in ex.nested_snapshots.items():
+        inner = suspended_paths(child)
+        if inner:
+            ex.nested_paths[step_id] = inner[0]
+    return ex
