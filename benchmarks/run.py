@@ -8,7 +8,7 @@ written to benchmarks/results/latest.md and latest.json.
 
     bash benchmarks/setup_peers.sh                  # once: .venv-bench with the peers
     .venv-bench/bin/python benchmarks/run.py --quick     # about 2 minutes
-    .venv-bench/bin/python benchmarks/run.py             # full, about 6-8 minutes
+    .venv-bench/bin/python benchmarks/run.py             # full, about 5 minutes
     .venv-bench/bin/python benchmarks/run.py --only asyncio,rxflow --groups W1,W4
     .venv-bench/bin/python benchmarks/run.py --report-only   # re-render latest.json
 """
