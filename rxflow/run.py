@@ -303,8 +303,16 @@ class Run:
         try:
             await segment.persister.write(snapshot)
         except StorageError as error:
+            _log.error("run '%s' failed: its final snapshot could not be stored: %s", self.run_id, error)
             if result.status != "failed":
-                result = attrs.evolve(result, status="failed", error=error, result=None)
+                result = attrs.evolve(
+                    result, status="failed", error=error, result=None, suspended=None,
+                    suspend_payload=None, tripwire=None,
+                )
+            try:  # best effort, so the stored run does not stay "running"
+                await self.workflow.storage.update_status(self.workflow_id, self.run_id, "failed")
+            except Exception as again:
+                _log.error("run '%s': could not store status 'failed' either: %s", self.run_id, again)
         return result
 
     def _segment_failed(self, segment: _Segment, error: Exception | BaseException) -> None:

@@ -93,15 +93,19 @@ class Persister:
                 self.error = error
 
     async def write(self, snapshot: dict[str, Any]) -> None:
-        """Store ``snapshot`` after every write marked before it; raises the first failure.
+        """Store ``snapshot`` after every write marked before it; raises if it fails.
 
-        It supersedes any marked write that has not started yet.
+        It supersedes any marked write that has not started yet, and is attempted even after
+        an earlier write failed, so the stored run does not stay ``running``; the earlier
+        failure is still raised (a run that could not store its progress does not succeed).
         """
         self._dirty = False
         task = self._task
         if task is not None:
             await asyncio.shield(task)
-        if self.error is None:
-            await self._store(snapshot)
-        if self.error is not None:
-            raise self.error
+        earlier, self.error = self.error, None
+        await self._store(snapshot)
+        error = earlier or self.error
+        if error is not None:
+            self.error = error
+            raise error
