@@ -545,13 +545,27 @@ def error_to_wire(exc: BaseException | Mapping[str, Any]) -> dict[str, Any]:
     return {"message": str(exc), "name": type(exc).__name__}
 
 
+_PLAIN_SCALARS = frozenset({str, int, float, bool, _NoneType})
+
+
 def to_wire(value: Any) -> Any:
     """Plain JSON-able data for ``value``.
 
     rxflow's own classes (events, results, ``Usage``) get their camelCase wire form; user
     attrs/dataclass values keep their own field names; exceptions become
     ``{"message", "name"}``; tuples and sets become lists; datetimes ISO 8601 strings.
+
+    Values that are already plain JSON data (scalars, and dicts with string keys and lists
+    of them) are copied without the converter's per-value dispatch: snapshots convert every
+    step's input and output, and most of those are plain.
     """
+    cls = value.__class__
+    if cls in _PLAIN_SCALARS:
+        return value
+    if cls is dict:
+        return {k if k.__class__ is str else converter.unstructure(k): to_wire(v) for k, v in value.items()}
+    if cls is list:
+        return [to_wire(item) for item in value]
     return converter.unstructure(value)
 
 
@@ -602,6 +616,55 @@ def _default_of(field: attrs.Attribute[Any]) -> Any:
     return None if default is attrs.NOTHING else default
 
 
+def _wire_writer(
+    cls: type[Any],
+    renames: Mapping[str, str],
+    applies: Mapping[str, Callable[[Any], bool]],
+    hooks: Mapping[str, Callable[[Any], Any]],
+    constants: Mapping[str, Any],
+    key_order: Sequence[str],
+    after: Callable[[dict[str, Any]], dict[str, Any]] | None,
+) -> Callable[[Any], dict[str, Any]]:
+    """Generate the function writing ``cls``'s wire dict: one statement per key, in wire order.
+
+    Events and step results are converted on every snapshot and every ``to_dict()``, so this
+    is generated once per class (like cattrs' own unstructure functions) rather than
+    interpreted per call: keys that do not apply are never written, and values go through
+    ``to_wire``, whose plain-data path skips the converter's dispatch.
+    """
+    by_key = {key: name for name, key in renames.items()}
+    ordered = [k for k in key_order if k in by_key] + [
+        renames[name] for name in renames if renames[name] not in key_order
+    ]
+    scope: dict[str, Any] = {"to_wire": to_wire}
+    lines = [f"def write_{cls.__name__}(o):", "    d = {}"]
+    for index, (key, value) in enumerate(constants.items()):
+        scope[f"c{index}"] = value
+        lines.append(f"    d[{key!r}] = c{index}")
+    for key in ordered:
+        name = by_key[key]
+        convert = "to_wire"
+        if name in hooks:
+            scope[f"h_{name}"] = hooks[name]
+            convert = f"h_{name}"
+        statement = f"d[{key!r}] = {convert}(o.{name})"
+        if name in applies:
+            scope[f"a_{name}"] = applies[name]
+            lines.append(f"    if a_{name}(o): {statement}")
+        else:
+            lines.append(f"    {statement}")
+    lines.append("    return d")
+    exec(compile("\n".join(lines), f"<rxflow wire writer {cls.__name__}>", "exec"), scope)
+    write: Callable[[Any], dict[str, Any]] = scope[f"write_{cls.__name__}"]
+    if after is None:
+        return write
+
+    def write_then_adjust(obj: Any) -> dict[str, Any]:
+        return after(write(obj))
+
+    return write_then_adjust
+
+
 def register_wire_form(
     cls: type[Any],
     *,
@@ -631,21 +694,9 @@ def register_wire_form(
     fields = attrs.fields(cls)
     renames = {f.name: _camel(f.name) for f in fields}
 
-    writing: dict[str, Any] = {
-        n: override(rename=key, unstruct_hook=unstruct_hooks.get(n)) for n, key in renames.items()
-    }
-    unstructure = make_dict_unstructure_fn(cls, converter, **writing)
-    conditional = [(renames[n], test) for n, test in applies.items()]
-
-    def to_wire_dict(obj: Any) -> dict[str, Any]:
-        body = unstructure(obj)
-        for key, test in conditional:
-            if not test(obj):
-                del body[key]
-        out = {**constants, **body} if constants else body
-        if key_order:
-            out = {**{k: out[k] for k in key_order if k in out}, **out}
-        return after_unstructure(out) if after_unstructure else out
+    to_wire_dict = _wire_writer(
+        cls, renames, applies, unstruct_hooks, constants, key_order, after_unstructure
+    )
 
     reading: dict[str, Any] = {
         n: override(rename=key, struct_hook=struct_hooks.get(n)) for n, key in renames.items()

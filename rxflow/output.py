@@ -35,32 +35,76 @@ from .events import (
 )
 from .results import Usage, WorkflowResult
 
-__all__ = ["WorkflowRunOutput"]
+__all__ = ["ReplayValue", "WorkflowRunOutput"]
 
 _ZERO_USAGE = Usage()
+# Event classes the output does more with than keep (status, usage, filtering).
+_NOTABLE = frozenset(
+    {
+        UsageRecorded,
+        WorkflowStepFinish,
+        WorkflowStepResult,
+        WorkflowStepSuspended,
+        WorkflowCanceled,
+        WorkflowStepOutput,
+    }
+)
 
 
-class _Replay:
-    """Awaitable view of a one-value ReplaySubject: the value, or the error it ended with."""
+class ReplayValue(reactivex.Observable[Any]):
+    """One value (or error) that arrives later: ``await`` it, or subscribe to it.
 
-    __slots__ = ("_subject",)
+    Awaiting costs no subscription (a run's ``result`` and ``usage`` are awaited on every
+    run); an Rx subscriber gets a ReplaySubject that replays the value and completes, even
+    when it subscribes long after the value arrived.
+    """
 
-    def __init__(self, subject: ReplaySubject[Any]) -> None:
-        self._subject = subject
+    def __init__(self) -> None:
+        super().__init__()
+        self._settled = False
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._waiters: list[asyncio.Future[Any]] = []
+        self._subject: ReplaySubject[Any] | None = None
+
+    def _subscribe_core(
+        self, observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        if self._subject is None:
+            self._subject = ReplaySubject(1)
+            if self._settled:
+                self._feed(self._subject)
+        return self._subject.subscribe(observer, scheduler=scheduler)
+
+    def _feed(self, subject: ReplaySubject[Any]) -> None:
+        if self._error is not None:
+            subject.on_error(self._error)  # type: ignore[arg-type]
+        else:
+            subject.on_next(self._value)
+            subject.on_completed()
+
+    def _settle(self, value: Any = None, error: BaseException | None = None) -> None:
+        if self._settled:
+            return
+        self._settled, self._value, self._error = True, value, error
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                if error is not None:
+                    waiter.set_exception(error)
+                else:
+                    waiter.set_result(value)
+        if self._subject is not None:
+            self._feed(self._subject)
 
     def __await__(self) -> Generator[Any, None, Any]:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-
-        def on_next(value: Any) -> None:
-            if not future.done():
-                future.set_result(value)
-
-        def on_error(error: Exception) -> None:
-            if not future.done():
-                future.set_exception(error)
-
-        self._subject.subscribe(on_next, on_error)
-        return future.__await__()
+        if not self._settled:
+            waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            return (yield from waiter)
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 class _OutputIterator:
@@ -141,8 +185,8 @@ class WorkflowRunOutput:
         self._readers: weakref.WeakSet[_OutputIterator] = weakref.WeakSet()
         self._status = "running"
         self._usage = _ZERO_USAGE
-        self._result_subject: ReplaySubject[WorkflowResult] = ReplaySubject(1)
-        self._usage_subject: ReplaySubject[Usage] = ReplaySubject(1)
+        self._result = ReplayValue()
+        self._usage_value = ReplayValue()
         self._detach: Callable[[], None] | None = None
         self._push(WorkflowStart(run_id=run_id, payload=WorkflowStartPayload(workflow_id)))
 
@@ -154,8 +198,7 @@ class WorkflowRunOutput:
         output._history.clear()
         output._status = status
         output._closed = True
-        output._usage_subject.on_next(output._usage)
-        output._usage_subject.on_completed()
+        output._usage_value._settle(output._usage)
         return output
 
     # -- public ----------------------------------------------------------------------------
@@ -165,14 +208,16 @@ class WorkflowRunOutput:
         return self._status
 
     @property
-    def result(self) -> _Replay:
-        """Awaitable: the run's ``WorkflowResult`` (raises for errors before execution)."""
-        return _Replay(self._result_subject)
+    def result(self) -> ReplayValue:
+        """The run's ``WorkflowResult``: ``await output.result`` (it raises for errors before
+        execution), or subscribe to it as a one-value replaying Observable."""
+        return self._result
 
     @property
-    def usage(self) -> _Replay:
-        """Awaitable: the token ``Usage`` this output carried, once the stream has ended."""
-        return _Replay(self._usage_subject)
+    def usage(self) -> ReplayValue:
+        """The token ``Usage`` this output carried, once its stream has ended (awaitable, or
+        a one-value replaying Observable)."""
+        return self._usage_value
 
     @property
     def full_stream(self) -> _FullStream:
@@ -254,22 +299,26 @@ class WorkflowRunOutput:
     def _on_event(self, event: Any) -> None:
         """An event from the run's Subject: keep it, follow its status, count its usage."""
         cls = event.__class__
-        if cls is UsageRecorded:
-            self._usage = self._usage.plus(event.usage)
-            return
-        if cls is WorkflowStepFinish:  # raw engine event: only run.watch() sees it
-            return
-        if cls is WorkflowStepResult:
-            if event.payload.status == "failed":
-                tripwire = getattr(event.payload, "tripwire", None)  # block results have none
-                self._status = "tripwire" if tripwire is not None else "failed"
-        elif cls is WorkflowStepSuspended:
-            self._status = "suspended"
-        elif cls is WorkflowCanceled:
-            self._status = "canceled"
-        elif cls is WorkflowStepOutput:
-            self._count_finish_chunk(event.payload.output)
-        self._push(event)
+        if cls in _NOTABLE:
+            if cls is UsageRecorded:
+                self._usage = self._usage.plus(event.usage)
+                return
+            if cls is WorkflowStepFinish:  # raw engine event: only run.watch() sees it
+                return
+            if cls is WorkflowStepResult:
+                if event.payload.status == "failed":
+                    tripwire = getattr(event.payload, "tripwire", None)  # blocks have none
+                    self._status = "tripwire" if tripwire is not None else "failed"
+            elif cls is WorkflowStepSuspended:
+                self._status = "suspended"
+            elif cls is WorkflowCanceled:
+                self._status = "canceled"
+            else:
+                self._count_finish_chunk(event.payload.output)
+        if self._limit is None and self._wake is None and not self._observers:
+            self._history.append(event)  # the common case of _push, inlined (every event)
+        else:
+            self._push(event)
 
     def _count_finish_chunk(self, chunk: Any) -> None:
         if not isinstance(chunk, Mapping) or chunk.get("type") != "finish":
@@ -290,8 +339,7 @@ class WorkflowRunOutput:
     def _finish(self, result: WorkflowResult) -> None:
         """The run reached the end of this segment: resolve ``result``, then end the stream."""
         self._status = result.status
-        self._result_subject.on_next(result)
-        self._result_subject.on_completed()
+        self._result._settle(result)
         metadata: dict[str, Any] = {}
         if result.status == "failed" and result.error is not None:
             metadata = _error_metadata(result.error)
@@ -308,7 +356,7 @@ class WorkflowRunOutput:
     def _fail_before_execution(self, error: Exception) -> None:
         """An error before anything ran (validation): ``result`` raises it, the stream ends."""
         self._status = "failed"
-        self._result_subject.on_error(error)
+        self._result._settle(error=error)
         self._close(
             WorkflowFinishPayload(
                 workflow_status="failed",
@@ -333,8 +381,7 @@ class WorkflowRunOutput:
         observers, self._observers = self._observers, []
         for observer in observers:
             observer.on_completed()
-        self._usage_subject.on_next(self._usage)
-        self._usage_subject.on_completed()
+        self._usage_value._settle(self._usage)
 
 
 def _error_metadata(error: BaseException | Mapping[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from reactivex.subject import Subject
 
 from .context import RequestContext, TracingContext
 from .convert import conform
-from .engine.operator import coroutine_operator, emit_once
+from .engine.operator import coroutine_observable
 from .engine.persist import Persister
 from .engine.state import ExecutionState, ResumeTarget, RunScope, new_run_id, now_ms
 from .errors import ResumeAlreadyClaimedError, ResumeError, RxflowError, StorageError
@@ -272,20 +272,24 @@ class Run:
         program = self.workflow.program
         announce = resume is None and not segment.persister.durable
 
-        async def drive(state: ExecutionState) -> None:
+        async def drive() -> WorkflowResult:
             self._driver = asyncio.current_task()
             if announce:  # the in-memory store shows the run as running (no I/O, no wait)
                 await storage.update_status(self.workflow_id, self.run_id, "running")
             if resume is None:
-                await program.drive(state)
+                await program.drive(ex)
             else:
-                await program.resume_drive(state, resume[0], resume[1])
+                await program.resume_drive(ex, resume[0], resume[1])
             self._driver = None
-            segment.result = await self._store_end(segment)
+            return await self._store_end(segment)
 
-        emit_once(ex).pipe(coroutine_operator(drive)).subscribe(
-            on_next=lambda state: self._end_segment(segment),
-            on_error=lambda error: self._segment_failed(segment, error),
+        def ended(result: WorkflowResult) -> None:
+            segment.result = result
+            self._end_segment(segment)
+
+        # The run is one subscription to its execution: the driver coroutine as an Observable.
+        coroutine_observable(drive).subscribe(
+            on_next=ended, on_error=lambda error: self._segment_failed(segment, error)
         )
         return segment
 

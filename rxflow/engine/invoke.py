@@ -43,6 +43,8 @@ __all__ = [
 ]
 
 _NO_TRACING = TracingContext(None)
+# set_state partials are applied when the step succeeds, bails or suspends; not when it fails.
+_STATE_KEPT = frozenset({"success", "bailed", "suspended"})
 
 
 class StepCall:
@@ -115,18 +117,20 @@ def start_step(
         call.resumed_at = target.resumed_at
         call.target = target.inner()
     if events:
+        # Positional arguments on this per-step path (field order: see the payload class).
         ex.scope.emit(
             WorkflowStepStart(
-                run_id=ex.scope.run_id,
-                payload=StepStartPayload(
-                    id=event_id,
-                    step_name=event_id,
-                    step_call_id=call.call_id,
-                    payload=input_data,
-                    started_at=call.started_at,
-                    resume_payload=call.resume_data,
-                    resumed_at=call.resumed_at,
-                    metadata=metadata,
+                ex.scope.run_id,
+                StepStartPayload(
+                    event_id,  # id
+                    event_id,  # step_name
+                    call.call_id,
+                    input_data,  # payload
+                    call.started_at,
+                    "running",
+                    call.resume_data,
+                    call.resumed_at,
+                    metadata,
                 ),
             )
         )
@@ -166,18 +170,19 @@ async def _execute(ex: ExecutionState, call: StepCall) -> tuple[StepResult, Step
     step = call.step
     scope = ex.scope
     what = step.id
-    try:
-        if step.request_context_schema is not None:
-            conform(
-                scope.request_context.to_dict(),
-                step.request_context_schema,
-                what=f"request context of step '{what}'",
-            )
-        input_data = call.input
-        if step.input_schema is not None:
-            input_data = conform(input_data, step.input_schema, what=f"input of step '{what}'")
-    except Exception as error:  # schema failures fail the step at once: retrying cannot help
-        return _failed(call, error, now_ms()), None
+    input_data = call.input
+    if step.input_schema is not None or step.request_context_schema is not None:
+        try:
+            if step.request_context_schema is not None:
+                conform(
+                    scope.request_context.to_dict(),
+                    step.request_context_schema,
+                    what=f"request context of step '{what}'",
+                )
+            if step.input_schema is not None:
+                input_data = conform(input_data, step.input_schema, what=f"input of step '{what}'")
+        except Exception as error:  # schema failures fail the step at once: no retry helps
+            return _failed(call, error, now_ms()), None
 
     attempts = step.retries if step.retries is not None else ex.workflow.retry_config.attempts
     nested = isinstance(step, Workflow)
@@ -222,15 +227,19 @@ async def _execute(ex: ExecutionState, call: StepCall) -> tuple[StepResult, Step
 
 
 def _finished(call: StepCall, status: str, output: Any) -> StepResult:
+    # Positional on the per-step path; field order: see StepResult.
     return StepResult(
-        status=status,
-        payload=call.input,
-        output=output,
-        started_at=call.started_at,
-        ended_at=now_ms(),
-        resume_payload=call.resume_data,
-        resumed_at=call.resumed_at,
-        metadata=call.metadata,
+        status,
+        call.input,  # payload
+        output,
+        None,  # error
+        call.started_at,
+        now_ms(),  # ended_at
+        None,  # suspend_payload
+        None,  # suspended_at
+        call.resume_data,
+        call.resumed_at,
+        call.metadata,
     )
 
 
@@ -294,21 +303,21 @@ def _emit_result(ex: ExecutionState, call: StepCall, result: StepResult) -> None
         return
     scope.emit(
         WorkflowStepResult(
-            run_id=scope.run_id,
-            payload=StepResultPayload(
-                id=call.event_id,
-                step_name=call.event_id,
-                step_call_id=call.call_id,
-                status=result.status,
-                payload=call.input,
-                started_at=call.started_at,
-                ended_at=result.ended_at,
-                output=result.output,
-                error=result.error,
-                resume_payload=call.resume_data,
-                resumed_at=call.resumed_at,
-                tripwire=result.tripwire,
-                metadata=call.metadata,
+            scope.run_id,
+            StepResultPayload(
+                call.event_id,  # id
+                call.event_id,  # step_name
+                call.call_id,
+                result.status,
+                call.input,  # payload
+                call.started_at,
+                result.ended_at,
+                result.output,
+                result.error,
+                call.resume_data,
+                call.resumed_at,
+                result.tripwire,
+                call.metadata,
             ),
         )
     )
@@ -324,7 +333,7 @@ def _emit_result(ex: ExecutionState, call: StepCall, result: StepResult) -> None
 async def run_step(ex: ExecutionState, call: StepCall) -> StepResult:
     """Run a started invocation to its end; emit its result or suspended event."""
     result, ctx = await _execute(ex, call)
-    if result.status in ("success", "bailed", "suspended"):
+    if ctx is not None and ctx._state_partials and result.status in _STATE_KEPT:
         try:
             apply_state(ex, ctx)
         except Exception as error:  # the merged state breaks the state schema

@@ -10,15 +10,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 import reactivex
 from reactivex import abc
 from reactivex.disposable import Disposable
+from reactivex.observer import AutoDetachObserver
 
 from .state import ExecutionState, ResumeTarget
 
-__all__ = ["EntryOperator", "Resumer", "Runner", "coroutine_operator", "emit_once"]
+__all__ = [
+    "EntryOperator",
+    "Resumer",
+    "Runner",
+    "coroutine_observable",
+    "coroutine_operator",
+    "emit_once",
+]
 
+_T = TypeVar("_T")
 Runner = Callable[[ExecutionState], Awaitable[None]]
 # Continue an entry from its stored results: with a target, resume its suspended step(s);
 # with None (a restart after a crash), re-run only what has no stored result.
@@ -37,6 +46,61 @@ def emit_once(value: Any) -> reactivex.Observable[Any]:
         return Disposable()
 
     return reactivex.create(subscribe)
+
+
+class _CoroutineObservable(reactivex.Observable[_T]):
+    """See ``coroutine_observable``."""
+
+    def __init__(self, run: Callable[[], Awaitable[_T]]) -> None:
+        super().__init__()
+        self._run = run
+
+    def _subscribe_core(
+        self, observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        task = asyncio.get_running_loop().create_task(self._run())  # type: ignore[arg-type]
+
+        def finished(done: asyncio.Task[_T]) -> None:
+            if done.cancelled():
+                observer.on_error(asyncio.CancelledError())
+                return
+            error = done.exception()
+            if error is not None:
+                observer.on_error(error)  # type: ignore[arg-type]
+                return
+            observer.on_next(done.result())
+            observer.on_completed()
+
+        task.add_done_callback(finished)
+        return Disposable(task.cancel)
+
+    def subscribe(  # type: ignore[override]
+        self,
+        on_next: abc.ObserverBase[_T] | Callable[[_T], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+        on_completed: Callable[[], None] | None = None,
+        *,
+        scheduler: abc.SchedulerBase | None = None,
+    ) -> abc.DisposableBase:
+        # Nothing is ever emitted during subscribe (the coroutine runs later, on the loop), so
+        # the trampoline scheduling that Observable.subscribe sets up for synchronous sources
+        # is not needed here; it costs more than the rest of a short run's setup. Observers
+        # still get the Rx grammar and detach when the sequence ends.
+        if isinstance(on_next, abc.ObserverBase):
+            observer: AutoDetachObserver[_T] = AutoDetachObserver(
+                on_next.on_next, on_next.on_error, on_next.on_completed
+            )
+        else:
+            observer = AutoDetachObserver(on_next, on_error, on_completed)
+        observer.subscription = self._subscribe_core(observer, scheduler)
+        return Disposable(observer.dispose)
+
+
+def coroutine_observable(run: Callable[[], Awaitable[_T]]) -> reactivex.Observable[_T]:
+    """A cold Observable: each subscription runs ``await run()`` in a task on the running loop
+    and emits its value, then completes; an exception goes to ``on_error``; disposing cancels
+    the task. A run is one subscription to this (one task: the run's driver coroutine)."""
+    return _CoroutineObservable(run)
 
 
 def coroutine_operator(
