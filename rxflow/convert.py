@@ -616,6 +616,22 @@ def _default_of(field: attrs.Attribute[Any]) -> Any:
     return None if default is attrs.NOTHING else default
 
 
+# Field types whose values are already plain JSON (as declared; annotations may be strings).
+_SCALAR_FIELD_TYPES: frozenset[Any] = frozenset(
+    {str, int, float, bool}
+    | {f"{t}" for t in ("str", "int", "float", "bool")}
+    | {f"{t} | None" for t in ("str", "int", "float", "bool")}
+)
+
+
+def _is_scalar_type(t: Any) -> bool:
+    if t in _SCALAR_FIELD_TYPES:
+        return True
+    if _is_union(t):
+        return all(a is _NoneType or a in _SCALAR_FIELD_TYPES for a in typing.get_args(t))
+    return False
+
+
 def _wire_writer(
     cls: type[Any],
     renames: Mapping[str, str],
@@ -636,6 +652,7 @@ def _wire_writer(
     ordered = [k for k in key_order if k in by_key] + [
         renames[name] for name in renames if renames[name] not in key_order
     ]
+    scalar_fields = {f.name for f in attrs.fields(cls) if _is_scalar_type(f.type)}
     scope: dict[str, Any] = {"to_wire": to_wire}
     lines = [f"def write_{cls.__name__}(o):", "    d = {}"]
     for index, (key, value) in enumerate(constants.items()):
@@ -643,11 +660,14 @@ def _wire_writer(
         lines.append(f"    d[{key!r}] = c{index}")
     for key in ordered:
         name = by_key[key]
-        convert = "to_wire"
         if name in hooks:
             scope[f"h_{name}"] = hooks[name]
-            convert = f"h_{name}"
-        statement = f"d[{key!r}] = {convert}(o.{name})"
+            value = f"h_{name}(o.{name})"
+        elif name in scalar_fields:  # declared str/int/float/bool (or None): already plain
+            value = f"o.{name}"
+        else:
+            value = f"to_wire(o.{name})"
+        statement = f"d[{key!r}] = {value}"
         if name in applies:
             scope[f"a_{name}"] = applies[name]
             lines.append(f"    if a_{name}(o): {statement}")
