@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from reactivex.subject import Subject
 
 from .context import RequestContext, TracingContext
@@ -31,6 +33,7 @@ from .resume import StepSelector, plan_resume
 from .results import StepResult, WorkflowResult
 from .snapshot import WireCache, build_snapshot, pending_snapshot, restore_execution
 from .storage import InMemoryStorage
+from .tracing import TracingOptions, end_span, run_span, span_ids
 
 if TYPE_CHECKING:
     from .workflow import Workflow
@@ -74,14 +77,20 @@ class _EventBus(Subject[Any]):
 class _Segment:
     """One stretch of execution (the start, or a resume/restart) and what it needs at its end."""
 
-    __slots__ = ("cache", "done", "ex", "persister", "result")
+    __slots__ = ("cache", "done", "ex", "persister", "result", "span")
 
     def __init__(self, ex: ExecutionState, persister: Persister, cache: WireCache) -> None:
         self.ex = ex
         self.persister = persister
         self.cache = cache
         self.result: WorkflowResult | None = None
+        self.span: Any = None  # the segment's run span, while it records
         self.done: asyncio.Future[WorkflowResult] = asyncio.get_running_loop().create_future()
+
+    def tracing_context(self) -> dict[str, str] | None:
+        """``{traceId, spanId}`` of the run span, kept in snapshots to link a resume to it."""
+        trace_id, span_id = span_ids(self.span)
+        return {"traceId": trace_id, "spanId": span_id} if trace_id and span_id else None
 
 
 class Run:
@@ -144,9 +153,10 @@ class Run:
         Raises ``ValidationError`` for bad input, initial state or request context.
         """
         self._check_startable()
+        tracing = _tracing(tracing_context, tracing_options)
         ex = self._prepare(input_data, initial_state, request_context)
         output = self._new_output(close_on_suspend=True, history_limit=None)
-        self._launch(ex, None)
+        self._launch(ex, None, tracing)
         return await output.result  # type: ignore[no-any-return]
 
     def stream(
@@ -167,6 +177,7 @@ class Run:
         if self._output is not None:
             return self._output
         self._check_startable()
+        tracing = _tracing(tracing_context, tracing_options)
         output = self._new_output(close_on_suspend=close_on_suspend, history_limit=history_limit)
         try:
             ex = self._prepare(input_data, initial_state, request_context)
@@ -175,7 +186,7 @@ class Run:
             self._drop_output(output)
             output._fail_before_execution(error)
             return output
-        self._launch(ex, None)
+        self._launch(ex, None, tracing)
         return output
 
     def _check_startable(self) -> None:
@@ -251,7 +262,13 @@ class Run:
 
     # -- one segment of execution ----------------------------------------------------------------
 
-    def _launch(self, ex: ExecutionState, resume: tuple[int, ResumeTarget | None] | None) -> _Segment:
+    def _launch(
+        self,
+        ex: ExecutionState,
+        resume: tuple[int, ResumeTarget | None] | None,
+        tracing: _Tracing,
+        resumed_from: Mapping[str, Any] | None = None,
+    ) -> _Segment:
         """Subscribe the workflow's program to this execution on the running loop."""
         storage = self.workflow.storage
         cache = WireCache()
@@ -260,7 +277,9 @@ class Run:
             workflow_id=self.workflow_id,
             run_id=self.run_id,
             resource_id=self.resource_id,
-            build=lambda: build_snapshot(ex, "running", cache, now_ms()),
+            build=lambda: build_snapshot(
+                ex, "running", cache, now_ms(), tracing_context=segment.tracing_context()
+            ),
             durable=not isinstance(storage, InMemoryStorage),
         )
         segment = _Segment(ex, persister, cache)
@@ -274,14 +293,36 @@ class Run:
 
         async def drive() -> WorkflowResult:
             self._driver = asyncio.current_task()
-            if announce:  # the in-memory store shows the run as running (no I/O, no wait)
-                await storage.update_status(self.workflow_id, self.run_id, "running")
-            if resume is None:
-                await program.drive(ex)
-            else:
-                await program.resume_drive(ex, resume[0], resume[1])
-            self._driver = None
-            return await self._store_end(segment)
+            span = run_span(
+                workflow_id=self.workflow_id,
+                run_id=self.run_id,
+                resource_id=self.resource_id,
+                tracing_context=tracing[0],
+                options=tracing[1],
+                request_context=ex.scope.request_context,
+                resumed_from=resumed_from,
+            )
+            token = None
+            if span is not None:  # an SDK records: trace this run (else no span is made)
+                segment.span = span
+                ex.scope.tracing = True
+                token = otel_context.attach(trace.set_span_in_context(span))
+            try:
+                if announce:  # the in-memory store shows the run as running (no I/O, no wait)
+                    await storage.update_status(self.workflow_id, self.run_id, "running")
+                if resume is None:
+                    await program.drive(ex)
+                else:
+                    await program.resume_drive(ex, resume[0], resume[1])
+                self._driver = None
+                result = await self._store_end(segment)
+            except BaseException as error:
+                if span is not None:
+                    end_span(span, token, "failed", error, key="rxflow.run.status")
+                raise
+            if span is not None:
+                end_span(span, token, result.status, result.error, key="rxflow.run.status")
+            return result
 
         def ended(result: WorkflowResult) -> None:
             segment.result = result
@@ -296,6 +337,9 @@ class Run:
     async def _store_end(self, segment: _Segment) -> WorkflowResult:
         """Build the result and store the final snapshot of the segment before it resolves."""
         result = self._build_result(segment.ex)
+        trace_id, span_id = span_ids(segment.span)
+        if trace_id is not None:
+            result = attrs.evolve(result, trace_id=trace_id, span_id=span_id)
         snapshot = build_snapshot(
             segment.ex,
             result.status,
@@ -303,6 +347,7 @@ class Run:
             now_ms(),
             result=result.result,
             error=_as_exception(result.error),
+            tracing_context=segment.tracing_context(),
         )
         try:
             await segment.persister.write(snapshot)
@@ -403,7 +448,7 @@ class Run:
         these the run is still suspended and resumable.
         """
         segment = await self._claim_and_launch(
-            step, resume_data, request_context, for_each_index, label
+            step, resume_data, request_context, for_each_index, label, tracing_options
         )
         return await segment.done
 
@@ -427,7 +472,7 @@ class Run:
         async def go() -> None:
             try:
                 await self._claim_and_launch(
-                    step, resume_data, request_context, for_each_index, label
+                    step, resume_data, request_context, for_each_index, label, tracing_options
                 )
             except (RxflowError, TypeError) as error:
                 self._drop_output(output)
@@ -443,7 +488,9 @@ class Run:
         request_context: RequestContext | Mapping[str, Any] | None,
         for_each_index: int | None,
         label: str | None,
+        tracing_options: Any,
     ) -> _Segment:
+        tracing = _tracing(None, tracing_options)
         storage = self.workflow.storage
         snapshot = await storage.load_snapshot(self.workflow_id, self.run_id)
         path, index, data = plan_resume(
@@ -475,7 +522,8 @@ class Run:
             await storage.update_status(self.workflow_id, self.run_id, "failed")
             raise
         target = ResumeTarget(path, data, index, now_ms())
-        return self._launch(ex, (ex.entry_index, target))
+        resumed_from = snapshot.get("tracingContext") or {}
+        return self._launch(ex, (ex.entry_index, target), tracing, resumed_from)
 
     async def restart(self) -> WorkflowResult:
         """Continue a run left ``running`` by a process that is gone (the caller knows it is).
@@ -506,7 +554,9 @@ class Run:
         ex = restore_execution(
             snapshot, workflow=self.workflow, scope=self._new_scope(context), run_id=self.run_id
         )
-        segment = self._launch(ex, (ex.entry_index, None))
+        segment = self._launch(
+            ex, (ex.entry_index, None), (None, None), snapshot.get("tracingContext") or {}
+        )
         segment.persister.mark()
         return await segment.done
 
@@ -583,6 +633,17 @@ class Run:
         if self._output is not None:
             return self._output
         return WorkflowRunOutput._ended(self.run_id, self.workflow_id, self._status)
+
+
+_Tracing = tuple[TracingContext | None, TracingOptions | None]
+
+
+def _tracing(context: TracingContext | None, options: Any) -> _Tracing:
+    if context is not None and not isinstance(context, TracingContext):
+        raise TypeError(f"tracing_context must be a TracingContext, got {context!r}")
+    if options is not None and not isinstance(options, TracingOptions):
+        raise TypeError(f"tracing_options must be a TracingOptions, got {options!r}")
+    return context, options
 
 
 def _request_context(value: RequestContext | Mapping[str, Any] | None) -> RequestContext:

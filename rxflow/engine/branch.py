@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..graph import BranchEntry, StepLike
 from .condition import evaluate
+from ..tracing import block_span
 from .operator import EntryOperator
 from .siblings import run_siblings
 from .state import ExecutionState, ResumeTarget
@@ -29,18 +30,22 @@ def branch_operator(entry: BranchEntry) -> EntryOperator:
                 return None
         return chosen
 
+    name = f"conditional: '{len(branches)} conditions'"
+
     async def run(ex: ExecutionState) -> None:
-        chosen = await choose(ex)
-        if chosen is not None:
-            await run_siblings(ex, chosen, ex.value)
+        with block_span(ex, name, {}):
+            chosen = await choose(ex)
+            if chosen is not None:
+                await run_siblings(ex, chosen, ex.value)
 
     async def resume(ex: ExecutionState, target: ResumeTarget | None) -> None:
-        if target is not None:
-            chosen = [step for _, step in branches if step.id in ex.step_results]
-        else:
-            chosen = await choose(ex)
-            if chosen is None:
-                return
-        await run_siblings(ex, chosen, ex.value, target=target, resuming=True)
+        with block_span(ex, name, {}):
+            if target is not None:
+                chosen = [step for _, step in branches if step.id in ex.step_results]
+            else:
+                chosen = await choose(ex)
+                if chosen is None:
+                    return
+            await run_siblings(ex, chosen, ex.value, target=target, resuming=True)
 
     return EntryOperator("conditional", f"{len(branches)} conditions", run, resume)

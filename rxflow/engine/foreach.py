@@ -39,6 +39,7 @@ from ..events import (
 )
 from ..graph import ForeachEntry
 from ..results import StepResult
+from ..tracing import block_span
 from .invoke import invoke_step
 from .operator import EntryOperator, emit_once
 from .state import ExecutionState, ResumeTarget, now_ms
@@ -274,6 +275,18 @@ def foreach_operator(entry: ForeachEntry) -> EntryOperator:
         await _fan_out(ex, progress, items, resumed + fresh, started_at, target)
 
     async def _fan_out(
+        ex: ExecutionState,
+        progress: _Progress,
+        items: Sequence[Any],
+        indexes: Sequence[int],
+        started_at: int,
+        target: ResumeTarget | None,
+    ) -> None:
+        attributes = {"rxflow.step.id": step_id, "rxflow.foreach.concurrency": concurrency}
+        with block_span(ex, "loop: 'foreach'", attributes):
+            await _window(ex, progress, items, indexes, started_at, target)
+
+    async def _window(
         ex: ExecutionState,
         progress: _Progress,
         items: Sequence[Any],

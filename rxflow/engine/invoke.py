@@ -25,6 +25,7 @@ from ..events import (
     WorkflowStepSuspended,
 )
 from ..results import IterationMetadata, StepResult, TripwireInfo
+from ..tracing import end_span, start_span
 from ..workflow import Workflow
 from .nested import NestedSuspension, run_nested
 from .state import ExecutionState, ResumeTarget, new_call_id, now_ms
@@ -59,6 +60,7 @@ class StepCall:
         "metadata",
         "resume_data",
         "resumed_at",
+        "span",
         "started_at",
         "step",
         "suspend_data",
@@ -87,6 +89,7 @@ class StepCall:
         # For a resumed nested workflow: the resume, one level down.
         self.target: ResumeTarget | None = None
         self.foreach_index: int | None = None
+        self.span: Any = None  # this invocation's span, while the run is traced
 
 
 def start_step(
@@ -144,7 +147,7 @@ def _context(ex: ExecutionState, call: StepCall, input_data: Any, retry: int) ->
         step,  # type: ignore[arg-type]
         input_data,
         retry,
-        _NO_TRACING,
+        _NO_TRACING if call.span is None else TracingContext(call.span),
         call.resume_data,
         call.suspend_data,
     )
@@ -332,6 +335,16 @@ def _emit_result(ex: ExecutionState, call: StepCall, result: StepResult) -> None
 
 async def run_step(ex: ExecutionState, call: StepCall) -> StepResult:
     """Run a started invocation to its end; emit its result or suspended event."""
+    token = None
+    if ex.scope.tracing and call.events:  # foreach items are covered by the loop's span
+        call.span, token = start_span(
+            f"workflow step: '{call.step.id}'",
+            {
+                "rxflow.workflow.id": ex.workflow.id,
+                "rxflow.run.id": ex.run_id,
+                "rxflow.step.id": call.step.id,
+            },
+        )
     result, ctx = await _execute(ex, call)
     if ctx is not None and ctx._state_partials and result.status in _STATE_KEPT:
         try:
@@ -340,6 +353,8 @@ async def run_step(ex: ExecutionState, call: StepCall) -> StepResult:
             result = _failed(call, error, now_ms())
     if call.events:
         _emit_result(ex, call, result)
+    if call.span is not None:
+        end_span(call.span, token, result.status, result.error)
     return result
 
 

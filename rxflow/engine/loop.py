@@ -11,6 +11,7 @@ from ..graph import LoopEntry
 from ..results import IterationMetadata
 from .condition import evaluate
 from .invoke import invoke_step
+from ..tracing import block_span
 from .operator import EntryOperator
 from .state import ExecutionState, ResumeTarget
 from .then import settle_step
@@ -23,8 +24,11 @@ def loop_operator(entry: LoopEntry) -> EntryOperator:
     condition = entry.condition
     repeat_while = entry.loop_type == "dowhile"
 
+    name = f"loop: '{entry.loop_type}'"
+
     async def run(ex: ExecutionState) -> None:
-        await iterate(ex, 1)
+        with block_span(ex, name, {}):
+            await iterate(ex, 1)
 
     async def iterate(ex: ExecutionState, iteration: int) -> None:
         while True:
@@ -57,11 +61,12 @@ def loop_operator(entry: LoopEntry) -> EntryOperator:
             return
         metadata = stored.metadata
         iteration = metadata.iteration_count if isinstance(metadata, IterationMetadata) else 1
-        result = await invoke_step(
-            ex, step, stored.payload, iteration=iteration, resume_from=stored, target=target
-        )
-        settle_step(ex, step.id, result, again=True)
-        if await again(ex, iteration):
-            await iterate(ex, iteration + 1)
+        with block_span(ex, name, {}):
+            result = await invoke_step(
+                ex, step, stored.payload, iteration=iteration, resume_from=stored, target=target
+            )
+            settle_step(ex, step.id, result, again=True)
+            if await again(ex, iteration):
+                await iterate(ex, iteration + 1)
 
     return EntryOperator("loop", entry.loop_type, run, resume)

@@ -12,6 +12,8 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from ..snapshot import WireCache, build_snapshot, restore_execution
+from ..tracing import end_span, start_span
+from ..workflow import Workflow
 from .state import ExecutionState, new_run_id, now_ms
 
 if TYPE_CHECKING:
@@ -35,14 +37,50 @@ async def run_nested(ex: ExecutionState, call: StepCall, input_data: Any) -> Any
     A suspended child returns a ``NestedSuspension`` so the parent step suspends too; a
     canceled child raises ``CancelledError`` (the run's abort signal is set).
     """
-    from ..workflow import Workflow
-
     workflow = call.step
     assert isinstance(workflow, Workflow)
     step_id = workflow.id
     prefix = call.event_id + "."
     stored = ex.nested_snapshots.pop(step_id, None)
     ex.nested_paths.pop(step_id, None)
+    span, token = (None, None)
+    if ex.scope.tracing:
+        span, token = start_span(
+            f"workflow run: '{workflow.id}'",
+            {"rxflow.workflow.id": workflow.id, "rxflow.parent.run.id": ex.run_id},
+        )
+    try:
+        child = await _run_child(ex, call, workflow, stored, input_data, prefix)
+    except BaseException as error:
+        if span is not None:
+            end_span(span, token, "failed", error, key="rxflow.run.status")
+        raise
+    status = child.status
+    if span is not None:
+        end_span(span, token, "success" if status == "bailed" else status, child.error, key="rxflow.run.status")
+    if status in ("success", "bailed"):
+        ex.state = child.state  # the child's final state flows back into the parent
+        return child.value
+    if status == "suspended":
+        inner_id, inner_payload = next(iter(child.suspended.items()))
+        ex.nested_paths[step_id] = [inner_id, *child.nested_paths.get(inner_id, ())]
+        ex.nested_snapshots[step_id] = build_snapshot(child, "suspended", WireCache(), now_ms())
+        return NestedSuspension(inner_payload)
+    if status == "canceled":
+        raise asyncio.CancelledError()
+    assert child.error is not None
+    raise child.error
+
+
+async def _run_child(
+    ex: ExecutionState,
+    call: StepCall,
+    workflow: Workflow,
+    stored: dict[str, Any] | None,
+    input_data: Any,
+    prefix: str,
+) -> ExecutionState:
+    """Resume the stored child at the call's target, or run a fresh child."""
     if call.target is not None and call.target.path and stored is not None:
         child = restore_execution(
             stored, workflow=workflow, scope=ex.scope, run_id=stored["runId"], prefix=prefix
@@ -58,16 +96,4 @@ async def run_nested(ex: ExecutionState, call: StepCall, input_data: Any) -> Any
             prefix=prefix,
         )
         await workflow.program.drive(child)
-    status = child.status
-    if status in ("success", "bailed"):
-        ex.state = child.state  # the child's final state flows back into the parent
-        return child.value
-    if status == "suspended":
-        inner_id, inner_payload = next(iter(child.suspended.items()))
-        ex.nested_paths[step_id] = [inner_id, *child.nested_paths.get(inner_id, ())]
-        ex.nested_snapshots[step_id] = build_snapshot(child, "suspended", WireCache(), now_ms())
-        return NestedSuspension(inner_payload)
-    if status == "canceled":
-        raise asyncio.CancelledError()
-    assert child.error is not None
-    raise child.error
+    return child

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..graph import ParallelEntry
+from ..tracing import block_span
 from .operator import EntryOperator
 from .siblings import run_siblings
 from .state import ExecutionState, ResumeTarget
@@ -14,12 +15,17 @@ def parallel_operator(entry: ParallelEntry) -> EntryOperator:
     steps = entry.steps
     allow_failure = entry.allow_failure
 
+    name = f"parallel: '{len(steps)} branches'"
+    attributes = {"rxflow.block.steps": [s.id for s in steps]}
+
     async def run(ex: ExecutionState) -> None:
-        await run_siblings(ex, steps, ex.value, allow_failure=allow_failure)
+        with block_span(ex, name, attributes):
+            await run_siblings(ex, steps, ex.value, allow_failure=allow_failure)
 
     async def resume(ex: ExecutionState, target: ResumeTarget | None) -> None:
-        await run_siblings(
-            ex, steps, ex.value, allow_failure=allow_failure, target=target, resuming=True
-        )
+        with block_span(ex, name, attributes):
+            await run_siblings(
+                ex, steps, ex.value, allow_failure=allow_failure, target=target, resuming=True
+            )
 
     return EntryOperator("parallel", f"{len(steps)} branches", run, resume)

@@ -19,6 +19,7 @@ from ..events import (
 )
 from ..graph import SleepEntry, SleepUntilEntry
 from ..results import StepResult
+from ..tracing import block_span
 from .condition import evaluate
 from .operator import EntryOperator
 from .state import ExecutionState, now_ms
@@ -65,6 +66,11 @@ def sleep_operator(entry: SleepEntry | SleepUntilEntry) -> EntryOperator:
         except Exception as exc:
             status, error = "failed", exc
         else:
+            span_name = (
+                f"sleep: {round(seconds * 1000)}ms"
+                if isinstance(entry, SleepEntry)
+                else f"sleepUntil: {entry.until.isoformat() if not callable(entry.until) else 'dynamic'}"
+            )
             scope.emit(
                 WorkflowStepWaiting(
                     run_id=scope.run_id,
@@ -73,15 +79,16 @@ def sleep_operator(entry: SleepEntry | SleepUntilEntry) -> EntryOperator:
                     ),
                 )
             )
-            try:
-                await asyncio.sleep(seconds)
-            except asyncio.CancelledError:
-                if not scope.abort_signal.aborted:
-                    raise
-                task = asyncio.current_task()
-                if task is not None:
-                    task.uncancel()
-                status = "canceled"
+            with block_span(ex, span_name, {"rxflow.step.id": sleep_id}):
+                try:
+                    await asyncio.sleep(seconds)
+                except asyncio.CancelledError:
+                    if not scope.abort_signal.aborted:
+                        raise
+                    task = asyncio.current_task()
+                    if task is not None:
+                        task.uncancel()
+                    status = "canceled"
         ended_at = now_ms()
         scope.emit(
             WorkflowStepResult(

@@ -67,6 +67,7 @@ class RunScope:
         "request_context",
         "resource_id",
         "run_id",
+        "tracing",
         "watched",
         "workflow_id",
     )
@@ -95,6 +96,8 @@ class RunScope:
         self.watched = False
         # False where nothing could resume a suspension (a step run as an Rx operator).
         self.can_suspend = True
+        # True while the run's span records (an SDK is configured): then spans are made.
+        self.tracing = False
         # Writes the run's snapshots; None where nothing is stored (a step as an operator).
         self.persister: Persister | None = None
 
