@@ -91,6 +91,24 @@ async def item(ctx: StepContext) -> int:
     return index * 2
 
 
+async def tick(ctx: StepContext) -> int:
+    n = ctx.input_data
+    record(f"tick{n}")
+    if n == 3:
+        signal("tick3.started")
+        await block_if_asked()
+    return n + 1
+
+
+def looping(db: str) -> Any:
+    """dountil(tick) until 6: the step sees 0, 1, 2, ... and blocks at 3 when asked."""
+    return (
+        create_workflow(id="looping", storage=SQLiteStorage(db))
+        .dountil(create_step(id="tick", execute=tick), lambda ctx: ctx.input_data >= 6)
+        .commit()
+    )
+
+
 def pipeline(db: str) -> Any:
     """a -> b -> slow -> c"""
     return (

@@ -29,6 +29,9 @@ async def main(mode: str, db: str, run_id: str) -> None:
     elif mode == "pipeline":
         run = await durable_app.pipeline(db).create_run(run_id=run_id)
         await run.start(input_data={"n": 1})
+    elif mode == "looping":
+        run = await durable_app.looping(db).create_run(run_id=run_id)
+        await run.start(input_data=0)
     elif mode == "fanout":
         run = await durable_app.fanout(db).create_run(run_id=run_id)
         await run.start(input_data=list(range(20)))

@@ -170,6 +170,28 @@ async def test_restart_after_sigkill_mid_foreach_skips_stored_items(workdir: Pat
     await wf.storage.close()
 
 
+async def test_restart_after_sigkill_mid_loop_continues_after_stored_iterations(
+    workdir: Path,
+) -> None:
+    db = workdir / "runs.db"
+    process = worker("looping", db, "r-loop", block=True)
+    wait_for(lambda: (workdir / "tick3.started").exists(), "iteration 4 to start")
+
+    def third_iteration_stored() -> bool:
+        snap = stored(db, "looping", "r-loop")
+        tick = (snap or {}).get("context", {}).get("tick") or {}
+        return tick.get("status") == "success" and tick.get("metadata") == {"iterationCount": 3}
+
+    wait_for(third_iteration_stored, "iteration 3 to be stored")
+    kill(process)
+    wf = durable_app.looping(str(db))
+    result = await (await wf.create_run(run_id="r-loop")).restart()
+    assert result.status == "success" and result.result == 6
+    counts = durable_app.executions()
+    assert counts == {"tick0": 1, "tick1": 1, "tick2": 1, "tick3": 2, "tick4": 1, "tick5": 1}
+    await wf.storage.close()
+
+
 async def test_concurrent_resumes_across_processes_have_one_winner(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -56,16 +56,24 @@ def loop_operator(entry: LoopEntry) -> EntryOperator:
 
     async def resume(ex: ExecutionState, target: ResumeTarget | None) -> None:
         stored = ex.step_results.get(step.id)
-        if target is None or stored is None or stored.status != "suspended":
-            await run(ex)  # a restart runs the loop again from its input
+        metadata = stored.metadata if stored is not None else None
+        if stored is None or not isinstance(metadata, IterationMetadata):
+            await run(ex)  # no iteration was stored: the loop starts over from its input
             return
-        metadata = stored.metadata
-        iteration = metadata.iteration_count if isinstance(metadata, IterationMetadata) else 1
+        iteration = metadata.iteration_count
         with block_span(ex, name, {}):
-            result = await invoke_step(
-                ex, step, stored.payload, iteration=iteration, resume_from=stored, target=target
-            )
-            settle_step(ex, step.id, result, again=True)
+            if stored.status == "suspended" and target is not None:
+                result = await invoke_step(
+                    ex, step, stored.payload, iteration=iteration, resume_from=stored, target=target
+                )
+                settle_step(ex, step.id, result, again=True)
+            elif stored.status == "success":
+                # A restart after a crash: iterations that finished are not run again; the
+                # loop goes on from the last stored one.
+                ex.value = stored.output
+            else:
+                await iterate(ex, iteration)  # that iteration had not finished: run it again
+                return
             if await again(ex, iteration):
                 await iterate(ex, iteration + 1)
 
