@@ -96,11 +96,19 @@ def build_snapshot(
     result: Any = None,
     error: BaseException | None = None,
     tracing_context: Mapping[str, Any] | None = None,
+    live: bool = False,
 ) -> dict[str, Any]:
-    """The snapshot of ``ex`` with ``status`` (a fresh dict: storage may keep it as is)."""
+    """The snapshot of ``ex`` with ``status`` (a fresh dict: storage may keep it as is).
+
+    With ``live`` the step results stay objects (for the in-memory store, which converts
+    them when the snapshot is first read).
+    """
     context: dict[str, Any] = {"input": to_wire(ex.input)}
-    for step_id, step_result in ex.step_results.items():
-        context[step_id] = cache.wire(step_id, step_result)
+    if live:
+        context.update(ex.step_results)
+    else:
+        for step_id, step_result in ex.step_results.items():
+            context[step_id] = cache.wire(step_id, step_result)
     suspended = {step_id: [ex.entry_index] for step_id in ex.suspended}
     return {
         "runId": ex.run_id,

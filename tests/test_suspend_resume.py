@@ -441,3 +441,27 @@ async def test_suspend_outside_a_run_and_suspend_schema() -> None:
     failed = await (await wf2.create_run()).start(input_data=None)
     assert failed.status == "failed"
     assert isinstance(failed.error, RxflowError)
+
+
+async def test_in_memory_snapshots_read_back_in_wire_form() -> None:
+    storage = InMemoryStorage()
+    wf = approval_workflow({}, storage)
+    run = await wf.create_run(run_id="wire")
+    await run.start(input_data=None)
+    snapshot = await storage.load_snapshot("approval", "wire")
+    assert snapshot is not None
+    context = snapshot["context"]
+    assert context["input"] is None
+    assert context["draft"] == {
+        "status": "success",
+        "payload": None,
+        "output": {"text": "hello"},
+        "startedAt": context["draft"]["startedAt"],
+        "endedAt": context["draft"]["endedAt"],
+    }
+    assert context["approve"]["status"] == "suspended"
+    assert context["approve"]["suspendPayload"] == {"reason": "need ok"}
+    assert snapshot["suspendedPaths"] == {"approve": [1]}
+    listed = await storage.list_runs("approval")
+    assert listed.runs[0].snapshot["context"]["draft"]["output"] == {"text": "hello"}
+    assert all(isinstance(v, dict) for v in listed.runs[0].snapshot["context"].values() if v is not None)

@@ -35,6 +35,7 @@ class Persister:
         "_task",
         "durable",
         "error",
+        "live",
         "resource_id",
         "run_id",
         "storage",
@@ -59,6 +60,12 @@ class Persister:
         self._build = build
         self._dirty = False
         self._task: asyncio.Task[None] | None = None
+        # The library's in-memory store takes a run's step results as objects (converted to
+        # wire form when first read); a subclass may override persist_snapshot, so only the
+        # exact class gets them.
+        from ..storage import InMemoryStorage
+
+        self.live = type(storage) is InMemoryStorage
         # The first failed write; the run checks it at entry boundaries and fails with it.
         self.error: StorageError | None = None
 
@@ -80,9 +87,14 @@ class Persister:
 
     async def _store(self, snapshot: dict[str, Any]) -> None:
         try:
-            await self.storage.persist_snapshot(
-                self.workflow_id, self.run_id, snapshot, resource_id=self.resource_id
-            )
+            if self.live:
+                await self.storage._persist_live(  # type: ignore[attr-defined]
+                    self.workflow_id, self.run_id, snapshot, resource_id=self.resource_id
+                )
+            else:
+                await self.storage.persist_snapshot(
+                    self.workflow_id, self.run_id, snapshot, resource_id=self.resource_id
+                )
         except Exception as exc:
             if self.error is None:
                 error = exc if isinstance(exc, StorageError) else StorageError(

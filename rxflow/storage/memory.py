@@ -1,12 +1,17 @@
 """``InMemoryStorage``: the library's default storage, a dict of records living in this process.
 
-Snapshots are kept by reference (no copy, no JSON), so storing one costs next to nothing.
+Snapshots are kept by reference (no copy, no JSON), so storing one costs next to nothing. A run
+of this process may even hand over its step results as the objects they are; they are turned
+into their wire form once, when the snapshot is first read (every read returns wire data).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import attrs
+
+from ..convert import to_wire
 from ..errors import StorageError
 from .protocol import (
     RunList,
@@ -32,9 +37,11 @@ class InMemoryStorage:
     other tasks on the loop. Use one instance from one event loop (it is not thread-safe).
     """
 
-    __slots__ = ("_runs",)
+    __slots__ = ("_live", "_runs")
 
     def __init__(self) -> None:
+        # Runs whose stored snapshot still holds step results as objects (see _persist_live).
+        self._live: set[tuple[str, str]] = set()
         # Insertion order of this dict is the "then insertion" order of list_runs; replacing a
         # value keeps its place, deleting and re-creating a run moves it to the end.
         self._runs: dict[tuple[str, str], RunRecord] | None = {}
@@ -58,6 +65,7 @@ class InMemoryStorage:
     ) -> None:
         """Create or replace the run's record, keeping ``snapshot`` itself (no copy)."""
         runs = self._table()
+        self._live.discard((workflow_id, run_id))
         status = snapshot_status(snapshot)
         now = now_ms()
         old = runs.get((workflow_id, run_id))
@@ -71,9 +79,40 @@ class InMemoryStorage:
             updated_at=now,
         )
 
+    async def _persist_live(
+        self,
+        workflow_id: str,
+        run_id: str,
+        snapshot: dict[str, Any],
+        *,
+        resource_id: str | None = None,
+    ) -> None:
+        """Store a run's own snapshot whose ``context`` may hold ``StepResult`` objects.
+
+        A run of this process uses this so that its step results are converted once, when
+        (and if) the snapshot is read, not on every run; the objects must not change after.
+        """
+        await self.persist_snapshot(workflow_id, run_id, snapshot, resource_id=resource_id)
+        self._live.add((workflow_id, run_id))
+
+    def _record(self, key: tuple[str, str]) -> RunRecord | None:
+        """The stored record, its snapshot in wire form (converting a live one, once)."""
+        runs = self._table()
+        record = runs.get(key)
+        if record is not None and key in self._live:
+            self._live.discard(key)
+            snapshot = record.snapshot
+            context = {
+                step_id: value if isinstance(value, dict) else to_wire(value)
+                for step_id, value in snapshot.get("context", {}).items()
+            }
+            record = attrs.evolve(record, snapshot={**snapshot, "context": context})
+            runs[key] = record
+        return record
+
     async def load_snapshot(self, workflow_id: str, run_id: str) -> dict[str, Any] | None:
         """The stored snapshot dict itself (read-only for the caller), or ``None``."""
-        record = self._table().get((workflow_id, run_id))
+        record = self._record((workflow_id, run_id))
         return None if record is None else record.snapshot
 
     async def update_status(
@@ -103,7 +142,7 @@ class InMemoryStorage:
 
     async def get_run(self, workflow_id: str, run_id: str) -> RunRecord | None:
         """The run's record (its snapshot is the stored dict), or ``None``."""
-        return self._table().get((workflow_id, run_id))
+        return self._record((workflow_id, run_id))
 
     async def list_runs(
         self,
@@ -125,10 +164,12 @@ class InMemoryStorage:
         ]
         matches.reverse()  # newest insertion first; the stable sort below keeps it among ties
         matches.sort(key=lambda record: record.created_at, reverse=True)
-        return RunList(runs=matches[offset : offset + limit], total=len(matches))
+        page = [self._record((r.workflow_id, r.run_id)) for r in matches[offset : offset + limit]]
+        return RunList(runs=[r for r in page if r is not None], total=len(matches))
 
     async def delete_run(self, workflow_id: str, run_id: str) -> bool:
         """Forget the run; ``True`` when it was stored."""
+        self._live.discard((workflow_id, run_id))
         return self._table().pop((workflow_id, run_id), None) is not None
 
     async def close(self) -> None:
