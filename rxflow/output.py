@@ -115,7 +115,8 @@ class _OutputIterator:
     def __init__(self, output: WorkflowRunOutput) -> None:
         self._output = output
         self._position = output._first_kept()
-        output._readers.add(self)
+        if output._readers is not None:
+            output._readers.add(self)
 
     def __aiter__(self) -> _OutputIterator:
         return self
@@ -132,7 +133,8 @@ class _OutputIterator:
                 self._position += 1
                 return history[index]  # type: ignore[no-any-return]
             if output._closed:
-                output._readers.discard(self)
+                if output._readers is not None:
+                    output._readers.discard(self)
                 raise StopAsyncIteration
             await output._next_event()
 
@@ -180,9 +182,11 @@ class WorkflowRunOutput:
         self._closed = False
         self._wake: asyncio.Future[None] | None = None
         self._observers: list[abc.ObserverBase[Event]] = []
-        # Live async readers: history they have not read yet is never trimmed. Weak, so a
-        # reader that is dropped half-way does not pin the history.
-        self._readers: weakref.WeakSet[_OutputIterator] = weakref.WeakSet()
+        # Live async readers (only needed when history is trimmed): history they have not read
+        # yet is never trimmed. Weak, so a reader dropped half-way does not pin the history.
+        self._readers: weakref.WeakSet[_OutputIterator] | None = (
+            weakref.WeakSet() if history_limit is not None else None
+        )
         self._status = "running"
         self._usage = _ZERO_USAGE
         self._result = ReplayValue()
@@ -285,7 +289,7 @@ class WorkflowRunOutput:
         """
         history = self._history
         drop = len(history) - limit
-        for reader in self._readers:
+        for reader in self._readers or ():
             drop = min(drop, reader._position - self._trimmed)
         if drop > 0:
             del history[:drop]

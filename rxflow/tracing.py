@@ -159,6 +159,8 @@ def run_span(
     ``parent_span_id``, or a generated remote parent); else, on a resume, the stored trace of
     the suspended segment (linked to its span); else the current OpenTelemetry context.
     """
+    if type(trace.get_tracer_provider()) is trace.ProxyTracerProvider:
+        return None  # no SDK configured: every span would be a no-op, so make none
     tracer = trace.get_tracer(TRACER_NAME)
     links = []
     if tracing_context is not None and tracing_context.current_span is not None:
