@@ -17,12 +17,12 @@ from .snapshot import suspended_paths
 if TYPE_CHECKING:
     from .workflow import Workflow
 
-__all__ = ["StepSelector", "find_step", "plan_resume"]
+__all__ = ["StepSelector", "find_step", "path_of", "plan_resume"]
 
 StepSelector = StepLike | str | Sequence["StepLike | str"] | None
 
 
-def _path_of(step: StepSelector) -> list[str] | None:
+def path_of(step: StepSelector) -> list[str] | None:
     """A step, a step id, a dotted ``"outer.inner"`` or a list of those, as a path of ids."""
     if step is None:
         return None
@@ -31,7 +31,7 @@ def _path_of(step: StepSelector) -> list[str] | None:
     if isinstance(step, Sequence):
         path: list[str] = []
         for part in step:
-            inner = _path_of(part)
+            inner = path_of(part)
             if inner:
                 path.extend(inner)
         return path
@@ -105,7 +105,7 @@ def plan_resume(
             step = where["stepId"]
         if for_each_index is None and where.get("foreachIndex") is not None:
             for_each_index = int(where["foreachIndex"])
-    wanted = _path_of(step)
+    wanted = path_of(step)
     if wanted is None:
         if len(available) != 1:
             raise ResumeError(

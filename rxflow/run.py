@@ -29,7 +29,7 @@ from .engine.state import ExecutionState, ResumeTarget, RunScope, new_run_id, no
 from .errors import ResumeAlreadyClaimedError, ResumeError, RxflowError, StorageError
 from .events import EmptyPayload, UsageRecorded, WorkflowCanceled
 from .output import WorkflowRunOutput
-from .resume import StepSelector, plan_resume
+from .resume import StepSelector, path_of, plan_resume
 from .results import StepResult, WorkflowResult
 from .snapshot import WireCache, build_snapshot, pending_snapshot, restore_execution
 from .storage import InMemoryStorage
@@ -466,8 +466,10 @@ class Run:
         """Resume the suspended run; a new output with its own ``workflow-start`` and
         ``workflow-finish``, which closes when this segment ends (even at a new suspension).
 
-        Errors that ``resume`` raises are reported through the output instead.
+        Errors that ``resume`` raises are reported through the output instead (wrong argument
+        types still raise here).
         """
+        _check_resume_arguments(step, request_context, for_each_index, label, tracing_options)
         output = self._new_output(close_on_suspend=True, history_limit=history_limit)
 
         async def go() -> None:
@@ -475,9 +477,9 @@ class Run:
                 await self._claim_and_launch(
                     step, resume_data, request_context, for_each_index, label, tracing_options
                 )
-            except (RxflowError, TypeError) as error:
+            except RxflowError as error:
                 self._drop_output(output)
-                output._fail_before_execution(error)  # type: ignore[arg-type]
+                output._fail_before_execution(error)
 
         asyncio.get_running_loop().create_task(go())
         return output
@@ -491,6 +493,7 @@ class Run:
         label: str | None,
         tracing_options: Any,
     ) -> _Segment:
+        _check_resume_arguments(step, request_context, for_each_index, label, tracing_options)
         tracing = _tracing(None, tracing_options)
         storage = self.workflow.storage
         snapshot = await storage.load_snapshot(self.workflow_id, self.run_id)
@@ -637,6 +640,23 @@ class Run:
 
 
 _Tracing = tuple[TracingContext | None, TracingOptions | None]
+
+
+def _check_resume_arguments(
+    step: StepSelector,
+    request_context: Any,
+    for_each_index: Any,
+    label: Any,
+    tracing_options: Any,
+) -> None:
+    """Raise ``TypeError`` at the call for arguments of the wrong type."""
+    path_of(step)
+    _request_context(request_context)
+    _tracing(None, tracing_options)
+    if for_each_index is not None and (type(for_each_index) is not int or for_each_index < 0):
+        raise TypeError(f"for_each_index must be an int >= 0, got {for_each_index!r}")
+    if label is not None and not isinstance(label, str):
+        raise TypeError(f"label must be a string, got {label!r}")
 
 
 def _tracing(context: TracingContext | None, options: Any) -> _Tracing:

@@ -465,3 +465,16 @@ async def test_in_memory_snapshots_read_back_in_wire_form() -> None:
     listed = await storage.list_runs("approval")
     assert listed.runs[0].snapshot["context"]["draft"]["output"] == {"text": "hello"}
     assert all(isinstance(v, dict) for v in listed.runs[0].snapshot["context"].values() if v is not None)
+
+
+async def test_wrong_argument_types_raise_at_the_call() -> None:
+    run = await approval_workflow({}).create_run()
+    await run.start(input_data=None)
+    with pytest.raises(TypeError, match="step must be"):
+        run.resume_stream(step=3.5, resume_data={"ok": True})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="for_each_index"):
+        run.resume_stream(for_each_index="1", resume_data={"ok": True})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="request_context"):
+        await run.resume(request_context=["x"], resume_data={"ok": True})  # type: ignore[arg-type]
+    assert run.status == "suspended"
+    assert (await run.resume(resume_data={"ok": True})).status == "success"
