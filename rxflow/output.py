@@ -131,7 +131,7 @@ class _OutputIterator:
             history = output._history
             if index < len(history):
                 self._position += 1
-                return history[index]  # type: ignore[no-any-return]
+                return history[index]
             if output._closed:
                 if output._readers is not None:
                     output._readers.discard(self)

@@ -9,7 +9,7 @@ start is out before any sibling's result.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..context import Bail, StepContext, TracingContext
 from ..convert import conform
@@ -26,6 +26,7 @@ from ..events import (
 )
 from ..results import IterationMetadata, StepResult, TripwireInfo
 from ..tracing import end_span, start_span
+from ..step import Step
 from ..workflow import Workflow
 from .nested import NestedSuspension, run_nested
 from .state import ExecutionState, ResumeTarget, new_call_id, now_ms
@@ -197,10 +198,11 @@ async def _execute(ex: ExecutionState, call: StepCall) -> tuple[StepResult, Step
                 output = await run_nested(ex, call, input_data)
             else:
                 ctx = _context(ex, call, input_data, retry)
+                body = cast(Step, step).execute  # not a nested workflow: a plain step
                 if step.is_async:
-                    output = await step.execute(ctx)  # type: ignore[union-attr,misc]
+                    output = await body(ctx)
                 else:
-                    output = await asyncio.to_thread(step.execute, ctx)  # type: ignore[union-attr,arg-type]
+                    output = await asyncio.to_thread(body, ctx)
                 if ctx._suspend is not None:
                     _keep_labels(ex, call, ctx._suspend[1])
                     return _suspended(call, ctx._suspend[0]), ctx
@@ -296,7 +298,7 @@ def _emit_result(ex: ExecutionState, call: StepCall, result: StepResult) -> None
                     payload=call.input,
                     started_at=call.started_at,
                     suspend_payload=result.suspend_payload,
-                    suspended_at=result.suspended_at,
+                    suspended_at=result.suspended_at or now_ms(),
                     resume_payload=call.resume_data,
                     resumed_at=call.resumed_at,
                     metadata=call.metadata,
@@ -314,7 +316,7 @@ def _emit_result(ex: ExecutionState, call: StepCall, result: StepResult) -> None
                 result.status,
                 call.input,  # payload
                 call.started_at,
-                result.ended_at,
+                result.ended_at or now_ms(),
                 result.output,
                 result.error,
                 call.resume_data,
