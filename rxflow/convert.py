@@ -39,7 +39,7 @@ from cattrs.errors import (
     IterableValidationNote,
     StructureHandlerNotFoundError,
 )
-from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.gen import make_dict_structure_fn, override
 
 from rxflow.errors import ValidationError
 
@@ -563,7 +563,10 @@ def to_wire(value: Any) -> Any:
     if cls in _PLAIN_SCALARS:
         return value
     if cls is dict:
-        return {k if k.__class__ is str else converter.unstructure(k): to_wire(v) for k, v in value.items()}
+        return {
+            k if k.__class__ is str else converter.unstructure(k): to_wire(v)
+            for k, v in value.items()
+        }
     if cls is list:
         return [to_wire(item) for item in value]
     return converter.unstructure(value)

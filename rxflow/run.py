@@ -29,8 +29,8 @@ from .engine.state import ExecutionState, ResumeTarget, RunScope, new_run_id, no
 from .errors import ResumeAlreadyClaimedError, ResumeError, RxflowError, StorageError
 from .events import EmptyPayload, UsageRecorded, WorkflowCanceled
 from .output import WorkflowRunOutput
-from .resume import StepSelector, path_of, plan_resume
 from .results import StepResult, WorkflowResult
+from .resume import StepSelector, path_of, plan_resume
 from .snapshot import WireCache, build_snapshot, pending_snapshot, restore_execution
 from .storage import InMemoryStorage
 from .tracing import TracingOptions, end_span, run_span, span_ids
@@ -113,7 +113,9 @@ class Run:
         self._watchers = 0
 
     @classmethod
-    async def create(cls, workflow: Workflow, *, run_id: str | None, resource_id: str | None) -> Run:
+    async def create(
+        cls, workflow: Workflow, *, run_id: str | None, resource_id: str | None
+    ) -> Run:
         """A new run (its ``pending`` snapshot stored), or the stored run ``run_id``."""
         storage = workflow.storage
         if run_id is not None:
@@ -353,16 +355,25 @@ class Run:
         try:
             await segment.persister.write(snapshot)
         except StorageError as error:
-            _log.error("run '%s' failed: its final snapshot could not be stored: %s", self.run_id, error)
+            _log.error(
+                "run '%s' failed: its final snapshot could not be stored: %s", self.run_id, error
+            )
             if result.status != "failed":
                 result = attrs.evolve(
-                    result, status="failed", error=error, result=None, suspended=None,
-                    suspend_payload=None, tripwire=None,
+                    result,
+                    status="failed",
+                    error=error,
+                    result=None,
+                    suspended=None,
+                    suspend_payload=None,
+                    tripwire=None,
                 )
             try:  # best effort, so the stored run does not stay "running"
                 await self.workflow.storage.update_status(self.workflow_id, self.run_id, "failed")
             except Exception as again:
-                _log.error("run '%s': could not store status 'failed' either: %s", self.run_id, again)
+                _log.error(
+                    "run '%s': could not store status 'failed' either: %s", self.run_id, again
+                )
         return result
 
     def _segment_failed(self, segment: _Segment, error: Exception | BaseException) -> None:
@@ -403,7 +414,11 @@ class Run:
         status = "success" if ex.status == "bailed" else ex.status
         value = ex.value
         error = ex.error
-        if status == "success" and ex.status != "bailed" and self.workflow.output_schema is not None:
+        if (
+            status == "success"
+            and ex.status != "bailed"
+            and self.workflow.output_schema is not None
+        ):
             try:
                 value = conform(
                     value,
@@ -687,7 +702,9 @@ def _stored_result(
     """A ``WorkflowResult`` read back from a stored snapshot (plain data values)."""
     context = dict(snapshot.get("context") or {})
     steps = {
-        step_id: StepResult.from_dict(wire) for step_id, wire in context.items() if step_id != "input"
+        step_id: StepResult.from_dict(wire)
+        for step_id, wire in context.items()
+        if step_id != "input"
     }
     final = status or str(snapshot.get("status"))
     return WorkflowResult(

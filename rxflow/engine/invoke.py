@@ -25,8 +25,8 @@ from ..events import (
     WorkflowStepSuspended,
 )
 from ..results import IterationMetadata, StepResult, TripwireInfo
-from ..tracing import end_span, start_span
 from ..step import Step
+from ..tracing import end_span, start_span
 from ..workflow import Workflow
 from .nested import NestedSuspension, run_nested
 from .state import ExecutionState, ResumeTarget, new_call_id, now_ms
