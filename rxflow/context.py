@@ -391,7 +391,9 @@ class StepContext(_ContextBase):
             )
         if self._step.suspend_schema is not None:
             payload = conform(
-                payload, self._step.suspend_schema, what=f"suspend payload of step '{self._step.id}'"
+                payload,
+                self._step.suspend_schema,
+                what=f"suspend payload of step '{self._step.id}'",
             )
         labels = [resume_label] if isinstance(resume_label, str) else resume_label
         self._suspend = (payload, list(labels) if labels else None)

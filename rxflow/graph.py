@@ -101,16 +101,16 @@ class SleepUntilEntry:
     kind: Literal["sleepUntil"] = "sleepUntil"
 
 
-Entry = Union[
-    StepEntry,
-    ParallelEntry,
-    BranchEntry,
-    LoopEntry,
-    ForeachEntry,
-    MapEntry,
-    SleepEntry,
-    SleepUntilEntry,
-]
+Entry = (
+    StepEntry
+    | ParallelEntry
+    | BranchEntry
+    | LoopEntry
+    | ForeachEntry
+    | MapEntry
+    | SleepEntry
+    | SleepUntilEntry
+)
 
 
 def _step_info(step: StepLike) -> dict[str, Any]:

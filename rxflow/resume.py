@@ -67,7 +67,9 @@ def _foreach_items(snapshot: Mapping[str, Any], path: Sequence[str]) -> list[int
     for step_id in path[:-1]:
         snap = (snap.get("nestedRuns") or {}).get(step_id) or {}
     stored = (snap.get("context") or {}).get(path[-1]) or {}
-    progress = (stored.get("metadata") or {}).get("foreach") if isinstance(stored, Mapping) else None
+    progress = (
+        (stored.get("metadata") or {}).get("foreach") if isinstance(stored, Mapping) else None
+    )
     if not isinstance(progress, Mapping):
         return None
     return [int(pair[0]) for pair in progress.get("suspended") or []]

@@ -36,7 +36,7 @@ class _AnyKey(dict[str, Any]):
         super().__init__()
         self.value_type = value_type
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         return self.value_type
 
     def __contains__(self, key: object) -> bool:

@@ -132,7 +132,7 @@ def build_snapshot(
 
 def suspended_paths(snapshot: Mapping[str, Any]) -> list[list[str]]:
     """Every suspended path of a stored run: ``[["approve"]]``, ``[["outer", "inner"]]``."""
-    paths = []
+    paths: list[list[str]] = []
     nested = snapshot.get("nestedRuns") or {}
     for step_id in snapshot.get("suspendedPaths") or {}:
         child = nested.get(step_id)
@@ -145,7 +145,9 @@ def suspended_paths(snapshot: Mapping[str, Any]) -> list[list[str]]:
 
 def _check(snapshot: Any, run_id: str) -> Mapping[str, Any]:
     if not isinstance(snapshot, Mapping):
-        raise StorageError(f"snapshot of run '{run_id}' is not a mapping: {type(snapshot).__name__}")
+        raise StorageError(
+            f"snapshot of run '{run_id}' is not a mapping: {type(snapshot).__name__}"
+        )
     version = snapshot.get("version")
     if version != SNAPSHOT_VERSION:
         raise StorageError(
@@ -179,7 +181,9 @@ def restore_execution(
             if step_id != "input"
         }
     except (ValueError, TypeError) as exc:
-        raise StorageError(f"snapshot of run '{run_id}' has unreadable step results: {exc}") from exc
+        raise StorageError(
+            f"snapshot of run '{run_id}' has unreadable step results: {exc}"
+        ) from exc
     state = snap.get("value") or {}
     ex = ExecutionState(
         scope=scope,

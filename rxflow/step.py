@@ -33,7 +33,7 @@ def _check_id(step_id: object) -> str:
 def _check_retries(retries: object) -> int | None:
     if retries is not None and (type(retries) is not int or retries < 0):
         raise WorkflowDefinitionError(f"retries must be None or an int >= 0, got {retries!r}")
-    return retries  # type: ignore[return-value]
+    return retries
 
 
 @attrs.frozen(slots=True, eq=False)

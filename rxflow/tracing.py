@@ -40,23 +40,28 @@ TRACER_NAME = "rxflow"
 _HEX = re.compile(r"[0-9a-fA-F]+")
 
 
-def _hex_id(option: str, width: int) -> Any:
-    def convert(value: str | None) -> str | None:
-        if value is None:
-            return None
-        if (
-            not isinstance(value, str)
-            or not 1 <= len(value) <= width
-            or not _HEX.fullmatch(value)
-            or int(value, 16) == 0
-        ):
-            raise ValueError(
-                f"TracingOptions.{option} must be 1-{width} hex characters and not all zeros, "
-                f"got {value!r}"
-            )
-        return value.lower().rjust(width, "0")
+def _hex_id(value: str | None, option: str, width: int) -> str | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, str)
+        or not 1 <= len(value) <= width
+        or not _HEX.fullmatch(value)
+        or int(value, 16) == 0
+    ):
+        raise ValueError(
+            f"TracingOptions.{option} must be 1-{width} hex characters and not all zeros, "
+            f"got {value!r}"
+        )
+    return value.lower().rjust(width, "0")
 
-    return convert
+
+def _trace_id(value: str | None) -> str | None:
+    return _hex_id(value, "trace_id", 32)
+
+
+def _parent_span_id(value: str | None) -> str | None:
+    return _hex_id(value, "parent_span_id", 16)
 
 
 def _tags(value: Sequence[str] | None) -> tuple[str, ...] | None:
@@ -97,8 +102,8 @@ class TracingOptions:
 
     metadata: dict[str, Any] | None = attrs.field(default=None, converter=_metadata)
     request_context_keys: tuple[str, ...] | None = attrs.field(default=None, converter=_keys)
-    trace_id: str | None = attrs.field(default=None, converter=_hex_id("trace_id", 32))
-    parent_span_id: str | None = attrs.field(default=None, converter=_hex_id("parent_span_id", 16))
+    trace_id: str | None = attrs.field(default=None, converter=_trace_id)
+    parent_span_id: str | None = attrs.field(default=None, converter=_parent_span_id)
     tags: tuple[str, ...] | None = attrs.field(default=None, converter=_tags)
 
 

@@ -49,7 +49,11 @@ class RetryConfig:
             raise WorkflowDefinitionError(
                 f"RetryConfig.attempts must be an int >= 0, got {self.attempts!r}"
             )
-        if isinstance(self.delay, bool) or not isinstance(self.delay, (int, float)) or self.delay < 0:
+        if (
+            isinstance(self.delay, bool)
+            or not isinstance(self.delay, (int, float))
+            or self.delay < 0
+        ):
             raise WorkflowDefinitionError(f"RetryConfig.delay must be ms >= 0, got {self.delay!r}")
 
 
@@ -73,28 +77,44 @@ def _get_path(value: Any, path: str) -> Any:
     return value
 
 
+def _read_step(step: StepLike, path: str) -> Callable[[StepContext], Any]:
+    return lambda ctx: _get_path(ctx.get_step_result(step), path)
+
+
+def _read_value(value: Any) -> Callable[[StepContext], Any]:
+    return lambda ctx: value
+
+
+def _read_init_data(path: str) -> Callable[[StepContext], Any]:
+    return lambda ctx: _get_path(ctx.get_init_data(), path)
+
+
+def _read_request_context(head: str, rest: str) -> Callable[[StepContext], Any]:
+    return lambda ctx: _get_path(ctx.request_context.get(head), rest or ".")
+
+
 def _mapping_body(spec: Mapping[str, Mapping[str, Any]], workflow_id: str) -> Callable[..., Any]:
     """Check a ``map({...})`` spec at build time and return the body that evaluates it."""
     readers: dict[str, Callable[[StepContext], Any]] = {}
     for key, source in spec.items():
         where = f"workflow '{workflow_id}': map key '{key}'"
         if not isinstance(source, Mapping):
-            raise WorkflowDefinitionError(f"{where}: expected a mapping source dict, got {source!r}")
+            raise WorkflowDefinitionError(
+                f"{where}: expected a mapping source dict, got {source!r}"
+            )
         if "step" in source:
             src_step = _as_step(source["step"], where)
             path = source.get("path", ".")
-            readers[key] = lambda ctx, s=src_step, p=path: _get_path(ctx.get_step_result(s), p)
+            readers[key] = _read_step(src_step, path)
         elif "value" in source:
-            readers[key] = lambda ctx, v=source["value"]: v
+            readers[key] = _read_value(source["value"])
         elif source.get("init_data"):
             path = source.get("path", ".")
-            readers[key] = lambda ctx, p=path: _get_path(ctx.get_init_data(), p)
+            readers[key] = _read_init_data(path)
         elif "request_context_path" in source:
             rc_path = str(source["request_context_path"])
             head, _, rest = rc_path.partition(".")
-            readers[key] = lambda ctx, h=head, r=rest: _get_path(
-                ctx.request_context.get(h), r or "."
-            )
+            readers[key] = _read_request_context(head, rest)
         else:
             raise WorkflowDefinitionError(
                 f"{where}: expected one of 'step', 'value', 'init_data' or "
@@ -155,7 +175,9 @@ class Workflow:
                 "executor= only accepts None in this version (the local asyncio executor)"
             )
         if retry_config is not None and not isinstance(retry_config, RetryConfig):
-            raise WorkflowDefinitionError(f"retry_config must be a RetryConfig, got {retry_config!r}")
+            raise WorkflowDefinitionError(
+                f"retry_config must be a RetryConfig, got {retry_config!r}"
+            )
         self.id = id
         self.input_schema = input_schema
         self.output_schema = output_schema
@@ -238,7 +260,9 @@ class Workflow:
         """Run every step whose condition is true, concurrently; output ``{step_id: output}``."""
         where = f"workflow '{self.id}': branch()"
         if isinstance(branches, (str, bytes)) or not isinstance(branches, Sequence) or not branches:
-            raise WorkflowDefinitionError(f"{where}: expected a non-empty list of (condition, step)")
+            raise WorkflowDefinitionError(
+                f"{where}: expected a non-empty list of (condition, step)"
+            )
         pairs = []
         for pair in branches:
             if not isinstance(pair, (tuple, list)) or len(pair) != 2 or not callable(pair[0]):
@@ -289,7 +313,9 @@ class Workflow:
         self._map_count += 1
         return self._add(MapEntry(Step(id=step_id, execute=body)))
 
-    def sleep(self, duration: int | float | Callable[..., Any], *, id: str | None = None) -> Workflow:
+    def sleep(
+        self, duration: int | float | Callable[..., Any], *, id: str | None = None
+    ) -> Workflow:
         """Wait ``duration`` ms (or ``fn(ctx)`` ms), passing the input through."""
         if not callable(duration) and (
             isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration < 0
@@ -299,7 +325,9 @@ class Workflow:
             )
         return self._add(SleepEntry(id or self._next_sleep_id(), duration))
 
-    def sleep_until(self, until: datetime | Callable[..., Any], *, id: str | None = None) -> Workflow:
+    def sleep_until(
+        self, until: datetime | Callable[..., Any], *, id: str | None = None
+    ) -> Workflow:
         """Wait until ``until`` (a datetime, or ``fn(ctx)`` giving one), passing the input on."""
         if not callable(until) and not isinstance(until, datetime):
             raise WorkflowDefinitionError(
@@ -318,7 +346,9 @@ class Workflow:
         if self._committed:
             return self
         if not self._entries:
-            raise WorkflowDefinitionError(f"workflow '{self.id}' has no steps; add one before commit()")
+            raise WorkflowDefinitionError(
+                f"workflow '{self.id}' has no steps; add one before commit()"
+            )
         seen: dict[str, int] = {}
         for index, entry in enumerate(self._entries):
             for s in _entry_steps(entry):

@@ -7,8 +7,8 @@ that raises fails the block with that error; none true gives ``{}``.
 from __future__ import annotations
 
 from ..graph import BranchEntry, StepLike
-from .condition import evaluate
 from ..tracing import block_span
+from .condition import evaluate
 from .operator import EntryOperator
 from .siblings import run_siblings
 from .state import ExecutionState, ResumeTarget
@@ -40,6 +40,7 @@ def branch_operator(entry: BranchEntry) -> EntryOperator:
 
     async def resume(ex: ExecutionState, target: ResumeTarget | None) -> None:
         with block_span(ex, name, {}):
+            chosen: list[StepLike] | None
             if target is not None:
                 chosen = [step for _, step in branches if step.id in ex.step_results]
             else:

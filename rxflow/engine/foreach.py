@@ -264,7 +264,9 @@ def foreach_operator(entry: ForeachEntry) -> EntryOperator:
         items = stored.payload
         started_at = stored.started_at if stored.started_at is not None else now_ms()
         _emit_start(ex, step_id, items, started_at, target)
-        progress = _Progress(ex, step_id, ex.prefix + step_id, items, started_at, metadata["foreach"])
+        progress = _Progress(
+            ex, step_id, ex.prefix + step_id, items, started_at, metadata["foreach"]
+        )
         resumed = [
             i
             for i in sorted(progress.suspended)
@@ -326,8 +328,10 @@ def foreach_operator(entry: ForeachEntry) -> EntryOperator:
             if not finished.done():
                 finished.set_result(None)
 
-        subscription = emit_once(list(indexes)).pipe(window_fan_out(run_item, concurrency)).subscribe(
-            progress.on_settled, on_error, on_completed
+        subscription = (
+            emit_once(list(indexes))
+            .pipe(window_fan_out(run_item, concurrency))
+            .subscribe(progress.on_settled, on_error, on_completed)
         )
         try:
             await finished

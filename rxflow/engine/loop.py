@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from ..graph import LoopEntry
 from ..results import IterationMetadata
+from ..tracing import block_span
 from .condition import evaluate
 from .invoke import invoke_step
-from ..tracing import block_span
 from .operator import EntryOperator
 from .state import ExecutionState, ResumeTarget
 from .then import settle_step

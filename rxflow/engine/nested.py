@@ -57,7 +57,13 @@ async def run_nested(ex: ExecutionState, call: StepCall, input_data: Any) -> Any
         raise
     status = child.status
     if span is not None:
-        end_span(span, token, "success" if status == "bailed" else status, child.error, key="rxflow.run.status")
+        end_span(
+            span,
+            token,
+            "success" if status == "bailed" else status,
+            child.error,
+            key="rxflow.run.status",
+        )
     if status in ("success", "bailed"):
         ex.state = child.state  # the child's final state flows back into the parent
         return child.value

@@ -9,8 +9,9 @@ step costs neither a task nor a scheduler hop of its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
+
 import reactivex
 from reactivex import abc
 from reactivex.disposable import Disposable
@@ -28,7 +29,7 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
-Runner = Callable[[ExecutionState], Awaitable[None]]
+Runner = Callable[[ExecutionState], Coroutine[Any, Any, None]]
 # Continue an entry from its stored results: with a target, resume its suspended step(s);
 # with None (a restart after a crash), re-run only what has no stored result.
 Resumer = Callable[[ExecutionState, ResumeTarget | None], Awaitable[None]]
@@ -51,18 +52,19 @@ def emit_once(value: Any) -> reactivex.Observable[Any]:
 class _CoroutineObservable(reactivex.Observable[_T]):
     """See ``coroutine_observable``."""
 
-    def __init__(self, run: Callable[[], Awaitable[_T]]) -> None:
+    def __init__(self, run: Callable[[], Coroutine[Any, Any, _T]]) -> None:
         super().__init__()
         self._run = run
 
     def _subscribe_core(
         self, observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        task = asyncio.get_running_loop().create_task(self._run())  # type: ignore[arg-type]
+        task = asyncio.get_running_loop().create_task(self._run())
 
+        # reactivex types on_error's argument as Exception; a task's error is a BaseException.
         def finished(done: asyncio.Task[_T]) -> None:
             if done.cancelled():
-                observer.on_error(asyncio.CancelledError())
+                observer.on_error(asyncio.CancelledError())  # type: ignore[arg-type]
                 return
             error = done.exception()
             if error is not None:
@@ -71,10 +73,13 @@ class _CoroutineObservable(reactivex.Observable[_T]):
             observer.on_next(done.result())
             observer.on_completed()
 
-        task.add_done_callback(finished)
-        return Disposable(task.cancel)
+        def cancel() -> None:
+            task.cancel()
 
-    def subscribe(  # type: ignore[override]
+        task.add_done_callback(finished)
+        return Disposable(cancel)
+
+    def subscribe(
         self,
         on_next: abc.ObserverBase[_T] | Callable[[_T], None] | None = None,
         on_error: Callable[[Exception], None] | None = None,
@@ -96,7 +101,7 @@ class _CoroutineObservable(reactivex.Observable[_T]):
         return Disposable(observer.dispose)
 
 
-def coroutine_observable(run: Callable[[], Awaitable[_T]]) -> reactivex.Observable[_T]:
+def coroutine_observable(run: Callable[[], Coroutine[Any, Any, _T]]) -> reactivex.Observable[_T]:
     """A cold Observable: each subscription runs ``await run()`` in a task on the running loop
     and emits its value, then completes; an exception goes to ``on_error``; disposing cancels
     the task. A run is one subscription to this (one task: the run's driver coroutine)."""
@@ -128,9 +133,10 @@ def coroutine_operator(
                 tasks.discard(task)
                 if state["stopped"]:
                     return
+                # reactivex types on_error's argument as Exception; a task's is a BaseException.
                 if task.cancelled():
                     state["stopped"] = True
-                    observer.on_error(asyncio.CancelledError())
+                    observer.on_error(asyncio.CancelledError())  # type: ignore[arg-type]
                     return
                 error = task.exception()
                 if error is not None:

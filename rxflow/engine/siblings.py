@@ -44,7 +44,7 @@ async def _run_all(ex: ExecutionState, calls: list[StepCall], again: set[str]) -
         current = asyncio.current_task()
         if current is not None:
             current.uncancel()
-    for call, task in zip(calls, tasks):
+    for call, task in zip(calls, tasks, strict=True):
         if task.cancelled():  # canceled before its body could report
             ex.record(call.step.id, cancel_call(ex, call), again=call.step.id in again)
 

@@ -69,7 +69,8 @@ def sleep_operator(entry: SleepEntry | SleepUntilEntry) -> EntryOperator:
             span_name = (
                 f"sleep: {round(seconds * 1000)}ms"
                 if isinstance(entry, SleepEntry)
-                else f"sleepUntil: {entry.until.isoformat() if not callable(entry.until) else 'dynamic'}"
+                else "sleepUntil: "
+                + (entry.until.isoformat() if not callable(entry.until) else "dynamic")
             )
             scope.emit(
                 WorkflowStepWaiting(

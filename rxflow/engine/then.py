@@ -28,7 +28,7 @@ def settle_step(
     elif status == "canceled":
         ex.status = "canceled"
     else:
-        assert result.error is not None
+        assert isinstance(result.error, BaseException)
         ex.fail(result.error, result.tripwire)
     if status != "suspended":
         ex.suspended.pop(step_id, None)
