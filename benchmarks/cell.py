@@ -5,6 +5,7 @@ print one JSON line on stdout. run.py calls it; it can also be run by hand:
 
 On failure it still prints a JSON line, {"error": "..."}, and exits 1.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -50,14 +51,19 @@ class _MemoryWatch:
 
     def report(self) -> dict:
         peak = peak_rss_mb()
-        return {"rss_base_mb": self.base, "rss_peak_mb": peak,
-                "rss_growth_mb": max(0.0, peak - self.base), "rss_growth_exact": self.exact}
+        return {
+            "rss_base_mb": self.base,
+            "rss_peak_mb": peak,
+            "rss_growth_mb": max(0.0, peak - self.base),
+            "rss_growth_exact": self.exact,
+        }
 
 
 def _check(value, expected, what: str) -> None:
     if value != expected:
-        raise AssertionError(f"{what}: expected {reprlib.repr(expected)}, "
-                             f"got {reprlib.repr(value)}")
+        raise AssertionError(
+            f"{what}: expected {reprlib.repr(expected)}, got {reprlib.repr(value)}"
+        )
 
 
 # ---- workloads ----------------------------------------------------------------
@@ -81,8 +87,14 @@ async def w1(mod, variant, a):
     await _repeat(one, 0.0, 3)  # warm-up
     times = await _repeat(one, a.get("budget", 2.0), a.get("max_runs", 300), min_runs=5)
     med = statistics.median(times)
-    return {"median_s": med, "per_step_us": med / steps * 1e6, "runs": len(times),
-            "events": events[-1], "build_ms": build_s * 1e3, "steps": steps}
+    return {
+        "median_s": med,
+        "per_step_us": med / steps * 1e6,
+        "runs": len(times),
+        "events": events[-1],
+        "build_ms": build_s * 1e3,
+        "steps": steps,
+    }
 
 
 async def w4(mod, variant, a):
@@ -102,9 +114,13 @@ async def w4(mod, variant, a):
 
     await _repeat(one, 0.0, 5)  # warm-up
     res = await _repeat(one, a.get("budget", 1.5), a.get("max_runs", 500), min_runs=5)
-    return {"median_s": statistics.median(x[0] for x in res),
-            "run_median_s": statistics.median(x[1] for x in res),
-            "runs": len(res), "events": events[-1], "steps": steps}
+    return {
+        "median_s": statistics.median(x[0] for x in res),
+        "run_median_s": statistics.median(x[1] for x in res),
+        "runs": len(res),
+        "events": events[-1],
+        "steps": steps,
+    }
 
 
 async def w3(mod, variant, a):
@@ -125,8 +141,14 @@ async def w3(mod, variant, a):
     mem = _MemoryWatch()
     res = await _repeat(batch, a.get("budget", 1.0), a.get("repeat", 3))
     med = statistics.median(x[0] for x in res)
-    return {"median_s": med, "runs_per_s": runs / med, "events": res[0][1],
-            "inner_reps": len(res), **mem.report(), "n": runs}
+    return {
+        "median_s": med,
+        "runs_per_s": runs / med,
+        "events": res[0][1],
+        "inner_reps": len(res),
+        **mem.report(),
+        "n": runs,
+    }
 
 
 async def w2(mod, variant, a):
@@ -148,20 +170,26 @@ async def w2(mod, variant, a):
     mem = _MemoryWatch()
     res = await _repeat(one, a.get("budget", 1.0), a.get("repeat", 3))
     firsts = [p.first_progress_s() for _, p in res]
-    return {"median_s": statistics.median(x[0] for x in res),
-            "items_per_s": n / statistics.median(x[0] for x in res),
-            "events": res[0][1].n, "inner_reps": len(res),
-            "first_event_s": statistics.median(p.first_event_s() for _, p in res),
-            "first_progress_s": None if None in firsts else statistics.median(firsts),
-            **mem.report(), "n": n}
+    return {
+        "median_s": statistics.median(x[0] for x in res),
+        "items_per_s": n / statistics.median(x[0] for x in res),
+        "events": res[0][1].n,
+        "inner_reps": len(res),
+        "first_event_s": statistics.median(p.first_event_s() for _, p in res),
+        "first_progress_s": None if None in firsts else statistics.median(firsts),
+        **mem.report(),
+        "n": n,
+    }
 
 
 async def depth(mod, variant, a):
     """rxflow only: a long chain and deeply nested workflows at the default
     recursion limit. Each check reports "success" or the error it raised."""
     out = {"recursion_limit": sys.getrecursionlimit()}
-    for kind, size, expected in [("chain", a.get("chain", 1000), a.get("chain", 1000)),
-                                 ("nested", a.get("nested", 50), 1)]:
+    for kind, size, expected in [
+        ("chain", a.get("chain", 1000), a.get("chain", 1000)),
+        ("nested", a.get("nested", 50), 1),
+    ]:
         t0 = time.perf_counter()
         try:
             _check(await mod.check_depth(kind, size), expected, f"{kind} result")

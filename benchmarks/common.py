@@ -1,5 +1,6 @@
 """Shared pieces of the benchmark variants: the step bodies, the event probe and
 memory readings. No framework is imported here."""
+
 from __future__ import annotations
 
 import asyncio
@@ -58,8 +59,11 @@ class Probe:
         if self.n == 0:
             self.first_t = time.perf_counter()
         self.n += 1
-        if (self._is_progress is not None and self.first_progress_t is None
-                and self._is_progress(ev)):
+        if (
+            self._is_progress is not None
+            and self.first_progress_t is None
+            and self._is_progress(ev)
+        ):
             self.first_progress_t = time.perf_counter()
 
     def first_event_s(self) -> float | None:

@@ -8,6 +8,7 @@ W2 variants:
   asyncio-sem - one task per item gated by asyncio.Semaphore(16) + gather
                 (the common idiom; shows what a task per item costs)
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -73,8 +74,17 @@ async def _drive_fanout(n, conc, put, run_id, per_item_tasks):
             v = await item_body(i)
             results[i] = v
             done += 1
-            put({"type": "workflow-step-progress", "runId": run_id, "stepId": "work",
-                 "index": i, "output": v, "completed": done, "total": n})
+            put(
+                {
+                    "type": "workflow-step-progress",
+                    "runId": run_id,
+                    "stepId": "work",
+                    "index": i,
+                    "output": v,
+                    "completed": done,
+                    "total": n,
+                }
+            )
 
         if per_item_tasks:
             sem = asyncio.Semaphore(conc)
@@ -102,7 +112,8 @@ async def _drive_fanout(n, conc, put, run_id, per_item_tasks):
 async def run_fanout(obj, n, conc, probe, variant):
     q: asyncio.Queue = asyncio.Queue()
     probe.start()
-    task = asyncio.ensure_future(_drive_fanout(n, conc, q.put_nowait, next(_ids),
-                                               per_item_tasks=variant == "asyncio-sem"))
+    task = asyncio.ensure_future(
+        _drive_fanout(n, conc, q.put_nowait, next(_ids), per_item_tasks=variant == "asyncio-sem")
+    )
     await _drain(q, probe)
     return await task

@@ -5,6 +5,7 @@ to the async consumer by an asyncio.Queue.
 Fan-out: rx.from_iterable(items) | ops.map(deferred from_future(task))
 | ops.merge(max_concurrent=16); reactivex 6.1's flat_map has no concurrency bound.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -27,9 +28,11 @@ def _bridge():
     """Subject -> asyncio.Queue bridge; returns (subject, queue)."""
     q: asyncio.Queue = asyncio.Queue()
     subj: Subject = Subject()
-    subj.subscribe(on_next=q.put_nowait,
-                   on_error=lambda e: q.put_nowait(End(e)),
-                   on_completed=lambda: q.put_nowait(End()))
+    subj.subscribe(
+        on_next=q.put_nowait,
+        on_error=lambda e: q.put_nowait(End(e)),
+        on_completed=lambda: q.put_nowait(End()),
+    )
     return subj, q
 
 
@@ -97,8 +100,17 @@ async def run_fanout(obj, n, conc, probe, variant):
         i, v = pair
         results[i] = v
         done += 1
-        emit({"type": "workflow-step-progress", "runId": run_id, "stepId": "work",
-              "index": i, "output": v, "completed": done, "total": n})
+        emit(
+            {
+                "type": "workflow-step-progress",
+                "runId": run_id,
+                "stepId": "work",
+                "index": i,
+                "output": v,
+                "completed": done,
+                "total": n,
+            }
+        )
 
     def on_completed():
         emit({"type": "workflow-step-result", "runId": run_id, "stepId": "work"})

@@ -6,6 +6,7 @@ conditional edge, results gathered by an `operator.add` reducer, concurrency
 bounded by config["max_concurrency"]. LangGraph has no completed/total progress
 event; the "progress" event of an item is its task result.
 """
+
 from __future__ import annotations
 
 import operator
@@ -29,6 +30,7 @@ class S(TypedDict):
 def _node(body):
     async def node(state: S) -> dict:
         return {"x": await body(state["x"])}
+
     return node
 
 
@@ -85,8 +87,9 @@ def build_fanout(conc: int, variant: str):
 async def run_fanout(g, n, conc, probe, variant):
     results = []
     probe.start()
-    async for ev in g.astream({"n": n, "results": []}, {"max_concurrency": conc},
-                              stream_mode="tasks"):
+    async for ev in g.astream(
+        {"n": n, "results": []}, {"max_concurrency": conc}, stream_mode="tasks"
+    ):
         probe(ev)
         if ev.get("name") == "work" and "result" in ev:
             results.extend(ev["result"]["results"])

@@ -8,6 +8,7 @@ generated with type() and the free-function steps registered with
 list[Done] collects, @step(num_workers=conc) bounds concurrency. The
 "progress" event of an item is its `work` step going NOT_RUNNING.
 """
+
 from __future__ import annotations
 
 from workflows import Context, Workflow, step
@@ -17,8 +18,11 @@ from common import chain_body, item_body
 
 
 def is_progress(ev) -> bool:
-    return (type(ev) is StepStateChanged and ev.name == "work"
-            and ev.step_state is StepState.NOT_RUNNING)
+    return (
+        type(ev) is StepStateChanged
+        and ev.name == "work"
+        and ev.step_state is StepState.NOT_RUNNING
+    )
 
 
 async def _stream(handler, probe):
@@ -32,6 +36,7 @@ def _chain_step(body, In, Out):
     async def f(ctx: Context, ev) -> Event:
         v = await body(ev.x)
         return StopEvent(result=v) if Out is StopEvent else Out(x=v)
+
     f.__annotations__ = {"ctx": Context, "ev": In, "return": Out}
     return f
 
@@ -41,8 +46,9 @@ def build_chain(n: int, variant: str, yielding: bool = False):
     evs = [type(f"E{i}", (Event,), {"__annotations__": {"x": int}}) for i in range(1, n)]
     W = type(f"Chain{n}", (Workflow,), {})
     for i in range(n):
-        f = _chain_step(body, StartEvent if i == 0 else evs[i - 1],
-                        StopEvent if i == n - 1 else evs[i])
+        f = _chain_step(
+            body, StartEvent if i == 0 else evs[i - 1], StopEvent if i == n - 1 else evs[i]
+        )
         f.__name__ = f.__qualname__ = f"s{i}"
         step(workflow=W)(f)
     return W(timeout=None)  # the default timeout is 45 s

@@ -12,6 +12,7 @@ written to benchmarks/results/latest.md and latest.json.
     .venv-bench/bin/python benchmarks/run.py --only asyncio,rxflow --groups W1,W4
     .venv-bench/bin/python benchmarks/run.py --report-only   # re-render latest.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,17 @@ CHAINS = ("asyncio", "rx-bus", "rxflow", "lg-tasks", "li-internal")
 FANOUT_FLOORS = ("asyncio", "asyncio-sem", "rx-bus", "rxflow")
 # A variant runs only when this module can be imported by the running interpreter.
 NEEDS = {"rx-bus": "reactivex", "lg-tasks": "langgraph", "li-internal": "workflows"}
-PACKAGES = ["rxflow", "reactivex", "attrs", "cattrs", "langgraph", "langchain-core",
-            "llama-index-workflows", "pydantic", "psutil"]
+PACKAGES = [
+    "rxflow",
+    "reactivex",
+    "attrs",
+    "cattrs",
+    "langgraph",
+    "langchain-core",
+    "llama-index-workflows",
+    "pydantic",
+    "psutil",
+]
 
 
 @dataclass(frozen=True)
@@ -63,20 +73,42 @@ def plan(quick: bool) -> list[Group]:
         Group("W3", "W3", {"runs": 1000, "budget": b}, CHAINS, fast, size=1000),
         Group("W4", "W4", {"steps": 5, "budget": 1.5 * b}, CHAINS, fast),
         # LangGraph takes ~15 s at 10k: once. LlamaIndex is quadratic: never at 10k.
-        Group("W2", "W2", {"n": 10_000, "conc": 16, "budget": b}, FANOUT_FLOORS, slow,
-              once=() if quick else ("lg-tasks",), timeout_s=300.0, size=10_000),
-        Group("W2-peers", "W2", {"n": peers_n, "conc": 16, "budget": b},
-              (*FANOUT_FLOORS, "lg-tasks", "li-internal"), slow, size=peers_n),
-        Group("W2-100k", "W2", {"n": 100_000, "conc": 16, "budget": b}, ("asyncio", "rxflow"),
-              slow, timeout_s=300.0, size=100_000),
+        Group(
+            "W2",
+            "W2",
+            {"n": 10_000, "conc": 16, "budget": b},
+            FANOUT_FLOORS,
+            slow,
+            once=() if quick else ("lg-tasks",),
+            timeout_s=300.0,
+            size=10_000,
+        ),
+        Group(
+            "W2-peers",
+            "W2",
+            {"n": peers_n, "conc": 16, "budget": b},
+            (*FANOUT_FLOORS, "lg-tasks", "li-internal"),
+            slow,
+            size=peers_n,
+        ),
+        Group(
+            "W2-100k",
+            "W2",
+            {"n": 100_000, "conc": 16, "budget": b},
+            ("asyncio", "rxflow"),
+            slow,
+            timeout_s=300.0,
+            size=100_000,
+        ),
         Group("depth", "depth", {"chain": 1000, "nested": 50}, ("rxflow",), 1),
     ]
     return [g if not quick else _shorter(g, 60.0) for g in groups]
 
 
 def _shorter(g: Group, timeout_s: float) -> Group:
-    return Group(g.key, g.workload, g.args, g.variants, g.reps, g.once,
-                 min(g.timeout_s, timeout_s), g.size)
+    return Group(
+        g.key, g.workload, g.args, g.variants, g.reps, g.once, min(g.timeout_s, timeout_s), g.size
+    )
 
 
 # ---- running cells -----------------------------------------------------------
@@ -87,13 +119,22 @@ def run_cell(variant: str, workload: str, args: dict, timeout_s: float) -> dict:
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, cwd=HERE)
     except subprocess.TimeoutExpired:
-        return {"variant": variant, "workload": workload, "args": args,
-                "error": f"timeout after {timeout_s:g} s", "timeout": True}
+        return {
+            "variant": variant,
+            "workload": workload,
+            "args": args,
+            "error": f"timeout after {timeout_s:g} s",
+            "timeout": True,
+        }
     res = _last_json(p.stdout)
     if res is None:
         tail = (p.stderr or p.stdout or "no output").strip().splitlines()[-1]
-        res = {"variant": variant, "workload": workload, "args": args,
-               "error": f"exit {p.returncode}: {tail[:300]}"}
+        res = {
+            "variant": variant,
+            "workload": workload,
+            "args": args,
+            "error": f"exit {p.returncode}: {tail[:300]}",
+        }
     res["proc_wall_s"] = time.perf_counter() - t0
     return res
 
@@ -120,8 +161,11 @@ def schedule(groups: list[Group], only: set[str] | None, rnd: random.Random):
         for g in groups:
             if rep >= g.reps:
                 continue
-            vs = [v for v in (*g.variants, *g.once)
-                  if (rep == 0 or v not in g.once) and (only is None or v in only)]
+            vs = [
+                v
+                for v in (*g.variants, *g.once)
+                if (rep == 0 or v not in g.once) and (only is None or v in only)
+            ]
             rnd.shuffle(vs)
             for v in vs:
                 yield rep, g, v
@@ -134,9 +178,14 @@ def run_all(groups: list[Group], only: set[str] | None, seed: int) -> list[dict]
     for rep, g, v in schedule(groups, only, random.Random(seed)):
         if not available(v):
             if rep == 0:
-                results.append({"group": g.key, "variant": v, "rep": rep,
-                                "error": f"{NEEDS[v]} is not installed "
-                                         "(bash benchmarks/setup_peers.sh)"})
+                results.append(
+                    {
+                        "group": g.key,
+                        "variant": v,
+                        "rep": rep,
+                        "error": f"{NEEDS[v]} is not installed (bash benchmarks/setup_peers.sh)",
+                    }
+                )
             continue
         if (g.key, v) in timed_out:  # do not pay a hanging cell's timeout again
             continue
@@ -146,8 +195,11 @@ def run_all(groups: list[Group], only: set[str] | None, seed: int) -> list[dict]
         if r.get("timeout"):
             timed_out.add((g.key, v))
         msg = r.get("error") or f"{r['median_s'] * 1e3:.3f} ms"
-        print(f"[{time.perf_counter() - t0:5.0f}s] rep {rep} {g.key:8s} {v:12s} {msg}",
-              file=sys.stderr, flush=True)
+        print(
+            f"[{time.perf_counter() - t0:5.0f}s] rep {rep} {g.key:8s} {v:12s} {msg}",
+            file=sys.stderr,
+            flush=True,
+        )
     return results
 
 
@@ -165,10 +217,20 @@ def versions() -> dict[str, str]:
 def source() -> str:
     """The commit measured, marked when the library's sources differ from it."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                              capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "rxflow"], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "rxflow"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "not a git checkout"
     return f"commit {head}" + (" with uncommitted changes in rxflow/" if dirty else "")
@@ -198,10 +260,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--reps", type=int, help="repetitions of every group (overrides the plan)")
     ap.add_argument("--seed", type=int, default=1, help="seed of the order shuffle")
     ap.add_argument("--out", default=os.path.join(HERE, "results"), help="results folder")
-    ap.add_argument("--report-only", action="store_true",
-                    help="re-render latest.md from latest.json without measuring")
-    ap.add_argument("--check", action="store_true",
-                    help="exit 1 unless every rxflow target passes")
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="re-render latest.md from latest.json without measuring",
+    )
+    ap.add_argument("--check", action="store_true", help="exit 1 unless every rxflow target passes")
     return ap.parse_args(argv)
 
 
@@ -214,8 +278,19 @@ def selected_groups(a: argparse.Namespace) -> list[Group]:
             sys.exit(f"unknown group(s): {', '.join(sorted(unknown))}")
         groups = [g for g in groups if g.key in wanted]
     if a.reps:
-        groups = [Group(g.key, g.workload, g.args, g.variants, a.reps if g.reps > 1 else 1,
-                        g.once, g.timeout_s, g.size) for g in groups]
+        groups = [
+            Group(
+                g.key,
+                g.workload,
+                g.args,
+                g.variants,
+                a.reps if g.reps > 1 else 1,
+                g.once,
+                g.timeout_s,
+                g.size,
+            )
+            for g in groups
+        ]
     return groups
 
 
@@ -224,12 +299,20 @@ def measure(a: argparse.Namespace) -> tuple[dict, list[dict]]:
     only = set(a.only.split(",")) if a.only else None
     load_before, t0 = load(), time.perf_counter()
     results = run_all(groups, only, a.seed)
-    meta = {"quick": a.quick, "argv": sys.argv[1:], "elapsed_s": time.perf_counter() - t0,
-            "reps": max(g.reps for g in groups),
-            "finished": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
-            "cpu": cpu_model(), "cores": os.cpu_count(), "load_before": load_before,
-            "load_after": load(), "source": source(), "versions": versions(),
-            "sizes": {g.key: g.size for g in groups if g.size}}
+    meta = {
+        "quick": a.quick,
+        "argv": sys.argv[1:],
+        "elapsed_s": time.perf_counter() - t0,
+        "reps": max(g.reps for g in groups),
+        "finished": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "load_before": load_before,
+        "load_after": load(),
+        "source": source(),
+        "versions": versions(),
+        "sizes": {g.key: g.size for g in groups if g.size},
+    }
     return meta, results
 
 

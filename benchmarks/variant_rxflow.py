@@ -6,6 +6,7 @@ Chains are `create_workflow(...).then(step)...commit()`; fan-out is
 Also holds the depth checks (a long chain and deeply nested workflows), which
 must pass at the interpreter's default recursion limit.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -72,7 +72,9 @@ checkout = (
     create_workflow(id="checkout", input_schema=Order)
     .then(validate)
     .then(price)
-    .parallel([create_step(id="stock", execute=check_stock), create_step(id="fraud", execute=check_fraud)])
+    .parallel(
+        [create_step(id="stock", execute=check_stock), create_step(id="fraud", execute=check_fraud)]
+    )
     .map(lambda ctx: ctx.get_step_result("price").items)
     .foreach(create_step(id="pack_item", execute=pack_item), concurrency=2)
     .then(shipping)
@@ -89,7 +91,9 @@ def describe(chunk: object) -> str:
     if chunk.type == "workflow-step-result":  # type: ignore[attr-defined]
         detail = f"{payload['status']} -> {payload.get('output', payload.get('error'))}"
     elif chunk.type == "workflow-step-progress":  # type: ignore[attr-defined]
-        detail = f"{payload['completedCount']}/{payload['totalCount']} (item {payload['currentIndex']})"
+        detail = (
+            f"{payload['completedCount']}/{payload['totalCount']} (item {payload['currentIndex']})"
+        )
     elif chunk.type == "workflow-step-output":  # type: ignore[attr-defined]
         detail = str(payload["output"])
     elif chunk.type == "workflow-finish":  # type: ignore[attr-defined]
@@ -99,7 +103,9 @@ def describe(chunk: object) -> str:
 
 async def main() -> None:
     run = await checkout.create_run()
-    output = run.stream(input_data={"id": "A-17", "items": ["lamp", "desk", "chair"], "total": 250.0})
+    output = run.stream(
+        input_data={"id": "A-17", "items": ["lamp", "desk", "chair"], "total": 250.0}
+    )
     async for chunk in output:
         print(describe(chunk))
     result = await output.result

@@ -15,6 +15,7 @@ import sys
 import time
 
 import durable_app
+
 from rxflow import ResumeAlreadyClaimedError, RxflowError
 
 

@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 import pytest
-
 from conftest import collect, kinds
+
 from rxflow import (
     ConditionContext,
     RequestContext,
@@ -69,7 +69,9 @@ async def test_parallel_starts_first_then_results_in_completion_order() -> None:
     wf = (
         create_workflow(id="par")
         .then(const("prep", {"x": 1}))
-        .parallel([create_step(id="slow", execute=slow_body), create_step(id="fast", execute=fast_body)])
+        .parallel(
+            [create_step(id="slow", execute=slow_body), create_step(id="fast", execute=fast_body)]
+        )
         .then(create_step(id="join", execute=join_body))
         .commit()
     )
@@ -97,7 +99,11 @@ async def test_parallel_starts_first_then_results_in_completion_order() -> None:
 
 
 async def test_parallel_starts_precede_results_even_without_awaits() -> None:
-    wf = create_workflow(id="sync-par").parallel([const("a", 1), const("b", 2), const("c", 3)]).commit()
+    wf = (
+        create_workflow(id="sync-par")
+        .parallel([const("a", 1), const("b", 2), const("c", 3)])
+        .commit()
+    )
     run = await wf.create_run()
     chunks = await collect(run.stream(input_data=0))
     types = [c.type for c in chunks[1:-1]]
@@ -176,7 +182,12 @@ async def test_branch_runs_every_true_condition() -> None:
 
 
 async def test_branch_none_true_gives_empty_output() -> None:
-    wf = create_workflow(id="br-none").branch([(lambda ctx: False, echo("x"))]).then(echo("after")).commit()
+    wf = (
+        create_workflow(id="br-none")
+        .branch([(lambda ctx: False, echo("x"))])
+        .then(echo("after"))
+        .commit()
+    )
     run = await wf.create_run()
     output = run.stream(input_data=1)
     chunks = await collect(output)
@@ -271,7 +282,9 @@ async def test_nested_workflow_relays_events_with_prefixed_ids() -> None:
         .then(echo("inner2"))
         .commit()
     )
-    parent = create_workflow(id="parent").then(const("first", 1)).then(child).then(echo("last")).commit()
+    parent = (
+        create_workflow(id="parent").then(const("first", 1)).then(child).then(echo("last")).commit()
+    )
     run = await parent.create_run()
     output = run.stream(input_data=None)
     chunks = await collect(output)

@@ -7,6 +7,7 @@ import threading
 import time
 
 from conftest import collect, kinds
+
 from rxflow import StepContext, create_step, create_workflow
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import attrs
 import pytest
-
 from conftest import collect, kinds
+
 from rxflow import (
     RxflowError,
     StepContext,
@@ -136,15 +136,13 @@ async def test_stream_is_eager_and_idempotent() -> None:
 async def test_full_stream_replays_to_every_consumer_and_late_ones() -> None:
     run = await make_chain().create_run()
     output = run.stream(input_data={"value": 2})
-    first, second = await asyncio.gather(
-        collect_full(output), collect_full(output)
-    )
+    first, second = await asyncio.gather(collect_full(output), collect_full(output))
     late = await collect_full(output)
     again = await collect(output)
     assert [c.type for c in first] == [c.type for c in second] == [c.type for c in late]
-    assert [c.to_dict() for c in first] == [c.to_dict() for c in late] == [
-        c.to_dict() for c in again
-    ]
+    assert (
+        [c.to_dict() for c in first] == [c.to_dict() for c in late] == [c.to_dict() for c in again]
+    )
     assert len(first) == 7
 
 
@@ -157,13 +155,13 @@ async def test_events_observable_with_callbacks_live_and_after_end() -> None:
     output = run.stream(input_data={"value": 2})
     live: list[str] = []
     done = asyncio.Event()
-    output.events.subscribe(
-        on_next=lambda chunk: live.append(chunk.type), on_completed=done.set
-    )
+    output.events.subscribe(on_next=lambda chunk: live.append(chunk.type), on_completed=done.set)
     await asyncio.wait_for(done.wait(), 5)
     late: list[str] = []
     completed: list[bool] = []
-    output.events.subscribe(on_next=lambda c: late.append(c.type), on_completed=lambda: completed.append(True))
+    output.events.subscribe(
+        on_next=lambda c: late.append(c.type), on_completed=lambda: completed.append(True)
+    )
     assert live == late
     assert live[0] == "workflow-start" and live[-1] == "workflow-finish"
     assert completed == [True]

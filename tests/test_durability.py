@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import durable_app
 import pytest
 
-import durable_app
 from rxflow import (
     InMemoryStorage,
     ResumeAlreadyClaimedError,
@@ -71,7 +71,8 @@ def stored(db: Path, workflow_id: str, run_id: str) -> dict[str, Any] | None:
     with sqlite3.connect(db, timeout=30) as connection:
         try:
             row = connection.execute(
-                "SELECT snapshot FROM rxflow_workflow_snapshot WHERE workflow_id = ? AND run_id = ?",
+                "SELECT snapshot FROM rxflow_workflow_snapshot"
+                " WHERE workflow_id = ? AND run_id = ?",
                 (workflow_id, run_id),
             ).fetchone()
         except sqlite3.OperationalError:  # the table is not created yet
@@ -236,7 +237,7 @@ async def test_four_processes_writing_runs_to_one_file(workdir: Path) -> None:
     db = workdir / "runs.db"
     workers = [worker("churn", db, f"p{k}") for k in range(4)]
     results = [w.communicate(timeout=120) for w in workers]
-    for (out, err), w in zip(results, workers):
+    for (out, err), w in zip(results, workers, strict=True):
         assert w.returncode == 0, err
         assert "locked" not in err
         assert out.strip() == "churned"
@@ -268,7 +269,9 @@ class FlakySQLite(SQLiteStorage):
         self.fail_at = fail_at
         self.writes = 0
 
-    async def persist_snapshot(self, workflow_id: str, run_id: str, snapshot: dict[str, Any], **kwargs: Any) -> None:
+    async def persist_snapshot(
+        self, workflow_id: str, run_id: str, snapshot: dict[str, Any], **kwargs: Any
+    ) -> None:
         self.writes += 1
         final = self.fail_at == 0 and snapshot["status"] == "success"
         if self.writes == self.fail_at or final:
@@ -307,7 +310,11 @@ async def test_failing_storage_write_fails_the_run_and_ends_the_stream(
 
 async def test_failing_final_write_in_memory() -> None:
     storage = FlakyStorage(fail_at=2)  # 1: pending at create_run, 2: the final snapshot
-    wf = create_workflow(id="flaky-mem", storage=storage).then(create_step(id="s", execute=_step)).commit()
+    wf = (
+        create_workflow(id="flaky-mem", storage=storage)
+        .then(create_step(id="s", execute=_step))
+        .commit()
+    )
     run = await wf.create_run()
     result = await run.start(input_data=1)
     assert result.status == "failed" and isinstance(result.error, StorageError)

@@ -6,8 +6,8 @@ from typing import Any, TypedDict
 
 import attrs
 import pytest
-
 from conftest import collect, kinds
+
 from rxflow import (
     NonRetryableError,
     RequestContext,
@@ -215,7 +215,11 @@ async def test_tripwire_ends_run_with_tripwire_status_and_no_retry() -> None:
 
 
 def cart_workflow() -> Any:
-    return create_workflow(id="cart", input_schema=Cart).then(create_step(id="e", execute=_echo)).commit()
+    return (
+        create_workflow(id="cart", input_schema=Cart)
+        .then(create_step(id="e", execute=_echo))
+        .commit()
+    )
 
 
 async def test_start_raises_validation_error_naming_every_bad_field() -> None:
@@ -245,7 +249,11 @@ async def test_stream_reports_validation_error_through_output() -> None:
 
 
 async def test_strict_schemas_refuse_coercion() -> None:
-    wf = create_workflow(id="ints", input_schema=int).then(create_step(id="e", execute=_echo)).commit()
+    wf = (
+        create_workflow(id="ints", input_schema=int)
+        .then(create_step(id="e", execute=_echo))
+        .commit()
+    )
     for bad, shown in (("3", "'3'"), (3.7, "3.7"), (True, "True")):
         with pytest.raises(ValidationError) as info:
             await (await wf.create_run()).start(input_data=bad)
@@ -277,7 +285,11 @@ async def test_step_output_schema_failure_fails_the_step() -> None:
     async def wrong(ctx: StepContext) -> Any:
         return {"name": 5, "price": 1.0}
 
-    wf = create_workflow(id="step-out").then(create_step(id="wrong", execute=wrong, output_schema=Item)).commit()
+    wf = (
+        create_workflow(id="step-out")
+        .then(create_step(id="wrong", execute=wrong, output_schema=Item))
+        .commit()
+    )
     result = await (await wf.create_run()).start(input_data=None)
     assert result.status == "failed"
     assert isinstance(result.error, ValidationError)
@@ -354,7 +366,11 @@ async def test_state_schema_checks_initial_state_and_partials() -> None:
     result = await (await wf.create_run()).start(input_data=0, initial_state={"count": 1})
     assert result.state == {"count": 3, "label": "bumped"}
 
-    wf2 = create_workflow(id="st2", state_schema=CounterState).then(create_step(id="bad", execute=bad_state)).commit()
+    wf2 = (
+        create_workflow(id="st2", state_schema=CounterState)
+        .then(create_step(id="bad", execute=bad_state))
+        .commit()
+    )
     failed = await (await wf2.create_run()).start(input_data=0, initial_state={"count": 1})
     assert failed.status == "failed"
     assert "$.count: expected int, got 'many'" in failed.error.errors  # type: ignore[union-attr]

@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 import pytest
-
 from conftest import collect, kinds
+
 from rxflow import (
     StepContext,
     ValidationError,
@@ -18,7 +18,11 @@ from rxflow import (
 
 
 def items_workflow(body: Any, concurrency: int, wf_id: str = "fe") -> Any:
-    return create_workflow(id=wf_id).foreach(create_step(id="work", execute=body), concurrency=concurrency).commit()
+    return (
+        create_workflow(id=wf_id)
+        .foreach(create_step(id="work", execute=body), concurrency=concurrency)
+        .commit()
+    )
 
 
 async def test_in_flight_never_exceeds_concurrency_and_reaches_it() -> None:
@@ -81,9 +85,33 @@ async def test_progress_in_completion_order_output_in_input_order() -> None:
     }
     progress = [c.to_dict()["payload"] for c in chunks if c.type == "workflow-step-progress"]
     assert progress == [
-        {"id": "work", "stepName": "work", "completedCount": 1, "totalCount": 3, "currentIndex": 1, "iterationStatus": "success", "iterationOutput": "out1"},
-        {"id": "work", "stepName": "work", "completedCount": 2, "totalCount": 3, "currentIndex": 0, "iterationStatus": "success", "iterationOutput": "out0"},
-        {"id": "work", "stepName": "work", "completedCount": 3, "totalCount": 3, "currentIndex": 2, "iterationStatus": "success", "iterationOutput": "out2"},
+        {
+            "id": "work",
+            "stepName": "work",
+            "completedCount": 1,
+            "totalCount": 3,
+            "currentIndex": 1,
+            "iterationStatus": "success",
+            "iterationOutput": "out1",
+        },
+        {
+            "id": "work",
+            "stepName": "work",
+            "completedCount": 2,
+            "totalCount": 3,
+            "currentIndex": 0,
+            "iterationStatus": "success",
+            "iterationOutput": "out0",
+        },
+        {
+            "id": "work",
+            "stepName": "work",
+            "completedCount": 3,
+            "totalCount": 3,
+            "currentIndex": 2,
+            "iterationStatus": "success",
+            "iterationOutput": "out2",
+        },
     ]
     outputs = [c.payload.output for c in chunks if c.type == "workflow-step-output"]
     assert outputs == ["item 1 done", "item 0 done", "item 2 done"]
@@ -186,7 +214,11 @@ async def test_nested_workflow_and_parallel_inside_foreach() -> None:
     chunks = await collect(output)
     result = await output.result
     assert result.status == "success"
-    assert result.result == [{"left": 2, "right": 2}, {"left": 3, "right": 4}, {"left": 4, "right": 6}]
+    assert result.result == [
+        {"left": 2, "right": 2},
+        {"left": 3, "right": 4},
+        {"left": 4, "right": 6},
+    ]
     progress = [c for c in chunks if c.type == "workflow-step-progress"]
     assert [p.payload.completed_count for p in progress] == [1, 2, 3]
     inner_ids = {c.payload.id for c in chunks if c.type == "workflow-step-result"}
@@ -203,7 +235,13 @@ async def test_foreach_over_many_items_with_history_limit() -> None:
     count = 0
     async for chunk in output:
         count += 1
-        assert chunk.type in {"workflow-start", "workflow-step-start", "workflow-step-progress", "workflow-step-result", "workflow-finish"}
+        assert chunk.type in {
+            "workflow-start",
+            "workflow-step-start",
+            "workflow-step-progress",
+            "workflow-step-result",
+            "workflow-finish",
+        }
     assert count == 2004
     result = await output.result
     assert result.result == [i + 1 for i in range(2000)]

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from conftest import collect, kinds
+
 from rxflow import ConditionContext, RetryConfig, StepContext, create_step, create_workflow
 
 
@@ -49,7 +50,11 @@ async def test_dountil_stops_when_condition_true() -> None:
 
 
 async def test_dountil_true_at_once_runs_body_once() -> None:
-    wf = create_workflow(id="du1").dountil(create_step(id="inc", execute=_inc), lambda ctx: True).commit()
+    wf = (
+        create_workflow(id="du1")
+        .dountil(create_step(id="inc", execute=_inc), lambda ctx: True)
+        .commit()
+    )
     result = await (await wf.create_run()).start(input_data=10)
     assert result.result == 11
 
@@ -81,7 +86,11 @@ async def test_failed_iteration_ends_loop() -> None:
             raise ValueError("two")
         return ctx.input_data + 1
 
-    wf = create_workflow(id="dwf").dowhile(create_step(id="e", execute=explode_at_two), lambda ctx: True).commit()
+    wf = (
+        create_workflow(id="dwf")
+        .dowhile(create_step(id="e", execute=explode_at_two), lambda ctx: True)
+        .commit()
+    )
     result = await (await wf.create_run()).start(input_data=0)
     assert result.status == "failed" and str(result.error) == "two"
 
@@ -133,7 +142,7 @@ async def test_sleep_passes_input_through_with_waiting_then_result() -> None:
 
 
 async def test_sleep_until_past_aware_and_naive_datetimes() -> None:
-    past_aware = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5)
+    past_aware = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
     soon_naive = dt.datetime.now() + dt.timedelta(milliseconds=20)
 
     def until(ctx: ConditionContext) -> Any:
@@ -154,5 +163,8 @@ async def test_sleep_function_that_raises_fails_the_run() -> None:
     output = run.stream(input_data=1)
     chunks = await collect(output)
     assert chunks[1].type == "workflow-step-result"
-    assert chunks[1].to_dict()["payload"]["error"] == {"message": "no duration", "name": "RuntimeError"}
+    assert chunks[1].to_dict()["payload"]["error"] == {
+        "message": "no duration",
+        "name": "RuntimeError",
+    }
     assert (await output.result).status == "failed"

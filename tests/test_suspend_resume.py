@@ -7,8 +7,8 @@ from typing import Any
 
 import attrs
 import pytest
-
 from conftest import collect, kinds
+
 from rxflow import (
     InMemoryStorage,
     RequestContext,
@@ -124,7 +124,9 @@ async def test_rejected_resumes_leave_the_run_resumable() -> None:
     await run.start(input_data=None)
     with pytest.raises(ValidationError, match=r"\$\.ok: expected bool, got 'yes'"):
         await run.resume(resume_data={"ok": "yes"})
-    with pytest.raises(ResumeError, match="step 'send' .* is not suspended; suspended steps: \\['approve'\\]"):
+    with pytest.raises(
+        ResumeError, match="step 'send' .* is not suspended; suspended steps: \\['approve'\\]"
+    ):
         await run.resume(step="send", resume_data={"ok": True})
     with pytest.raises(ResumeError, match="no resume label"):
         await run.resume(label="nope", resume_data={"ok": True})
@@ -254,7 +256,12 @@ async def test_suspension_in_branch() -> None:
 
     wf = (
         create_workflow(id="br-s")
-        .branch([(lambda ctx: True, create_step(id="gate", execute=gate)), (lambda ctx: False, create_step(id="no", execute=gate))])
+        .branch(
+            [
+                (lambda ctx: True, create_step(id="gate", execute=gate)),
+                (lambda ctx: False, create_step(id="no", execute=gate)),
+            ]
+        )
         .commit()
     )
     run = await wf.create_run()
@@ -281,7 +288,12 @@ async def test_suspension_in_nested_workflow_resumes_by_dotted_path() -> None:
         .then(create_step(id="ask", execute=ask))
         .commit()
     )
-    parent = create_workflow(id="parent").then(child).then(create_step(id="after", execute=lambda ctx: ctx.input_data + "!")).commit()
+    parent = (
+        create_workflow(id="parent")
+        .then(child)
+        .then(create_step(id="after", execute=lambda ctx: ctx.input_data + "!"))
+        .commit()
+    )
     run = await parent.create_run()
     output = run.stream(input_data=None)
     chunks = await collect(output)
@@ -320,7 +332,11 @@ async def test_foreach_items_suspend_and_resume_by_index() -> None:
             return await ctx.suspend({"item": index}, resume_label=f"item-{index}")
         return index * 10 + (ctx.resume_data or 0)
 
-    wf = create_workflow(id="fe-s").foreach(create_step(id="item", execute=item), concurrency=1).commit()
+    wf = (
+        create_workflow(id="fe-s")
+        .foreach(create_step(id="item", execute=item), concurrency=1)
+        .commit()
+    )
     run = await wf.create_run()
     output = run.stream(input_data=[0, 1, 2, 3, 4])
     chunks = await collect(output)
@@ -340,9 +356,15 @@ async def test_foreach_items_suspend_and_resume_by_index() -> None:
     second_chunks = await collect(second)
     mid = await second.result
     assert mid.status == "suspended"
-    statuses = [(c.payload.current_index, c.payload.iteration_status) for c in second_chunks if c.type == "workflow-step-progress"]
+    statuses = [
+        (c.payload.current_index, c.payload.iteration_status)
+        for c in second_chunks
+        if c.type == "workflow-step-progress"
+    ]
     assert statuses == [(1, "success"), (2, "success"), (3, "suspended")]
-    with pytest.raises(ResumeError, match="item 1 of foreach 'item' is not suspended; suspended items: \\[3\\]"):
+    with pytest.raises(
+        ResumeError, match="item 1 of foreach 'item' is not suspended; suspended items: \\[3\\]"
+    ):
         await run.resume(for_each_index=1, resume_data=0)
 
     final = await run.resume(label="item-3", resume_data=7)
@@ -428,7 +450,11 @@ async def test_suspend_outside_a_run_and_suspend_schema() -> None:
     async def bad(ctx: StepContext) -> Any:
         return await ctx.suspend({"question": 3})
 
-    wf = create_workflow(id="ss").then(create_step(id="bad", execute=bad, suspend_schema=Ask)).commit()
+    wf = (
+        create_workflow(id="ss")
+        .then(create_step(id="bad", execute=bad, suspend_schema=Ask))
+        .commit()
+    )
     result = await (await wf.create_run()).start(input_data=None)
     assert result.status == "failed"
     assert isinstance(result.error, ValidationError)
@@ -464,7 +490,9 @@ async def test_in_memory_snapshots_read_back_in_wire_form() -> None:
     assert snapshot["suspendedPaths"] == {"approve": [1]}
     listed = await storage.list_runs("approval")
     assert listed.runs[0].snapshot["context"]["draft"]["output"] == {"text": "hello"}
-    assert all(isinstance(v, dict) for v in listed.runs[0].snapshot["context"].values() if v is not None)
+    assert all(
+        isinstance(v, dict) for v in listed.runs[0].snapshot["context"].values() if v is not None
+    )
 
 
 async def test_wrong_argument_types_raise_at_the_call() -> None:

@@ -155,7 +155,9 @@ async def test_trace_id_and_parent_span_id_are_padded_and_used(spans: InMemorySp
     assert format(root.parent.span_id, "016x") == "0" * 14 + "ff"
 
     spans.clear()
-    await (await wf.create_run()).start(input_data=1, tracing_options=TracingOptions(trace_id="ABCDEF"))
+    await (await wf.create_run()).start(
+        input_data=1, tracing_options=TracingOptions(trace_id="ABCDEF")
+    )
     root = by_name(spans)["workflow run: 'joined'"]
     assert format(root.context.trace_id, "032x") == "0" * 26 + "abcdef"
     assert root.parent is not None and root.parent.span_id != 0
@@ -255,7 +257,12 @@ async def test_resumed_segment_continues_the_trace_with_a_link(spans: InMemorySp
             return await ctx.suspend("?")
         return ctx.resume_data
 
-    wf = create_workflow(id="hitl").then(create_step(id="ask", execute=ask)).then(inc("after")).commit()
+    wf = (
+        create_workflow(id="hitl")
+        .then(create_step(id="ask", execute=ask))
+        .then(inc("after"))
+        .commit()
+    )
     run = await wf.create_run()
     first = await run.start(input_data=None)
     first_span = by_name(spans)["workflow run: 'hitl'"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from conftest import collect
+
 from rxflow import StepContext, Usage, create_step, create_workflow
 
 
@@ -115,7 +116,9 @@ async def test_usage_is_zero_without_reports_and_per_segment_on_resume() -> None
 
 async def test_nested_workflow_usage_reaches_the_parent_stream() -> None:
     async def inner(ctx: StepContext) -> int:
-        await ctx.writer.write({"type": "finish", "payload": {"usage": {"inputTokens": 2, "outputTokens": 2}}})
+        await ctx.writer.write(
+            {"type": "finish", "payload": {"usage": {"inputTokens": 2, "outputTokens": 2}}}
+        )
         ctx.record_usage(1, 0)
         return 1
 
