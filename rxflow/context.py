@@ -119,7 +119,7 @@ class AbortSignal:
         self._aborted = False
         self._event: asyncio.Event | None = None
         self._loop = loop
-        self._on_abort: list[Any] = []
+        self._on_abort: list[Any] | None = None
 
     @property
     def aborted(self) -> bool:
@@ -140,7 +140,7 @@ class AbortSignal:
         self._aborted = True
         if self._event is not None:
             self._event.set()
-        callbacks, self._on_abort = self._on_abort, []
+        callbacks, self._on_abort = self._on_abort or (), None
         for callback in callbacks:
             callback()
 

@@ -9,6 +9,7 @@ It listens to the run's hot event Subject, keeps the segment's event history for
 from __future__ import annotations
 
 import asyncio
+import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Generator, Mapping
 from typing import Any
@@ -59,12 +60,17 @@ class ReplayValue(reactivex.Observable[Any]):
     when it subscribes long after the value arrived.
     """
 
+    # Observable.__init__ gives each instance an RLock that nothing here uses; two of these
+    # are made per run, so they share one instead (fewer objects for the GC to track).
+    _shared_lock = threading.RLock()
+
     def __init__(self) -> None:
-        super().__init__()
+        self.lock = self._shared_lock
+        self._subscribe = None
         self._settled = False
         self._value: Any = None
         self._error: BaseException | None = None
-        self._waiters: list[asyncio.Future[Any]] = []
+        self._waiters: list[asyncio.Future[Any]] | None = None
         self._subject: ReplaySubject[Any] | None = None
 
     def _subscribe_core(
@@ -87,7 +93,7 @@ class ReplayValue(reactivex.Observable[Any]):
         if self._settled:
             return
         self._settled, self._value, self._error = True, value, error
-        waiters, self._waiters = self._waiters, []
+        waiters, self._waiters = self._waiters or (), None
         for waiter in waiters:
             if not waiter.done():
                 if error is not None:
@@ -100,6 +106,8 @@ class ReplayValue(reactivex.Observable[Any]):
     def __await__(self) -> Generator[Any, None, Any]:
         if not self._settled:
             waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            if self._waiters is None:
+                self._waiters = []
             self._waiters.append(waiter)
             return (yield from waiter)
         if self._error is not None:

@@ -432,8 +432,10 @@ class Run:
             status=status,
             run_id=self.run_id,
             input=ex.input,
-            steps=dict(ex.step_results),
-            step_execution_path=list(ex.execution_path),
+            # A finished execution is never changed again (a resume rebuilds one from its
+            # snapshot), so the result shares its containers instead of copying them.
+            steps=ex.step_results,
+            step_execution_path=ex.execution_path,
             state=ex.state,
             result=value if status == "success" else None,
             error=error if status == "failed" else None,

@@ -9,6 +9,7 @@ start is out before any sibling's result.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, cast
 
 from ..context import Bail, StepContext, TracingContext
@@ -54,6 +55,7 @@ class StepCall:
 
     __slots__ = (
         "call_id",
+        "context",
         "event_id",
         "events",
         "foreach_index",
@@ -91,6 +93,7 @@ class StepCall:
         self.target: ResumeTarget | None = None
         self.foreach_index: int | None = None
         self.span: Any = None  # this invocation's span, while the run is traced
+        self.context: StepContext | None = None  # the latest attempt's context
 
 
 def start_step(
@@ -169,8 +172,9 @@ def _failed(call: StepCall, error: BaseException, ended_at: int) -> StepResult:
     )
 
 
-async def _execute(ex: ExecutionState, call: StepCall) -> tuple[StepResult, StepContext | None]:
-    """Run the body with validation and retries; the step's result and its last context."""
+async def _execute(ex: ExecutionState, call: StepCall) -> StepResult:
+    """Run the body with validation and retries; the step's result (its latest attempt's
+    context is left on ``call.context``)."""
     step = call.step
     scope = ex.scope
     what = step.id
@@ -186,18 +190,19 @@ async def _execute(ex: ExecutionState, call: StepCall) -> tuple[StepResult, Step
             if step.input_schema is not None:
                 input_data = conform(input_data, step.input_schema, what=f"input of step '{what}'")
         except Exception as error:  # schema failures fail the step at once: no retry helps
-            return _failed(call, error, now_ms()), None
+            return _failed(call, error, now_ms())
 
     attempts = step.retries if step.retries is not None else ex.workflow.retry_config.attempts
     nested = isinstance(step, Workflow)
     retry = 0
     while True:
         ctx: StepContext | None = None
+        call.context = None
         try:
             if nested:
                 output = await run_nested(ex, call, input_data)
             else:
-                ctx = _context(ex, call, input_data, retry)
+                ctx = call.context = _context(ex, call, input_data, retry)
                 body = cast(Step, step).execute  # not a nested workflow: a plain step
                 if step.is_async:
                     output = await body(ctx)
@@ -205,26 +210,26 @@ async def _execute(ex: ExecutionState, call: StepCall) -> tuple[StepResult, Step
                     output = await asyncio.to_thread(body, ctx)
                 if ctx._suspend is not None:
                     _keep_labels(ex, call, ctx._suspend[1])
-                    return _suspended(call, ctx._suspend[0]), ctx
+                    return _suspended(call, ctx._suspend[0])
             if output.__class__ is Bail:
-                return _finished(call, "bailed", output.value), ctx
+                return _finished(call, "bailed", output.value)
             if output.__class__ is NestedSuspension:
-                return _suspended(call, output.payload), None
+                return _suspended(call, output.payload)
             if step.output_schema is not None:
                 output = conform(output, step.output_schema, what=f"output of step '{what}'")
-            return _finished(call, "success", output), ctx
+            return _finished(call, "success", output)
         except asyncio.CancelledError:
             if not scope.abort_signal.aborted:
                 raise
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()
-            return _finished(call, "canceled", None), None
+            return _finished(call, "canceled", None)
         except (TripWire, NonRetryableError) as error:
-            return _failed(call, error, now_ms()), None
+            return _failed(call, error, now_ms())
         except Exception as error:
             if retry >= attempts or scope.abort_signal.aborted:
-                return _failed(call, error, now_ms()), None
+                return _failed(call, error, now_ms())
             retry += 1
             delay = ex.workflow.retry_config.delay
             if delay:
@@ -347,7 +352,8 @@ async def run_step(ex: ExecutionState, call: StepCall) -> StepResult:
                 "rxflow.step.id": call.step.id,
             },
         )
-    result, ctx = await _execute(ex, call)
+    result = await _execute(ex, call)
+    ctx = call.context
     if ctx is not None and ctx._state_partials and result.status in _STATE_KEPT:
         try:
             apply_state(ex, ctx)
@@ -368,7 +374,7 @@ def cancel_call(ex: ExecutionState, call: StepCall) -> StepResult:
     return result
 
 
-async def invoke_step(
+def invoke_step(
     ex: ExecutionState,
     step: StepLike,
     input_data: Any,
@@ -378,8 +384,12 @@ async def invoke_step(
     resume_from: StepResult | None = None,
     target: ResumeTarget | None = None,
     foreach_index: int | None = None,
-) -> StepResult:
-    """Start and run one invocation (see ``start_step`` for resuming)."""
+) -> Coroutine[Any, Any, StepResult]:
+    """Start one invocation now; await the result to run it (see ``start_step`` for resuming).
+
+    A plain function returning ``run_step``'s coroutine, so awaiting it adds no coroutine
+    layer of its own on the per-step path.
+    """
     call = start_step(
         ex,
         step,
@@ -390,4 +400,4 @@ async def invoke_step(
         target=target,
         foreach_index=foreach_index,
     )
-    return await run_step(ex, call)
+    return run_step(ex, call)
