@@ -394,6 +394,13 @@ class Run:
     def _end_segment(self, segment: _Segment) -> None:
         result = segment.result
         assert result is not None
+        # Nothing can abort or persist this segment any more: drop the links back to the run
+        # and the snapshot builder, so a finished run is freed by reference counting instead
+        # of waiting for the cycle collector (which matters with many runs alive at once).
+        scope = segment.ex.scope
+        scope.on_abort_request = _ignore
+        scope.persister = None
+        segment.persister.close()
         if result.status == "canceled":
             self._bus.on_next(WorkflowCanceled(run_id=self.run_id, payload=EmptyPayload()))
         self._status = result.status
@@ -657,6 +664,10 @@ class Run:
 
 
 _Tracing = tuple[TracingContext | None, TracingOptions | None]
+
+
+def _ignore() -> None:
+    """The abort hook of a scope whose segment has ended."""
 
 
 def _check_resume_arguments(

@@ -236,3 +236,29 @@ async def test_create_run_with_live_id_returns_same_run() -> None:
     assert (run.run_id, run.workflow_id, run.resource_id) == ("same", "chain", None)
     other = await wf.create_run(resource_id="user-1")
     assert other.resource_id == "user-1" and other.run_id != "same"
+
+
+async def test_a_finished_run_leaves_no_cyclic_garbage() -> None:
+    import gc
+
+    wf = make_chain()
+
+    async def one() -> None:
+        run = await wf.create_run()
+        output = run.stream(input_data={"value": 1})
+        async for _ in output:
+            pass
+        await output.result
+
+    await one()
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(20):
+            await one()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        # Everything a finished run made was freed by reference counting already.
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 __all__ = ["Persister"]
 
 
+def _no_snapshot() -> dict[str, Any]:
+    raise RuntimeError("this run's segment has ended; its persister writes nothing more")
+
+
 class Persister:
     """Ordered, coalescing snapshot writer for one run."""
 
@@ -103,6 +107,13 @@ class Persister:
                 if error is not exc:
                     error.__cause__ = exc
                 self.error = error
+
+    def close(self) -> None:
+        """The segment ended: no more marks; drop the snapshot builder (it holds the run's
+        execution state)."""
+        self._dirty = False
+        self.durable = False
+        self._build = _no_snapshot
 
     async def write(self, snapshot: dict[str, Any]) -> None:
         """Store ``snapshot`` after every write marked before it; raises if it fails.
