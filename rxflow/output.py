@@ -189,7 +189,7 @@ class WorkflowRunOutput:
         self._trimmed = 0  # events dropped from the front of _history (history_limit)
         self._closed = False
         self._wake: asyncio.Future[None] | None = None
-        self._observers: list[abc.ObserverBase[Event]] = []
+        self._observers: list[abc.ObserverBase[Event]] | None = None  # made on first subscribe
         # Live async readers (only needed when history is trimmed): history they have not read
         # yet is never trimmed. Weak, so a reader dropped half-way does not pin the history.
         self._readers: weakref.WeakSet[_OutputIterator] | None = (
@@ -253,10 +253,12 @@ class WorkflowRunOutput:
             if self._closed:
                 observer.on_completed()
                 return Disposable()
+            if self._observers is None:
+                self._observers = []
             self._observers.append(observer)
 
             def dispose() -> None:
-                if observer in self._observers:
+                if self._observers is not None and observer in self._observers:
                     self._observers.remove(observer)
 
             return Disposable(dispose)
@@ -390,7 +392,7 @@ class WorkflowRunOutput:
             self._wake = None
             if not wake.done():
                 wake.set_result(None)
-        observers, self._observers = self._observers, []
+        observers, self._observers = self._observers or [], None
         for observer in observers:
             observer.on_completed()
         self._usage_value._settle(self._usage)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -53,8 +54,13 @@ class _EventBus(Subject[Any]):
     which spares them a full Rx subscription each; Rx subscribers use ``subscribe`` as usual.
     """
 
+    _shared_lock = threading.RLock()
+
     def __init__(self) -> None:
         super().__init__()
+        # One lock for every run's bus (it guards Rx subscribe/dispose, rarely contended):
+        # fewer long-lived objects per run for the garbage collector to traverse.
+        self.lock = self._shared_lock
         self._sinks: tuple[Callable[[Any], None], ...] = ()
 
     def attach(self, sink: Callable[[Any], None]) -> Callable[[], None]:
@@ -77,15 +83,30 @@ class _EventBus(Subject[Any]):
 class _Segment:
     """One stretch of execution (the start, or a resume/restart) and what it needs at its end."""
 
-    __slots__ = ("cache", "done", "ex", "persister", "result", "span")
+    __slots__ = ("_waiter", "cache", "ended", "ex", "persister", "result", "span")
 
     def __init__(self, ex: ExecutionState, persister: Persister, cache: WireCache) -> None:
         self.ex = ex
         self.persister = persister
         self.cache = cache
         self.result: WorkflowResult | None = None
+        self.ended = False
         self.span: Any = None  # the segment's run span, while it records
-        self.done: asyncio.Future[WorkflowResult] = asyncio.get_running_loop().create_future()
+        self._waiter: asyncio.Future[WorkflowResult] | None = None  # made when awaited
+
+    def end(self, result: WorkflowResult) -> None:
+        self.result, self.ended = result, True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(result)
+
+    def outcome(self) -> asyncio.Future[WorkflowResult]:
+        """A future of the segment's final result (resolved once the segment has ended)."""
+        if self._waiter is None:
+            self._waiter = asyncio.get_running_loop().create_future()
+            if self.ended:
+                assert self.result is not None
+                self._waiter.set_result(self.result)
+        return self._waiter
 
     def tracing_context(self) -> dict[str, str] | None:
         """``{traceId, spanId}`` of the run span, kept in snapshots to link a resume to it."""
@@ -405,8 +426,7 @@ class Run:
             self._bus.on_next(WorkflowCanceled(run_id=self.run_id, payload=EmptyPayload()))
         self._status = result.status
         self._end_outputs(result)
-        if not segment.done.done():
-            segment.done.set_result(result)
+        segment.end(result)
 
     def _end_outputs(self, result: WorkflowResult) -> None:
         keep: list[WorkflowRunOutput] = []
@@ -475,7 +495,7 @@ class Run:
         segment = await self._claim_and_launch(
             step, resume_data, request_context, for_each_index, label, tracing_options
         )
-        return await segment.done
+        return await segment.outcome()
 
     def resume_stream(
         self,
@@ -586,7 +606,7 @@ class Run:
             ex, (ex.entry_index, None), (None, None), snapshot.get("tracingContext") or {}
         )
         segment.persister.mark()
-        return await segment.done
+        return await segment.outcome()
 
     # -- control --------------------------------------------------------------------------------
 
@@ -610,7 +630,7 @@ class Run:
             return
         if self._status == "running" and self._segment is not None:
             self._abort()
-            await asyncio.shield(self._segment.done)
+            await asyncio.shield(self._segment.outcome())
             return
         storage = self.workflow.storage
         if await storage.update_status(
