@@ -337,11 +337,8 @@ def foreach_operator(entry: ForeachEntry) -> EntryOperator:
             await finished
         except asyncio.CancelledError:
             subscription.dispose()
-            if not scope.abort_signal.aborted:
+            if not scope.absorb_cancel():
                 raise
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
             _finish(ex, step_id, items, started_at, "canceled", None, None)
             return
         if progress.failed is not None:

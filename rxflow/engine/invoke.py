@@ -219,11 +219,8 @@ async def _execute(ex: ExecutionState, call: StepCall) -> StepResult:
                 output = conform(output, step.output_schema, what=f"output of step '{what}'")
             return _finished(call, "success", output)
         except asyncio.CancelledError:
-            if not scope.abort_signal.aborted:
+            if not scope.absorb_cancel():
                 raise
-            task = asyncio.current_task()
-            if task is not None:
-                task.uncancel()
             return _finished(call, "canceled", None)
         except (TripWire, NonRetryableError) as error:
             return _failed(call, error, now_ms())

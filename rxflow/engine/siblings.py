@@ -39,11 +39,8 @@ async def _run_all(ex: ExecutionState, calls: list[StepCall], again: set[str]) -
         for task in tasks:
             task.cancel()
         await asyncio.wait(tasks)
-        if not ex.scope.abort_signal.aborted:
+        if not ex.scope.absorb_cancel():
             raise
-        current = asyncio.current_task()
-        if current is not None:
-            current.uncancel()
     for call, task in zip(calls, tasks, strict=True):
         if task.cancelled():  # canceled before its body could report
             ex.record(call.step.id, cancel_call(ex, call), again=call.step.id in again)

@@ -84,11 +84,8 @@ def sleep_operator(entry: SleepEntry | SleepUntilEntry) -> EntryOperator:
                 try:
                     await asyncio.sleep(seconds)
                 except asyncio.CancelledError:
-                    if not scope.abort_signal.aborted:
+                    if not scope.absorb_cancel():
                         raise
-                    task = asyncio.current_task()
-                    if task is not None:
-                        task.uncancel()
                     status = "canceled"
         ended_at = now_ms()
         scope.emit(

@@ -113,6 +113,20 @@ class RunScope:
         else:
             self.loop.call_soon_threadsafe(fn)
 
+    def absorb_cancel(self) -> bool:
+        """Call inside ``except CancelledError``: True when the run's own abort caused it.
+
+        The task's cancellation is then taken back (``uncancel``), so the entry can report
+        ``canceled`` and return normally; any other cancellation must propagate (re-raise
+        when this returns False).
+        """
+        if not self.abort_signal.aborted:
+            return False
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        return True
+
     def request_abort(self) -> None:
         """Cancel the run (thread-safe); the run decides what that means right now."""
         self._on_loop(self.on_abort_request)
