@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .convert import conform
 from .errors import ResumeAlreadyClaimedError, ResumeError
 from .graph import StepLike
-from .snapshot import suspended_paths
+from .snapshot import nested_child, suspended_paths
 
 if TYPE_CHECKING:
     from .workflow import Workflow
@@ -62,17 +62,18 @@ def _show(paths: Sequence[Sequence[str]]) -> str:
 
 
 def _foreach_items(snapshot: Mapping[str, Any], path: Sequence[str]) -> list[int] | None:
-    """Suspended item indexes of the foreach at ``path``, or ``None`` if it is not a foreach."""
-    snap: Mapping[str, Any] = snapshot
-    for step_id in path[:-1]:
-        snap = (snap.get("nestedRuns") or {}).get(step_id) or {}
-    stored = (snap.get("context") or {}).get(path[-1]) or {}
-    progress = (
-        (stored.get("metadata") or {}).get("foreach") if isinstance(stored, Mapping) else None
-    )
-    if not isinstance(progress, Mapping):
-        return None
-    return [int(pair[0]) for pair in progress.get("suspended") or []]
+    """Suspended item indexes of the foreach on ``path`` (the outermost one), or ``None``."""
+    snap: Mapping[str, Any] | None = snapshot
+    for step_id in path:
+        if snap is None:
+            return None
+        stored = (snap.get("context") or {}).get(step_id) or {}
+        metadata = stored.get("metadata") if isinstance(stored, Mapping) else None
+        progress = metadata.get("foreach") if isinstance(metadata, Mapping) else None
+        if isinstance(progress, Mapping):
+            return [int(pair[0]) for pair in progress.get("suspended") or []]
+        snap = nested_child(snap, step_id)
+    return None
 
 
 def plan_resume(

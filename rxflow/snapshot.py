@@ -26,6 +26,8 @@ __all__ = [
     "SNAPSHOT_VERSION",
     "WireCache",
     "build_snapshot",
+    "nested_child",
+    "nested_key",
     "pending_snapshot",
     "restore_execution",
     "suspended_paths",
@@ -130,12 +132,32 @@ def build_snapshot(
     }
 
 
+def nested_key(step_id: str, foreach_index: int | None) -> str:
+    """Where a suspended nested workflow's snapshot is kept: by step id, and by item index for
+    a nested workflow run by a foreach (``"<id>#<index>"``)."""
+    return step_id if foreach_index is None else f"{step_id}#{foreach_index}"
+
+
+def nested_child(snapshot: Mapping[str, Any], step_id: str) -> Mapping[str, Any] | None:
+    """The stored snapshot of a nested workflow suspended in ``step_id`` (for a foreach of
+    nested workflows, the first suspended item's)."""
+    nested = snapshot.get("nestedRuns") or {}
+    child = nested.get(step_id)
+    if child is None:
+        items = sorted(
+            (int(key.rpartition("#")[2]), value)
+            for key, value in nested.items()
+            if key.rpartition("#")[0] == step_id
+        )
+        child = items[0][1] if items else None
+    return child
+
+
 def suspended_paths(snapshot: Mapping[str, Any]) -> list[list[str]]:
     """Every suspended path of a stored run: ``[["approve"]]``, ``[["outer", "inner"]]``."""
     paths: list[list[str]] = []
-    nested = snapshot.get("nestedRuns") or {}
     for step_id in snapshot.get("suspendedPaths") or {}:
-        child = nested.get(step_id)
+        child = nested_child(snapshot, step_id)
         if child is not None:
             paths.extend([step_id, *inner] for inner in suspended_paths(child))
         else:
@@ -202,8 +224,9 @@ def restore_execution(
         ex.suspended[step_id] = stored.suspend_payload if stored is not None else None
     ex.labels = dict(snap.get("resumeLabels") or {})
     ex.nested_snapshots = dict(snap.get("nestedRuns") or {})
-    for step_id, child in ex.nested_snapshots.items():
-        inner = suspended_paths(child)
+    for step_id in ex.suspended:
+        child = nested_child(snap, step_id)
+        inner = suspended_paths(child) if child is not None else []
         if inner:
             ex.nested_paths[step_id] = inner[0]
     return ex

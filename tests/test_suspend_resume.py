@@ -506,3 +506,26 @@ async def test_wrong_argument_types_raise_at_the_call() -> None:
         await run.resume(request_context=["x"], resume_data={"ok": True})  # type: ignore[arg-type]
     assert run.status == "suspended"
     assert (await run.resume(resume_data={"ok": True})).status == "success"
+
+
+async def test_nested_workflow_suspending_inside_foreach_items() -> None:
+    asked: list[Any] = []
+
+    async def ask(ctx: StepContext) -> Any:
+        asked.append((ctx.input_data, ctx.resume_data))
+        if ctx.resume_data is None:
+            return await ctx.suspend({"item": ctx.input_data})
+        return ctx.input_data * 100 + ctx.resume_data
+
+    per_item = create_workflow(id="per").then(create_step(id="ask", execute=ask)).commit()
+    wf = create_workflow(id="fe-nested").foreach(per_item, concurrency=2).commit()
+    run = await wf.create_run()
+    first = await run.start(input_data=[1, 2])
+    assert first.status == "suspended"
+    assert first.suspended == [["per", "ask"]]
+    only_one = await run.resume(step="per.ask", for_each_index=1, resume_data=7)
+    assert only_one.status == "suspended"
+    done = await run.resume(resume_data=5)
+    assert done.status == "success"
+    assert done.result == [105, 207]
+    assert asked == [(1, None), (2, None), (2, 7), (1, 5)]  # item 1 waited for the 2nd resume

@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from ..snapshot import WireCache, build_snapshot, restore_execution
+from ..snapshot import WireCache, build_snapshot, nested_key, restore_execution, suspended_paths
 from ..tracing import end_span, start_span
 from ..workflow import Workflow
-from .state import ExecutionState, new_run_id, now_ms
+from .state import ExecutionState, ResumeTarget, new_run_id, now_ms
 
 if TYPE_CHECKING:
     from .invoke import StepCall
@@ -41,7 +41,8 @@ async def run_nested(ex: ExecutionState, call: StepCall, input_data: Any) -> Any
     assert isinstance(workflow, Workflow)
     step_id = workflow.id
     prefix = call.event_id + "."
-    stored = ex.nested_snapshots.pop(step_id, None)
+    key = nested_key(step_id, call.foreach_index)
+    stored = ex.nested_snapshots.pop(key, None)
     ex.nested_paths.pop(step_id, None)
     span, token = (None, None)
     if ex.scope.tracing:
@@ -70,7 +71,7 @@ async def run_nested(ex: ExecutionState, call: StepCall, input_data: Any) -> Any
     if status == "suspended":
         inner_id, inner_payload = next(iter(child.suspended.items()))
         ex.nested_paths[step_id] = [inner_id, *child.nested_paths.get(inner_id, ())]
-        ex.nested_snapshots[step_id] = build_snapshot(child, "suspended", WireCache(), now_ms())
+        ex.nested_snapshots[key] = build_snapshot(child, "suspended", WireCache(), now_ms())
         return NestedSuspension(inner_payload)
     if status == "canceled":
         raise asyncio.CancelledError()
@@ -87,11 +88,15 @@ async def _run_child(
     prefix: str,
 ) -> ExecutionState:
     """Resume the stored child at the call's target, or run a fresh child."""
-    if call.target is not None and call.target.path and stored is not None:
+    if call.target is not None and stored is not None:
         child = restore_execution(
             stored, workflow=workflow, scope=ex.scope, run_id=stored["runId"], prefix=prefix
         )
-        await workflow.program.resume_drive(child, child.entry_index, call.target)
+        target = call.target
+        if not target.path:  # no inner path named (a foreach item): its single suspended one
+            inner = suspended_paths(stored)
+            target = ResumeTarget(inner[0], target.resume_data, None, target.resumed_at)
+        await workflow.program.resume_drive(child, child.entry_index, target)
     else:
         child = ExecutionState(
             scope=ex.scope,
