@@ -339,10 +339,10 @@ def step_operator(step: Step, concurrency: int = 1) -> Operator[Any, Any]:
             on_abort_request=lambda: _abort(scope, handle),
         )
         scope.can_suspend = False
-        handle.cancel = scope.abort_signal._fire
+        handle.cancel = scope.fire_abort
         ex = ExecutionState(scope=scope, workflow=home, run_id=run_id, input=value)
         result = await invoke_step(ex, step, value, events=False)
-        if scope.abort_signal.aborted:
+        if scope.aborted:
             raise RxflowError(f"step '{step.id}' was aborted (ctx.abort()) in its operator")
         if result.status in ("success", "bailed"):
             emit(result.output)
@@ -361,6 +361,6 @@ def _drop(event: Any) -> None:
 
 def _abort(scope: RunScope, handle: _Job) -> None:
     """``ctx.abort()`` in a step run as an operator: stop its body like a run's cancel."""
-    scope.abort_signal._fire()
+    scope.fire_abort()
     if handle.task is not None:
         handle.task.cancel()

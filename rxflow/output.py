@@ -198,7 +198,7 @@ class WorkflowRunOutput:
         self._status = "running"
         self._usage = _ZERO_USAGE
         self._result = ReplayValue()
-        self._usage_value = ReplayValue()
+        self._usage_value: ReplayValue | None = None  # made when first asked for
         self._detach: Callable[[], None] | None = None
         self._push(WorkflowStart(run_id=run_id, payload=WorkflowStartPayload(workflow_id)))
 
@@ -210,7 +210,6 @@ class WorkflowRunOutput:
         output._history.clear()
         output._status = status
         output._closed = True
-        output._usage_value._settle(output._usage)
         return output
 
     # -- public ----------------------------------------------------------------------------
@@ -229,6 +228,10 @@ class WorkflowRunOutput:
     def usage(self) -> ReplayValue:
         """The token ``Usage`` this output carried, once its stream has ended (awaitable, or
         a one-value replaying Observable)."""
+        if self._usage_value is None:
+            self._usage_value = ReplayValue()
+            if self._closed:
+                self._usage_value._settle(self._usage)
         return self._usage_value
 
     @property
@@ -395,7 +398,8 @@ class WorkflowRunOutput:
         observers, self._observers = self._observers or [], None
         for observer in observers:
             observer.on_completed()
-        self._usage_value._settle(self._usage)
+        if self._usage_value is not None:
+            self._usage_value._settle(self._usage)
 
 
 def _error_metadata(error: BaseException | Mapping[str, Any]) -> dict[str, Any]:

@@ -401,7 +401,7 @@ class Run:
         """The driver itself ended abnormally: canceled under an abort, else a failure."""
         self._driver = None
         ex = segment.ex
-        if isinstance(error, asyncio.CancelledError) and ex.scope.abort_signal.aborted:
+        if isinstance(error, asyncio.CancelledError) and ex.scope.aborted:
             ex.status = "canceled"
         else:
             ex.fail(error)
@@ -615,7 +615,7 @@ class Run:
         scope = self._scope
         if scope is None or self._status != "running":
             return
-        scope.abort_signal._fire()
+        scope.fire_abort()
         driver = self._driver
         if driver is not None and not driver.done():
             driver.cancel()

@@ -120,7 +120,8 @@ def build_snapshot(
         "activePaths": [ex.entry_index],
         "suspendedPaths": suspended,
         "resumeLabels": dict(ex.labels),
-        "stepExecutionPath": list(ex.execution_path),
+        # A live (in-memory, final) snapshot may share the finished execution's path.
+        "stepExecutionPath": ex.execution_path if live else list(ex.execution_path),
         "serializedStepGraph": _graph(ex.workflow),
         "result": to_wire(result) if status == "success" else None,
         "error": error_to_wire(error) if error is not None else None,

@@ -347,7 +347,7 @@ def foreach_operator(entry: ForeachEntry) -> EntryOperator:
             _finish(ex, step_id, items, started_at, "failed", None, failed.error, failed)
         elif progress.suspended:
             _suspend(ex, step_id, items, started_at, progress)
-        elif scope.abort_signal.aborted:
+        elif scope.aborted:
             _finish(ex, step_id, items, started_at, "canceled", None, None)
         else:
             _finish(ex, step_id, items, started_at, "success", progress.outputs, None)

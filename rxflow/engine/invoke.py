@@ -225,7 +225,7 @@ async def _execute(ex: ExecutionState, call: StepCall) -> StepResult:
         except (TripWire, NonRetryableError) as error:
             return _failed(call, error, now_ms())
         except Exception as error:
-            if retry >= attempts or scope.abort_signal.aborted:
+            if retry >= attempts or scope.aborted:
                 return _failed(call, error, now_ms())
             retry += 1
             delay = ex.workflow.retry_config.delay

@@ -49,7 +49,7 @@ def loop_operator(entry: LoopEntry) -> EntryOperator:
             return False
         if verdict != repeat_while:
             return False
-        if ex.scope.abort_signal.aborted:
+        if ex.scope.aborted:
             ex.status = "canceled"
             return False
         return True

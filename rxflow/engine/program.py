@@ -51,11 +51,10 @@ class Program:
     async def drive(self, ex: ExecutionState, start: int = 0) -> None:
         """Run the entries from ``start`` until one does not succeed (or all have)."""
         scope = ex.scope
-        abort = scope.abort_signal
         persister = scope.persister if ex.is_root else None
         entries = self.entries
         for index in range(start, len(entries)):
-            if abort.aborted:
+            if scope.aborted:
                 ex.status = "canceled"
                 return
             ex.entry_index = index
@@ -67,7 +66,7 @@ class Program:
             await entries[index].run(ex)
             if ex.status != "running":
                 return
-        ex.status = "canceled" if abort.aborted else "success"
+        ex.status = "canceled" if scope.aborted else "success"
 
     async def resume_drive(
         self, ex: ExecutionState, index: int, target: ResumeTarget | None

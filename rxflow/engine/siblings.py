@@ -111,7 +111,7 @@ def _settle(ex: ExecutionState, steps: Sequence[StepLike], allow_failure: bool) 
     elif suspended:
         ex.status = "suspended"
         ex.suspended.update(suspended)
-    elif canceled or ex.scope.abort_signal.aborted:
+    elif canceled or ex.scope.aborted:
         ex.status = "canceled"
     else:
         ex.value = output

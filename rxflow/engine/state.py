@@ -57,7 +57,8 @@ class RunScope:
     """What a run and its nested workflows share: ids, the event channel, cancellation."""
 
     __slots__ = (
-        "abort_signal",
+        "_signal",
+        "aborted",
         "can_suspend",
         "emit",
         "loop",
@@ -90,7 +91,10 @@ class RunScope:
         self.request_context = request_context
         self.loop = loop
         self.loop_thread = threading.get_ident()
-        self.abort_signal = AbortSignal(loop)
+        # Whether the run was canceled; the AbortSignal object that step bodies see is made
+        # only when one asks for it (most runs never do).
+        self.aborted = False
+        self._signal: AbortSignal | None = None
         self.on_abort_request = on_abort_request
         # Emit workflow-step-finish events only while someone watches the raw events.
         self.watched = False
@@ -113,6 +117,22 @@ class RunScope:
         else:
             self.loop.call_soon_threadsafe(fn)
 
+    @property
+    def abort_signal(self) -> AbortSignal:
+        """The signal step bodies watch (``ctx.abort_signal``)."""
+        signal = self._signal
+        if signal is None:
+            signal = self._signal = AbortSignal(self.loop)
+            if self.aborted:
+                signal._fire()
+        return signal
+
+    def fire_abort(self) -> None:
+        """Mark the run canceled and wake whoever waits on its abort signal (loop thread)."""
+        self.aborted = True
+        if self._signal is not None:
+            self._signal._fire()
+
     def absorb_cancel(self) -> bool:
         """Call inside ``except CancelledError``: True when the run's own abort caused it.
 
@@ -120,7 +140,7 @@ class RunScope:
         ``canceled`` and return normally; any other cancellation must propagate (re-raise
         when this returns False).
         """
-        if not self.abort_signal.aborted:
+        if not self.aborted:
             return False
         task = asyncio.current_task()
         if task is not None:
