@@ -64,11 +64,9 @@ class Storage(Protocol):
         Replacing keeps ``created_at`` and bumps ``updated_at``; a ``resource_id`` of ``None``
         keeps the one already stored.
         """
-        ...
 
     async def load_snapshot(self, workflow_id: str, run_id: str) -> dict[str, Any] | None:
         """The run's latest snapshot, or ``None`` when the run is unknown."""
-        ...
 
     async def update_status(
         self,
@@ -84,11 +82,9 @@ class Storage(Protocol):
         status is one of them. Returns ``False`` when the compare-and-set lost or the run is
         unknown, ``True`` when the status was written.
         """
-        ...
 
     async def get_run(self, workflow_id: str, run_id: str) -> RunRecord | None:
         """The run's record, or ``None`` when the run is unknown."""
-        ...
 
     async def list_runs(
         self,
@@ -100,15 +96,12 @@ class Storage(Protocol):
         offset: int = 0,
     ) -> RunList:
         """Runs matching every given filter, newest first (by ``created_at``, then insertion)."""
-        ...
 
     async def delete_run(self, workflow_id: str, run_id: str) -> bool:
         """Forget the run. Returns whether it was stored."""
-        ...
 
     async def close(self) -> None:
         """Release the storage; later calls raise ``StorageError``. Closing twice is harmless."""
-        ...
 
 
 def now_ms() -> int:
