@@ -214,23 +214,18 @@ class StepWriter:
         )
 
 
+@attrs.define(slots=True, eq=False)
 class _ContextBase:
-    """What steps and conditions share: identifiers, input, state and the run's services."""
+    """What steps and conditions share: identifiers, input, state and the run's services.
 
-    __slots__ = ("_exec", "input_data", "retry_count", "state", "tracing_context")
+    Built by the engine (positionally: execution, input, retry count, tracing context, state).
+    """
 
-    def __init__(
-        self,
-        execution: ExecutionState,
-        input_data: Any,
-        retry_count: int,
-        tracing_context: TracingContext,
-    ) -> None:
-        self._exec = execution
-        self.input_data = input_data
-        self.retry_count = retry_count
-        self.state: dict[str, Any] = execution.state
-        self.tracing_context = tracing_context
+    _exec: ExecutionState = attrs.field(repr=False)
+    input_data: Any
+    retry_count: int
+    tracing_context: TracingContext = attrs.field(repr=False)
+    state: dict[str, Any]
 
     @property
     def run_id(self) -> str:
@@ -287,25 +282,18 @@ class _ContextBase:
         self._exec.scope.add_usage(usage)
 
 
+@attrs.define(slots=True, eq=False)
 class ConditionContext(_ContextBase):
     """What a branch or loop condition sees: like StepContext without suspend/set_state.
 
-    ``iteration_count`` (1-based) is set for loop conditions, ``None`` elsewhere.
+    ``iteration_count`` (1-based) is set for loop conditions, ``None`` elsewhere;
+    ``retry_count`` is -1 (conditions are not retried).
     """
 
-    __slots__ = ("iteration_count",)
-
-    def __init__(
-        self,
-        execution: ExecutionState,
-        input_data: Any,
-        tracing_context: TracingContext,
-        iteration_count: int | None = None,
-    ) -> None:
-        super().__init__(execution, input_data, -1, tracing_context)
-        self.iteration_count = iteration_count
+    iteration_count: int | None = None
 
 
+@attrs.define(slots=True, eq=False)
 class StepContext(_ContextBase):
     """What a step body receives: one instance per invocation (each retry gets a fresh one).
 
@@ -314,34 +302,17 @@ class StepContext(_ContextBase):
     async.
     """
 
-    __slots__ = (
-        "_bail",
-        "_state_partials",
-        "_step",
-        "_suspend",
-        "_writer",
-        "resume_data",
-        "suspend_data",
+    _step: Step = attrs.field(repr=False)
+    resume_data: Any = None
+    suspend_data: Any = None
+    _writer: StepWriter | None = attrs.field(init=False, default=None, repr=False)
+    _state_partials: list[dict[str, Any]] | None = attrs.field(
+        init=False, default=None, repr=False
     )
-
-    def __init__(
-        self,
-        execution: ExecutionState,
-        step: Step,
-        input_data: Any,
-        retry_count: int,
-        tracing_context: TracingContext,
-        resume_data: Any = None,
-        suspend_data: Any = None,
-    ) -> None:
-        super().__init__(execution, input_data, retry_count, tracing_context)
-        self._step = step
-        self._writer: StepWriter | None = None
-        self.resume_data = resume_data
-        self.suspend_data = suspend_data
-        self._state_partials: list[dict[str, Any]] | None = None
-        self._suspend: tuple[Any, list[str] | None] | None = None
-        self._bail: Bail | None = None
+    _suspend: tuple[Any, list[str] | None] | None = attrs.field(
+        init=False, default=None, repr=False
+    )
+    _bail: Bail | None = attrs.field(init=False, default=None, repr=False)
 
     @property
     def writer(self) -> StepWriter:

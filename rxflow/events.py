@@ -177,9 +177,11 @@ class StepWaitingPayload(_Wire):
 
 @attrs.define(slots=True, eq=True)
 class StepFinishPayload(_Wire):
-    """Follows every step result; only ``run.watch`` sees it: ``{id, stepCallId?, metadata}``."""
+    """Follows every step result; only ``run.watch`` sees it:
+    ``{id, stepName, stepCallId?, metadata}``."""
 
     id: str
+    step_name: str
     step_call_id: str | None = None
     metadata: dict[str, Any] = attrs.field(factory=dict)
 
@@ -262,7 +264,7 @@ _step_wire_form(
 register_wire_form(
     BlockResultPayload,
     applies={
-        "output": lambda p: p.status == "success",
+        "output": lambda p: p.status in _OUTPUT_STATUSES,
         "error": lambda p: p.status == "failed",
     },
     forbid_extra_keys=True,

@@ -319,7 +319,7 @@ def step_operator(step: Step, concurrency: int = 1) -> Operator[Any, Any]:
 
         reactivex.from_iterable([1, 2, 3]).pipe(double.as_operator()).subscribe(print)
     """
-    if not isinstance(step, Step):
+    if isinstance(step, Workflow) or not isinstance(step, Step):
         raise TypeError(
             f"step_operator expects a Step, got {step!r} (run a workflow with run_workflow)"
         )

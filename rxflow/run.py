@@ -32,7 +32,14 @@ from .events import EmptyPayload, UsageRecorded, WorkflowCanceled
 from .output import WorkflowRunOutput
 from .results import StepResult, WorkflowResult
 from .resume import StepSelector, path_of, plan_resume
-from .snapshot import WireCache, build_snapshot, pending_snapshot, restore_execution
+from .snapshot import (
+    WireCache,
+    build_snapshot,
+    nested_child,
+    pending_snapshot,
+    restore_execution,
+    suspended_paths,
+)
 from .storage import InMemoryStorage
 from .tracing import TracingOptions, end_span, run_span, span_ids
 
@@ -359,6 +366,8 @@ class Run:
 
     async def _store_end(self, segment: _Segment) -> WorkflowResult:
         """Build the result and store the final snapshot of the segment before it resolves."""
+        if segment.ex.scope.aborted and segment.ex.status == "suspended":
+            segment.ex.status = "canceled"  # canceled while its suspension was settling
         result = self._build_result(segment.ex)
         trace_id, span_id = span_ids(segment.span)
         if trace_id is not None:
@@ -432,7 +441,8 @@ class Run:
         keep: list[WorkflowRunOutput] = []
         for output in self._open_outputs:
             if result.status == "suspended" and not output.close_on_suspend:
-                keep.append(output)  # fed again by a later resume of this run
+                output._status = "suspended"  # waits for a later resume to feed it again
+                keep.append(output)
             else:
                 output._finish(result)
         self._open_outputs = keep
@@ -467,9 +477,7 @@ class Run:
             result=value if status == "success" else None,
             error=error if status == "failed" else None,
             tripwire=ex.tripwire if status == "tripwire" else None,
-            suspended=[[sid, *ex.nested_paths.get(sid, ())] for sid in ex.suspended]
-            if suspended
-            else None,
+            suspended=[[sid, *_inner_path(ex, sid)] for sid in ex.suspended] if suspended else None,
             suspend_payload=dict(ex.suspended) if suspended else None,
         )
 
@@ -630,8 +638,11 @@ class Run:
             return
         if self._status == "running" and self._segment is not None:
             self._abort()
-            await asyncio.shield(self._segment.outcome())
-            return
+            outcome = await asyncio.shield(self._segment.outcome())
+            if outcome.status != "suspended":
+                return
+            # The segment reached its suspension before the abort could stop it: cancel the
+            # suspended run like any other.
         storage = self.workflow.storage
         if await storage.update_status(
             self.workflow_id, self.run_id, "canceled", expected=("pending", "suspended")
@@ -684,6 +695,16 @@ class Run:
 
 
 _Tracing = tuple[TracingContext | None, TracingOptions | None]
+
+
+def _inner_path(ex: ExecutionState, step_id: str) -> list[str]:
+    """The suspended path inside ``step_id`` when it is a nested workflow (else empty)."""
+    path = ex.nested_paths.get(step_id)
+    if path is None:
+        child = nested_child({"nestedRuns": ex.nested_snapshots}, step_id)
+        inner = suspended_paths(child) if child is not None else []
+        path = inner[0] if inner else []
+    return list(path)
 
 
 def _ignore() -> None:

@@ -5,6 +5,7 @@ A step is data: an id, a body and its schemas. Running it is the engine's job.
 
 from __future__ import annotations
 
+import abc
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -37,8 +38,11 @@ def _check_retries(retries: object) -> int | None:
 
 
 @attrs.frozen(slots=True, eq=False)
-class Step:
+class Step(abc.ABC):
     """A typed unit of work. Build it with :func:`create_step` or :func:`step`.
+
+    A committed ``Workflow`` is a step too (``isinstance(workflow, Step)`` holds): it can be
+    used wherever a step is.
 
     ``is_async`` tells whether ``execute`` is an ``async def`` (run on the loop) or a plain
     function (run in a worker thread).

@@ -392,6 +392,9 @@ class Workflow:
         return run
 
 
+Step.register(Workflow)  # a workflow is itself a step (SPEC §2)
+
+
 def _entry_steps(entry: Entry) -> tuple[StepLike, ...]:
     if isinstance(entry, (StepEntry, LoopEntry, ForeachEntry, MapEntry)):
         return (entry.step,)

@@ -304,12 +304,13 @@ def test_step_waiting() -> None:
 
 
 def test_step_finish() -> None:
-    chunk = WorkflowStepFinish("r1", StepFinishPayload("a", "c1"))
+    chunk = WorkflowStepFinish("r1", StepFinishPayload("a", "a", "c1"))
     assert chunk.to_dict() == envelope(
-        "workflow-step-finish", {"id": "a", "stepCallId": "c1", "metadata": {}}
+        "workflow-step-finish", {"id": "a", "stepName": "a", "stepCallId": "c1", "metadata": {}}
     )
-    assert WorkflowStepFinish("r1", StepFinishPayload("w")).to_dict()["payload"] == {
+    assert WorkflowStepFinish("r1", StepFinishPayload("w", "w")).to_dict()["payload"] == {
         "id": "w",
+        "stepName": "w",
         "metadata": {},
     }
 
@@ -480,8 +481,10 @@ LITERAL_WIRE_DICTS: list[dict[str, Any]] = [
         "workflow-step-waiting",
         {"id": "s", "stepName": "s", "payload": 1, "startedAt": 5, "status": "waiting"},
     ),
-    envelope("workflow-step-finish", {"id": "a", "stepCallId": "c1", "metadata": {}}),
-    envelope("workflow-step-finish", {"id": "w", "metadata": {}}),
+    envelope(
+        "workflow-step-finish", {"id": "a", "stepName": "a", "stepCallId": "c1", "metadata": {}}
+    ),
+    envelope("workflow-step-finish", {"id": "w", "stepName": "w", "metadata": {}}),
     envelope("workflow-canceled", {}),
     envelope(
         "workflow-finish",
@@ -680,7 +683,8 @@ def step_suspended(draw: st.DrawFn) -> dict[str, Any]:
 
 @st.composite
 def step_finish(draw: st.DrawFn) -> dict[str, Any]:
-    payload = {"id": draw(names), "metadata": draw(json_dicts)}
+    step_id = draw(names)
+    payload = {"id": step_id, "stepName": step_id, "metadata": draw(json_dicts)}
     optional(draw, payload, {"call": st.fixed_dictionaries({"stepCallId": names})})
     return payload
 

@@ -23,7 +23,7 @@ async def evaluate(
 ) -> Any:
     """``fn(ConditionContext)``, awaited when it is async. Sync functions run on the loop:
     conditions are meant to be quick predicates."""
-    value = fn(ConditionContext(ex, input_data, _NO_TRACING, iteration_count))
+    value = fn(ConditionContext(ex, input_data, -1, _NO_TRACING, ex.state, iteration_count))
     if inspect.isawaitable(value):
         value = await value
     return value

@@ -144,6 +144,7 @@ class _Progress:
     """
 
     __slots__ = (
+        "bailed",
         "completed",
         "done",
         "ex",
@@ -176,6 +177,7 @@ class _Progress:
         )
         self.completed = len(self.done)
         self.failed: StepResult | None = None
+        self.bailed: StepResult | None = None  # the first item that bailed: ends the workflow
         self.live: StepResult | None = None
         persister = ex.scope.persister
         if ex.is_root and persister is not None and persister.durable:
@@ -198,7 +200,9 @@ class _Progress:
         index, result = settled
         status = result.status
         if status == "bailed":
-            status = "success"
+            status = "success"  # the item itself succeeded (with the bail value)
+            if self.bailed is None:
+                self.bailed = result
         self.suspended.pop(index, None)
         if status == "success":
             self.completed += 1
@@ -347,6 +351,8 @@ def foreach_operator(entry: ForeachEntry) -> EntryOperator:
             _finish(ex, step_id, items, started_at, "failed", None, failed.error, failed)
         elif progress.suspended:
             _suspend(ex, step_id, items, started_at, progress)
+        elif progress.bailed is not None:  # an item bailed: the whole workflow ends with it
+            _finish(ex, step_id, items, started_at, "bailed", progress.bailed.output, None)
         elif scope.aborted:
             _finish(ex, step_id, items, started_at, "canceled", None, None)
         else:
@@ -407,7 +413,7 @@ def _finish(
         )
     )
     result = StepResult(
-        status=status,
+        status="success" if status == "bailed" else status,  # steps show a bail as success
         payload=items,
         output=output,
         error=error,
@@ -420,6 +426,9 @@ def _finish(
     ex.record(step_id, result, again=again)
     if status == "success":
         ex.value = output
+    elif status == "bailed":
+        ex.value = output
+        ex.status = "bailed"
     elif status == "failed":
         assert error is not None
         ex.fail(error, result.tripwire)

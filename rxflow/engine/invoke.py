@@ -145,13 +145,13 @@ def start_step(
 
 
 def _context(ex: ExecutionState, call: StepCall, input_data: Any, retry: int) -> StepContext:
-    step = call.step
     return StepContext(
         ex,
-        step,  # type: ignore[arg-type]
         input_data,
         retry,
         _NO_TRACING if call.span is None else TracingContext(call.span),
+        ex.state,
+        cast(Step, call.step),
         call.resume_data,
         call.suspend_data,
     )
@@ -332,7 +332,9 @@ def _emit_result(ex: ExecutionState, call: StepCall, result: StepResult) -> None
         scope.emit(
             WorkflowStepFinish(
                 run_id=scope.run_id,
-                payload=StepFinishPayload(id=call.event_id, step_call_id=call.call_id),
+                payload=StepFinishPayload(
+                    id=call.event_id, step_name=call.event_id, step_call_id=call.call_id
+                ),
             )
         )
 

@@ -72,6 +72,8 @@ async def run_nested(ex: ExecutionState, call: StepCall, input_data: Any) -> Any
         inner_id, inner_payload = next(iter(child.suspended.items()))
         ex.nested_paths[step_id] = [inner_id, *child.nested_paths.get(inner_id, ())]
         ex.nested_snapshots[key] = build_snapshot(child, "suspended", WireCache(), now_ms())
+        for label, where in child.labels.items():  # labels of inner steps name dotted paths
+            ex.labels[label] = {**where, "stepId": f"{step_id}.{where['stepId']}"}
         return NestedSuspension(inner_payload)
     if status == "canceled":
         raise asyncio.CancelledError()

@@ -87,13 +87,16 @@ def _settle(ex: ExecutionState, steps: Sequence[StepLike], allow_failure: bool) 
     output: dict[str, Any] = {}
     failed: StepResult | None = None
     suspended: dict[str, Any] = {}
+    bailed: StepResult | None = None
     canceled = False
     for step in steps:
         result = ex.step_results[step.id]
         status = result.status
         ex.suspended.pop(step.id, None)
-        if status == "bailed":  # a bailed sibling is left out of the block output
-            result.status = "success"
+        if status == "bailed":  # ends the whole workflow once the block has settled
+            result.status = "success"  # a bailed step shows success in the run's steps
+            if bailed is None:
+                bailed = result
         elif status == "success":
             output[step.id] = result.output
         elif status == "failed":
@@ -111,6 +114,9 @@ def _settle(ex: ExecutionState, steps: Sequence[StepLike], allow_failure: bool) 
     elif suspended:
         ex.status = "suspended"
         ex.suspended.update(suspended)
+    elif bailed is not None:
+        ex.status = "bailed"
+        ex.value = bailed.output
     elif canceled or ex.scope.aborted:
         ex.status = "canceled"
     else:
