@@ -246,3 +246,32 @@ async def test_foreach_over_many_items_with_history_limit() -> None:
     result = await output.result
     assert result.result == [i + 1 for i in range(2000)]
     assert len(output._history) <= 20  # bounded: at most twice the limit is ever kept
+
+
+async def test_an_item_that_bails_ends_the_workflow_after_the_block_settles() -> None:
+    started: list[int] = []
+
+    async def body(ctx: StepContext) -> Any:
+        started.append(ctx.input_data)
+        if ctx.input_data == 1:
+            return ctx.bail({"stopped at": 1})
+        return ctx.input_data
+
+    async def never(ctx: StepContext) -> None:
+        raise AssertionError("runs after a bail")
+
+    wf = (
+        create_workflow(id="fe-bail")
+        .foreach(create_step(id="work", execute=body), concurrency=1)
+        .then(create_step(id="never", execute=never))
+        .commit()
+    )
+    run = await wf.create_run()
+    output = run.stream(input_data=[0, 1, 2, 3])
+    chunks = await collect(output)
+    assert started == [0, 1]  # the bail stopped the queue like any non-success
+    block = chunks[-2].to_dict()["payload"]
+    assert (block["status"], block["output"]) == ("bailed", {"stopped at": 1})
+    result = await output.result
+    assert result.status == "success" and result.result == {"stopped at": 1}
+    assert result.steps["work"].status == "success"
