@@ -53,7 +53,12 @@ class Usage:
 
     input_tokens: int = 0
     output_tokens: int = 0
-    total_tokens: int = 0
+    # Defaults to input + output (SPEC §11); an explicit total is kept as given.
+    total_tokens: int = attrs.field(
+        default=attrs.Factory(
+            lambda usage: usage.input_tokens + usage.output_tokens, takes_self=True
+        )
+    )
     reasoning_tokens: int | None = None
     cached_input_tokens: int | None = None
     cache_creation_input_tokens: int | None = None

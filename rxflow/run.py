@@ -15,7 +15,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 from opentelemetry import context as otel_context
@@ -35,6 +35,7 @@ from .resume import StepSelector, path_of, plan_resume
 from .snapshot import (
     WireCache,
     build_snapshot,
+    check_snapshot,
     nested_child,
     pending_snapshot,
     restore_execution,
@@ -314,6 +315,19 @@ class Run:
         )
         segment = _Segment(ex, persister, cache)
         ex.scope.persister = persister
+        if persister.live:  # the in-memory store reads this run's progress when asked
+            cast(InMemoryStorage, storage)._follow_live(
+                self.workflow_id,
+                self.run_id,
+                lambda: build_snapshot(
+                    ex,
+                    "running",
+                    cache,
+                    now_ms(),
+                    tracing_context=segment.tracing_context(),
+                    live=True,
+                ),
+            )
         self._segment = segment
         self._status = "running"
         for output in self._open_outputs:
@@ -549,6 +563,8 @@ class Run:
         tracing = _tracing(None, tracing_options)
         storage = self.workflow.storage
         snapshot = await storage.load_snapshot(self.workflow_id, self.run_id)
+        if snapshot is not None:
+            check_snapshot(snapshot, self.run_id)
         path, index, data = plan_resume(
             self.workflow,
             self.run_id,
@@ -593,6 +609,7 @@ class Run:
         snapshot = await storage.load_snapshot(self.workflow_id, self.run_id)
         if snapshot is None:
             raise ResumeError(f"no stored run '{self.run_id}' of workflow '{self.workflow_id}'")
+        check_snapshot(snapshot, self.run_id)
         status = snapshot.get("status")
         if status in FINISHED:
             self._status = str(status)

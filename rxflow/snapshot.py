@@ -26,6 +26,7 @@ __all__ = [
     "SNAPSHOT_VERSION",
     "WireCache",
     "build_snapshot",
+    "check_snapshot",
     "nested_child",
     "nested_key",
     "pending_snapshot",
@@ -120,8 +121,11 @@ def build_snapshot(
         "activePaths": [ex.entry_index],
         "suspendedPaths": suspended,
         "resumeLabels": dict(ex.labels),
-        # A live (in-memory, final) snapshot may share the finished execution's path.
-        "stepExecutionPath": ex.execution_path if live else list(ex.execution_path),
+        # A live (in-memory) final snapshot may share the finished execution's path; one taken
+        # mid-run must not, the path grows.
+        "stepExecutionPath": ex.execution_path
+        if live and status != "running"
+        else list(ex.execution_path),
         "serializedStepGraph": _graph(ex.workflow),
         "result": to_wire(result) if status == "success" else None,
         "error": error_to_wire(error) if error is not None else None,
@@ -166,7 +170,9 @@ def suspended_paths(snapshot: Mapping[str, Any]) -> list[list[str]]:
     return paths
 
 
-def _check(snapshot: Any, run_id: str) -> Mapping[str, Any]:
+def check_snapshot(snapshot: Any, run_id: str) -> Mapping[str, Any]:
+    """The snapshot, if this rxflow can read it; else ``StorageError`` saying why (a snapshot
+    is never half-read into a silently wrong state)."""
     if not isinstance(snapshot, Mapping):
         raise StorageError(
             f"snapshot of run '{run_id}' is not a mapping: {type(snapshot).__name__}"
@@ -177,9 +183,18 @@ def _check(snapshot: Any, run_id: str) -> Mapping[str, Any]:
             f"snapshot of run '{run_id}' has format version {version!r}; "
             f"this rxflow reads version {SNAPSHOT_VERSION}"
         )
-    for key in ("context", "stepExecutionPath", "activePaths", "suspendedPaths"):
-        if key not in snapshot:
-            raise StorageError(f"snapshot of run '{run_id}' has no '{key}'")
+    shapes = {
+        "context": Mapping,
+        "stepExecutionPath": list,
+        "activePaths": list,
+        "suspendedPaths": Mapping,
+    }
+    for key, shape in shapes.items():
+        if not isinstance(snapshot.get(key), shape):
+            raise StorageError(
+                f"snapshot of run '{run_id}' has no readable '{key}' "
+                f"(expected {shape.__name__}, got {type(snapshot.get(key)).__name__})"
+            )
     return snapshot
 
 
@@ -195,7 +210,7 @@ def restore_execution(
     ``StorageError`` (never a silent partial state)."""
     from .engine.state import ExecutionState
 
-    snap = _check(snapshot, run_id)
+    snap = check_snapshot(snapshot, run_id)
     context = dict(snap["context"])
     try:
         steps = {

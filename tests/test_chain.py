@@ -262,3 +262,34 @@ async def test_a_finished_run_leaves_no_cyclic_garbage() -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+async def test_in_memory_store_shows_a_runs_progress_mid_run() -> None:
+    from rxflow import InMemoryStorage
+
+    storage = InMemoryStorage()
+    seen: list[Any] = []
+
+    async def peek(ctx: StepContext) -> int:
+        record = await storage.get_run("progress", ctx.run_id)
+        assert record is not None
+        seen.append(
+            (record.status, record.snapshot["stepExecutionPath"], record.snapshot["activePaths"])
+        )
+        seen.append(record.snapshot["context"]["first"])
+        return 2
+
+    wf = (
+        create_workflow(id="progress", storage=storage)
+        .then(create_step(id="first", execute=_plus_one))
+        .then(create_step(id="peek", execute=peek))
+        .commit()
+    )
+    run = await wf.create_run()
+    assert (await storage.get_run("progress", run.run_id)).status == "pending"  # type: ignore[union-attr]
+    await run.start(input_data=0)
+    assert seen[0] == ("running", ["first"], [1])
+    assert seen[1]["status"] == "success" and seen[1]["output"] == 1  # wire form
+    final = await storage.get_run("progress", run.run_id)
+    assert final is not None and final.status == "success"
+    assert final.snapshot["stepExecutionPath"] == ["first", "peek"]

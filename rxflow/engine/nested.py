@@ -44,14 +44,20 @@ async def run_nested(ex: ExecutionState, call: StepCall, input_data: Any) -> Any
     key = nested_key(step_id, call.foreach_index)
     stored = ex.nested_snapshots.pop(key, None)
     ex.nested_paths.pop(step_id, None)
+    resuming = call.target is not None and stored is not None
+    child_run_id = stored["runId"] if resuming and stored is not None else new_run_id()
     span, token = (None, None)
     if ex.scope.tracing:
         span, token = start_span(
             f"workflow run: '{workflow.id}'",
-            {"rxflow.workflow.id": workflow.id, "rxflow.parent.run.id": ex.run_id},
+            {
+                "rxflow.workflow.id": workflow.id,
+                "rxflow.run.id": child_run_id,
+                "rxflow.parent.run.id": ex.run_id,
+            },
         )
     try:
-        child = await _run_child(ex, call, workflow, stored, input_data, prefix)
+        child = await _run_child(ex, call, workflow, stored, input_data, prefix, child_run_id)
     except BaseException as error:
         if span is not None:
             end_span(span, token, "failed", error, key="rxflow.run.status")
@@ -88,11 +94,12 @@ async def _run_child(
     stored: dict[str, Any] | None,
     input_data: Any,
     prefix: str,
+    run_id: str,
 ) -> ExecutionState:
     """Resume the stored child at the call's target, or run a fresh child."""
     if call.target is not None and stored is not None:
         child = restore_execution(
-            stored, workflow=workflow, scope=ex.scope, run_id=stored["runId"], prefix=prefix
+            stored, workflow=workflow, scope=ex.scope, run_id=run_id, prefix=prefix
         )
         target = call.target
         if not target.path:  # no inner path named (a foreach item): its single suspended one
@@ -103,7 +110,7 @@ async def _run_child(
         child = ExecutionState(
             scope=ex.scope,
             workflow=workflow,
-            run_id=new_run_id(),
+            run_id=run_id,
             input=input_data,
             state=ex.state,
             prefix=prefix,

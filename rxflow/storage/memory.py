@@ -2,11 +2,14 @@
 
 Snapshots are kept by reference (no copy, no JSON), so storing one costs next to nothing. A run
 of this process may even hand over its step results as the objects they are; they are turned
-into their wire form once, when the snapshot is first read (every read returns wire data).
+into their wire form once, when the snapshot is first read (every read returns wire data). While
+such a run is in progress the store holds a builder of its snapshot instead of writing one per
+step: whoever reads the run mid-way gets its progress as of that moment.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -37,9 +40,11 @@ class InMemoryStorage:
     other tasks on the loop. Use one instance from one event loop (it is not thread-safe).
     """
 
-    __slots__ = ("_live", "_runs")
+    __slots__ = ("_builders", "_live", "_runs")
 
     def __init__(self) -> None:
+        # Runs in progress in this process: a read builds their current snapshot.
+        self._builders: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {}
         # Runs whose stored snapshot still holds step results as objects (see _persist_live).
         self._live: set[tuple[str, str]] = set()
         # Insertion order of this dict is the "then insertion" order of list_runs; replacing a
@@ -66,6 +71,7 @@ class InMemoryStorage:
         """Create or replace the run's record, keeping ``snapshot`` itself (no copy)."""
         runs = self._table()
         self._live.discard((workflow_id, run_id))
+        self._builders.pop((workflow_id, run_id), None)
         status = snapshot_status(snapshot)
         now = now_ms()
         old = runs.get((workflow_id, run_id))
@@ -95,10 +101,22 @@ class InMemoryStorage:
         await self.persist_snapshot(workflow_id, run_id, snapshot, resource_id=resource_id)
         self._live.add((workflow_id, run_id))
 
+    def _follow_live(
+        self, workflow_id: str, run_id: str, build: Callable[[], dict[str, Any]]
+    ) -> None:
+        """A run of this process is in progress: reads of it build its snapshot as of then
+        (until its next stored snapshot, which ends this)."""
+        self._builders[(workflow_id, run_id)] = build
+
     def _record(self, key: tuple[str, str]) -> RunRecord | None:
         """The stored record, its snapshot in wire form (converting a live one, once)."""
         runs = self._table()
         record = runs.get(key)
+        build = self._builders.get(key)
+        if record is not None and build is not None:
+            record = attrs.evolve(record, snapshot={**build(), "status": record.status})
+            runs[key] = record
+            self._live.add(key)
         if record is not None and key in self._live:
             self._live.discard(key)
             snapshot = record.snapshot
@@ -170,6 +188,7 @@ class InMemoryStorage:
     async def delete_run(self, workflow_id: str, run_id: str) -> bool:
         """Forget the run; ``True`` when it was stored."""
         self._live.discard((workflow_id, run_id))
+        self._builders.pop((workflow_id, run_id), None)
         return self._table().pop((workflow_id, run_id), None) is not None
 
     async def close(self) -> None:
