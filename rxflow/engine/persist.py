@@ -7,9 +7,8 @@ before it, and is what the run awaits at a suspension and at the end, so a resul
 before its snapshot is stored.
 
 Only durable storages get the mark-driven trail (before and after every top-level entry, and
-block progress): an in-memory store dies with its process, so nothing could ever recover from
-that trail, and the run writes it only the snapshots a live process reads (created, started,
-suspended, ended).
+block progress). The library's in-memory store follows a live run through a snapshot builder
+instead (reads mid-run build the run's current snapshot), so nothing is written per step there.
 """
 
 from __future__ import annotations
