@@ -24,6 +24,7 @@ __all__ = [
     "SleepUntilEntry",
     "StepEntry",
     "StepLike",
+    "entry_steps",
     "serialize_graph",
 ]
 
@@ -111,6 +112,17 @@ Entry = (
     | SleepEntry
     | SleepUntilEntry
 )
+
+
+def entry_steps(entry: Entry) -> tuple[StepLike, ...]:
+    """The steps (or nested workflows) an entry runs; none for a sleep."""
+    if isinstance(entry, (StepEntry, LoopEntry, ForeachEntry, MapEntry)):
+        return (entry.step,)
+    if isinstance(entry, ParallelEntry):
+        return entry.steps
+    if isinstance(entry, BranchEntry):
+        return tuple(s for _, s in entry.branches)
+    return ()
 
 
 def _step_info(step: StepLike) -> dict[str, Any]:

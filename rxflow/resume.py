@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .convert import conform
-from .errors import ResumeAlreadyClaimedError, ResumeError
+from .errors import ResumeAlreadyClaimedError, ResumeError, StorageError
 from .graph import StepLike
 from .snapshot import nested_child, suspended_paths
 
@@ -99,6 +99,11 @@ def plan_resume(
     if status != "suspended":
         raise ResumeError(f"run '{run_id}' is not suspended (status: {status})")
     available = suspended_paths(snapshot)
+    if not available:
+        raise StorageError(
+            f"run '{run_id}' is stored as suspended but its snapshot names no suspended step "
+            "(the snapshot is damaged)"
+        )
     if label is not None:
         where = (snapshot.get("resumeLabels") or {}).get(label)
         if where is None:

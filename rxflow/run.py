@@ -299,8 +299,13 @@ class Run:
         resume: tuple[int, ResumeTarget | None] | None,
         tracing: _Tracing,
         resumed_from: Mapping[str, Any] | None = None,
+        running_status: str = "running",
     ) -> _Segment:
-        """Subscribe the workflow's program to this execution on the running loop."""
+        """Subscribe the workflow's program to this execution on the running loop.
+
+        ``running_status`` is the status its snapshots carry while it runs (a restart keeps
+        the one it claimed).
+        """
         storage = self.workflow.storage
         cache = WireCache()
         persister = Persister(
@@ -309,7 +314,7 @@ class Run:
             run_id=self.run_id,
             resource_id=self.resource_id,
             build=lambda: build_snapshot(
-                ex, "running", cache, now_ms(), tracing_context=segment.tracing_context()
+                ex, running_status, cache, now_ms(), tracing_context=segment.tracing_context()
             ),
             durable=not isinstance(storage, InMemoryStorage),
         )
@@ -602,8 +607,11 @@ class Run:
 
         Top-level entries that finished are not run again, nor are block items whose results
         were stored; the entry that was running continues from what was stored. A finished run
-        returns its stored result. Claims the run by compare-and-set, so two restarts cannot
-        both run it (``ResumeAlreadyClaimedError``).
+        returns its stored result. Claims the run by compare-and-set from ``running`` to
+        ``restarting``, so two restarts cannot both run it (``ResumeAlreadyClaimedError``); the
+        restarted run keeps the status ``restarting`` until it ends. (If the process of a
+        restart dies too, set the status back with ``storage.update_status(workflow_id,
+        run_id, "running", expected="restarting")`` before restarting again.)
         """
         storage = self.workflow.storage
         snapshot = await storage.load_snapshot(self.workflow_id, self.run_id)
@@ -614,13 +622,20 @@ class Run:
         if status in FINISHED:
             self._status = str(status)
             return _stored_result(snapshot, self.run_id)
+        if status == "restarting":
+            raise ResumeAlreadyClaimedError(
+                f"run '{self.run_id}' is being restarted by another caller (status "
+                "'restarting'); if that restart's process is gone too, set the status back to "
+                "'running' in storage first"
+            )
         if status != "running":
             raise ResumeError(
                 f"run '{self.run_id}' is {status}, not running; "
                 + ("resume it instead" if status == "suspended" else "start it instead")
             )
+        claimed = "restarting"
         if not await storage.update_status(
-            self.workflow_id, self.run_id, "restarting", expected="running"
+            self.workflow_id, self.run_id, claimed, expected="running"
         ):
             raise ResumeAlreadyClaimedError(f"run '{self.run_id}' was restarted by another caller")
         context = _request_context(snapshot.get("requestContext") or {})
@@ -628,7 +643,11 @@ class Run:
             snapshot, workflow=self.workflow, scope=self._new_scope(context), run_id=self.run_id
         )
         segment = self._launch(
-            ex, (ex.entry_index, None), (None, None), snapshot.get("tracingContext") or {}
+            ex,
+            (ex.entry_index, None),
+            (None, None),
+            snapshot.get("tracingContext") or {},
+            running_status=claimed,
         )
         segment.persister.mark()
         return await segment.outcome()

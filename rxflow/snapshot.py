@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .convert import error_to_wire, to_wire
-from .errors import StorageError
-from .graph import serialize_graph
+from .convert import conform, error_to_wire, to_wire
+from .errors import StorageError, ValidationError
+from .graph import ForeachEntry, entry_steps, serialize_graph
 from .results import StepResult
 
 if TYPE_CHECKING:
@@ -170,6 +170,34 @@ def suspended_paths(snapshot: Mapping[str, Any]) -> list[list[str]]:
     return paths
 
 
+def _typed(value: Any, schema: Any) -> Any:
+    """``value`` structured into ``schema`` again; as it is when it does not fit (stored data
+    is never refused here: the step that reads it validates it)."""
+    if schema is None or value is None:
+        return value
+    try:
+        return conform(value, schema)
+    except (ValidationError, TypeError, ValueError):
+        return value
+
+
+def _retype(ex: ExecutionState) -> None:
+    """Give restored values their schema types back (snapshots hold plain JSON data): the
+    workflow input and every stored step output, item by item for a foreach."""
+    workflow = ex.workflow
+    ex.input = _typed(ex.input, workflow.input_schema)
+    for entry in workflow.entries:
+        for step in entry_steps(entry):
+            result = ex.step_results.get(step.id)
+            schema = getattr(step, "output_schema", None)
+            if result is None or schema is None or result.status != "success":
+                continue
+            if isinstance(entry, ForeachEntry) and isinstance(result.output, list):
+                result.output = [_typed(item, schema) for item in result.output]
+            else:
+                result.output = _typed(result.output, schema)
+
+
 def check_snapshot(snapshot: Any, run_id: str) -> Mapping[str, Any]:
     """The snapshot, if this rxflow can read it; else ``StorageError`` saying why (a snapshot
     is never half-read into a silently wrong state)."""
@@ -239,6 +267,7 @@ def restore_execution(
         stored = steps.get(step_id)
         ex.suspended[step_id] = stored.suspend_payload if stored is not None else None
     ex.labels = dict(snap.get("resumeLabels") or {})
+    _retype(ex)
     ex.nested_snapshots = dict(snap.get("nestedRuns") or {})
     for step_id in ex.suspended:
         child = nested_child(snap, step_id)

@@ -25,6 +25,7 @@ from .graph import (
     SleepUntilEntry,
     StepEntry,
     StepLike,
+    entry_steps,
 )
 from .step import Step
 
@@ -219,7 +220,7 @@ class Workflow:
         """Every step of the top-level graph, by id."""
         found: dict[str, StepLike] = {}
         for entry in self._entries:
-            for s in _entry_steps(entry):
+            for s in entry_steps(entry):
                 found.setdefault(s.id, s)
         return found
 
@@ -351,7 +352,7 @@ class Workflow:
             )
         seen: dict[str, int] = {}
         for index, entry in enumerate(self._entries):
-            for s in _entry_steps(entry):
+            for s in entry_steps(entry):
                 if s.id in seen and seen[s.id] != index:
                     raise WorkflowDefinitionError(
                         f"workflow '{self.id}': duplicate step id '{s.id}' "
@@ -362,7 +363,7 @@ class Workflow:
                         f"workflow '{self.id}': duplicate step id '{s.id}' in entry {index}"
                     )
                 seen[s.id] = index
-            for s in _entry_steps(entry):
+            for s in entry_steps(entry):
                 if isinstance(s, Workflow) and not s.committed:
                     raise WorkflowDefinitionError(
                         f"workflow '{self.id}': nested workflow '{s.id}' must be committed first"
@@ -393,16 +394,6 @@ class Workflow:
 
 
 Step.register(Workflow)  # a workflow is itself a step (SPEC §2)
-
-
-def _entry_steps(entry: Entry) -> tuple[StepLike, ...]:
-    if isinstance(entry, (StepEntry, LoopEntry, ForeachEntry, MapEntry)):
-        return (entry.step,)
-    if isinstance(entry, ParallelEntry):
-        return entry.steps
-    if isinstance(entry, BranchEntry):
-        return tuple(s for _, s in entry.branches)
-    return ()
 
 
 def create_workflow(

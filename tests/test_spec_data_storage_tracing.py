@@ -709,13 +709,6 @@ async def test_suspended_result_paths_payloads_and_resume_fields() -> None:
     assert done.to_dict()["steps"]["approve"]["resumePayload"] == "yes"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SPEC §7: input given as a mapping is structured into the schema (and a step output "
-    "into its output_schema); after a resume, even of the same Run object, result.input, "
-    "ctx.get_init_data(), ctx.get_step_result(...) and result.steps[...].output are plain dicts "
-    "instead of the schema's attrs instances they were before the suspension.",
-)
 async def test_structured_values_keep_their_schema_types_after_resume() -> None:
     seen: dict[str, Any] = {}
 
@@ -1892,13 +1885,6 @@ async def test_concurrent_resume_of_different_suspended_paths_is_claimed_once() 
     assert winner.status == "suspended" and len(winner.suspended) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SPEC §16: restart() 'claims the run with a compare-and-set from running, so two "
-    "restarts cannot both run it'; a second restart() made while the first one is running the "
-    "run, once the first one's progress write has set the stored status back to 'running', "
-    "also claims it and runs the unfinished step again; both return success.",
-)
 async def test_two_restarts_of_a_crashed_run_cannot_both_run_it(tmp_path: Path) -> None:
     dead_calls: list[int] = []
     release_live = asyncio.Event()

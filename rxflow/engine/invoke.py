@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ..context import Bail, StepContext, TracingContext
 from ..convert import conform
-from ..errors import NonRetryableError, TripWire
+from ..errors import NonRetryableError, TripWire, ValidationError
 from ..events import (
     StepFinishPayload,
     StepResultPayload,
@@ -121,6 +121,12 @@ def start_step(
             call.started_at = resume_from.started_at
         call.resume_data = target.resume_data
         call.suspend_data = resume_from.suspend_payload
+        suspend_schema = getattr(step, "suspend_schema", None)
+        if suspend_schema is not None and call.suspend_data is not None:
+            try:  # stored as plain data: give it its schema type back
+                call.suspend_data = conform(call.suspend_data, suspend_schema)
+            except (ValidationError, TypeError, ValueError):
+                pass
         call.resumed_at = target.resumed_at
         call.target = target.inner()
     if events:
