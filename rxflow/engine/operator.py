@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import reactivex
 from reactivex import abc
 from reactivex.disposable import Disposable
-from reactivex.observer import AutoDetachObserver
+from reactivex.observer import Observer
 
 from .state import ExecutionState, ResumeTarget
 
@@ -89,16 +89,16 @@ class _CoroutineObservable(reactivex.Observable[_T]):
     ) -> abc.DisposableBase:
         # Nothing is ever emitted during subscribe (the coroutine runs later, on the loop), so
         # the trampoline scheduling that Observable.subscribe sets up for synchronous sources
-        # is not needed here; it costs more than the rest of a short run's setup. Observers
-        # still get the Rx grammar and detach when the sequence ends.
+        # is not needed here; it costs more than the rest of a short run's setup. The source
+        # itself keeps the Rx grammar (one value then completion, or one error), so a plain
+        # Observer (which ignores anything after the end) is all the wrapping it needs.
         if isinstance(on_next, abc.ObserverBase):
-            observer: AutoDetachObserver[_T] = AutoDetachObserver(
+            observer: Observer[_T] = Observer(
                 on_next.on_next, on_next.on_error, on_next.on_completed
             )
         else:
-            observer = AutoDetachObserver(on_next, on_error, on_completed)
-        observer.subscription = self._subscribe_core(observer, scheduler)
-        return Disposable(observer.dispose)
+            observer = Observer(on_next, on_error, on_completed)
+        return self._subscribe_core(observer, scheduler)
 
 
 def coroutine_observable(run: Callable[[], Coroutine[Any, Any, _T]]) -> reactivex.Observable[_T]:

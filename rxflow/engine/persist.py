@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StorageError
+from ..storage.memory import InMemoryStorage
 
 if TYPE_CHECKING:
     from ..storage import Storage
@@ -66,8 +67,6 @@ class Persister:
         # The library's in-memory store takes a run's step results as objects (converted to
         # wire form when first read); a subclass may override persist_snapshot, so only the
         # exact class gets them.
-        from ..storage import InMemoryStorage
-
         self.live = type(storage) is InMemoryStorage
         # The first failed write; the run checks it at entry boundaries and fails with it.
         self.error: StorageError | None = None
