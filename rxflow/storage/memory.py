@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import attrs
-
 from ..convert import to_wire
 from ..errors import StorageError
 from .protocol import (
@@ -26,6 +24,71 @@ from .protocol import (
 )
 
 __all__ = ["InMemoryStorage"]
+
+SnapshotBuilder = Callable[[], dict[str, Any]]
+
+
+class _Entry:
+    """One stored run (mutable inside the store; readers get a frozen ``RunRecord``)."""
+
+    __slots__ = (
+        "build",
+        "created_at",
+        "live",
+        "resource_id",
+        "run_id",
+        "snapshot",
+        "status",
+        "updated_at",
+        "workflow_id",
+    )
+
+    def __init__(
+        self,
+        workflow_id: str,
+        run_id: str,
+        resource_id: str | None,
+        status: str,
+        snapshot: dict[str, Any],
+        now: int,
+    ) -> None:
+        self.workflow_id = workflow_id
+        self.run_id = run_id
+        self.resource_id = resource_id
+        self.status = status
+        self.snapshot = snapshot
+        self.created_at = now
+        self.updated_at = now
+        # True while the snapshot's context may still hold StepResult objects.
+        self.live = False
+        # Set while a run of this process is in progress: builds its current snapshot.
+        self.build: SnapshotBuilder | None = None
+
+    def wire_snapshot(self) -> dict[str, Any]:
+        """The snapshot as wire data: a live run's current one, objects converted (once)."""
+        if self.build is not None:
+            self.snapshot = {**self.build(), "status": self.status}
+            self.live = True
+        if self.live:
+            self.live = False
+            context = {
+                step_id: value if isinstance(value, dict) else to_wire(value)
+                for step_id, value in self.snapshot.get("context", {}).items()
+            }
+            self.snapshot = {**self.snapshot, "context": context}
+        return self.snapshot
+
+    def record(self) -> RunRecord:
+        snapshot = self.wire_snapshot()
+        return RunRecord(
+            workflow_id=self.workflow_id,
+            run_id=self.run_id,
+            resource_id=self.resource_id,
+            status=self.status,
+            snapshot=snapshot,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+        )
 
 
 class InMemoryStorage:
@@ -40,22 +103,18 @@ class InMemoryStorage:
     other tasks on the loop. Use one instance from one event loop (it is not thread-safe).
     """
 
-    __slots__ = ("_builders", "_live", "_runs")
+    __slots__ = ("_runs",)
 
     def __init__(self) -> None:
-        # Runs in progress in this process: a read builds their current snapshot.
-        self._builders: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {}
-        # Runs whose stored snapshot still holds step results as objects (see _persist_live).
-        self._live: set[tuple[str, str]] = set()
         # Insertion order of this dict is the "then insertion" order of list_runs; replacing a
         # value keeps its place, deleting and re-creating a run moves it to the end.
-        self._runs: dict[tuple[str, str], RunRecord] | None = {}
+        self._runs: dict[tuple[str, str], _Entry] | None = {}
 
     def __repr__(self) -> str:
         state = "closed" if self._runs is None else f"{len(self._runs)} runs"
         return f"<InMemoryStorage {state}>"
 
-    def _table(self) -> dict[tuple[str, str], RunRecord]:
+    def _table(self) -> dict[tuple[str, str], _Entry]:
         if self._runs is None:
             raise StorageError("this InMemoryStorage is closed")
         return self._runs
@@ -69,21 +128,31 @@ class InMemoryStorage:
         resource_id: str | None = None,
     ) -> None:
         """Create or replace the run's record, keeping ``snapshot`` itself (no copy)."""
+        self._store(workflow_id, run_id, snapshot, resource_id)
+
+    def _store(
+        self,
+        workflow_id: str,
+        run_id: str,
+        snapshot: dict[str, Any],
+        resource_id: str | None,
+    ) -> _Entry:
         runs = self._table()
-        self._live.discard((workflow_id, run_id))
-        self._builders.pop((workflow_id, run_id), None)
         status = snapshot_status(snapshot)
         now = now_ms()
-        old = runs.get((workflow_id, run_id))
-        runs[(workflow_id, run_id)] = RunRecord(
-            workflow_id=workflow_id,
-            run_id=run_id,
-            resource_id=resource_id if resource_id is not None or old is None else old.resource_id,
-            status=status,
-            snapshot=snapshot,
-            created_at=now if old is None else old.created_at,
-            updated_at=now,
-        )
+        entry = runs.get((workflow_id, run_id))
+        if entry is None:
+            entry = _Entry(workflow_id, run_id, resource_id, status, snapshot, now)
+            runs[(workflow_id, run_id)] = entry
+            return entry
+        if resource_id is not None:
+            entry.resource_id = resource_id
+        entry.status = status
+        entry.snapshot = snapshot
+        entry.updated_at = now
+        entry.live = False
+        entry.build = None
+        return entry
 
     async def _persist_live(
         self,
@@ -98,40 +167,19 @@ class InMemoryStorage:
         A run of this process uses this so that its step results are converted once, when
         (and if) the snapshot is read, not on every run; the objects must not change after.
         """
-        await self.persist_snapshot(workflow_id, run_id, snapshot, resource_id=resource_id)
-        self._live.add((workflow_id, run_id))
+        self._store(workflow_id, run_id, snapshot, resource_id).live = True
 
-    def _follow_live(
-        self, workflow_id: str, run_id: str, build: Callable[[], dict[str, Any]]
-    ) -> None:
+    def _follow_live(self, workflow_id: str, run_id: str, build: SnapshotBuilder) -> None:
         """A run of this process is in progress: reads of it build its snapshot as of then
         (until its next stored snapshot, which ends this)."""
-        self._builders[(workflow_id, run_id)] = build
-
-    def _record(self, key: tuple[str, str]) -> RunRecord | None:
-        """The stored record, its snapshot in wire form (converting a live one, once)."""
-        runs = self._table()
-        record = runs.get(key)
-        build = self._builders.get(key)
-        if record is not None and build is not None:
-            record = attrs.evolve(record, snapshot={**build(), "status": record.status})
-            runs[key] = record
-            self._live.add(key)
-        if record is not None and key in self._live:
-            self._live.discard(key)
-            snapshot = record.snapshot
-            context = {
-                step_id: value if isinstance(value, dict) else to_wire(value)
-                for step_id, value in snapshot.get("context", {}).items()
-            }
-            record = attrs.evolve(record, snapshot={**snapshot, "context": context})
-            runs[key] = record
-        return record
+        entry = self._table().get((workflow_id, run_id))
+        if entry is not None:
+            entry.build = build
 
     async def load_snapshot(self, workflow_id: str, run_id: str) -> dict[str, Any] | None:
         """The stored snapshot dict itself (read-only for the caller), or ``None``."""
-        record = self._record((workflow_id, run_id))
-        return None if record is None else record.snapshot
+        entry = self._table().get((workflow_id, run_id))
+        return None if entry is None else entry.wire_snapshot()
 
     async def update_status(
         self,
@@ -142,25 +190,19 @@ class InMemoryStorage:
         expected: str | tuple[str, ...] | None = None,
     ) -> bool:
         """Compare-and-set the run's status; the new snapshot is a shallow copy of the old one."""
-        runs = self._table()
         allowed = expected_statuses(expected)
-        record = runs.get((workflow_id, run_id))
-        if record is None or (allowed is not None and record.status not in allowed):
+        entry = self._table().get((workflow_id, run_id))
+        if entry is None or (allowed is not None and entry.status not in allowed):
             return False
-        runs[(workflow_id, run_id)] = RunRecord(
-            workflow_id=workflow_id,
-            run_id=run_id,
-            resource_id=record.resource_id,
-            status=status,
-            snapshot={**record.snapshot, "status": status},
-            created_at=record.created_at,
-            updated_at=now_ms(),
-        )
+        entry.status = status
+        entry.snapshot = {**entry.snapshot, "status": status}
+        entry.updated_at = now_ms()
         return True
 
     async def get_run(self, workflow_id: str, run_id: str) -> RunRecord | None:
         """The run's record (its snapshot is the stored dict), or ``None``."""
-        return self._record((workflow_id, run_id))
+        entry = self._table().get((workflow_id, run_id))
+        return None if entry is None else entry.record()
 
     async def list_runs(
         self,
@@ -174,21 +216,19 @@ class InMemoryStorage:
         """Matching runs, newest first (by ``created_at``, then insertion), one page of them."""
         check_page(limit, offset)
         matches = [
-            record
-            for record in self._table().values()
-            if (workflow_id is None or record.workflow_id == workflow_id)
-            and (status is None or record.status == status)
-            and (resource_id is None or record.resource_id == resource_id)
+            entry
+            for entry in self._table().values()
+            if (workflow_id is None or entry.workflow_id == workflow_id)
+            and (status is None or entry.status == status)
+            and (resource_id is None or entry.resource_id == resource_id)
         ]
         matches.reverse()  # newest insertion first; the stable sort below keeps it among ties
-        matches.sort(key=lambda record: record.created_at, reverse=True)
-        page = [self._record((r.workflow_id, r.run_id)) for r in matches[offset : offset + limit]]
-        return RunList(runs=[r for r in page if r is not None], total=len(matches))
+        matches.sort(key=lambda entry: entry.created_at, reverse=True)
+        page = [entry.record() for entry in matches[offset : offset + limit]]
+        return RunList(runs=page, total=len(matches))
 
     async def delete_run(self, workflow_id: str, run_id: str) -> bool:
         """Forget the run; ``True`` when it was stored."""
-        self._live.discard((workflow_id, run_id))
-        self._builders.pop((workflow_id, run_id), None)
         return self._table().pop((workflow_id, run_id), None) is not None
 
     async def close(self) -> None:
