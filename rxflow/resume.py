@@ -76,6 +76,16 @@ def _foreach_items(snapshot: Mapping[str, Any], path: Sequence[str]) -> list[int
     return None
 
 
+def _was_resumed(snapshot: Mapping[str, Any]) -> bool:
+    """Whether some step of the stored run was resumed (its suspension was consumed)."""
+    context = snapshot.get("context") or {}
+    return any(
+        isinstance(result, Mapping) and result.get("resumedAt") is not None
+        for step_id, result in context.items()
+        if step_id != "input"
+    )
+
+
 def plan_resume(
     workflow: Workflow,
     run_id: str,
@@ -97,6 +107,11 @@ def plan_resume(
             "can be resumed"
         )
     if status != "suspended":
+        if _was_resumed(snapshot):  # a resume of it won (and may have finished) first
+            raise ResumeAlreadyClaimedError(
+                f"run '{run_id}' is not suspended (status: {status}); another caller "
+                "resumed it first"
+            )
         raise ResumeError(f"run '{run_id}' is not suspended (status: {status})")
     available = suspended_paths(snapshot)
     if not available:
