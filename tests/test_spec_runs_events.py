@@ -2181,18 +2181,26 @@ async def test_close_on_suspend_false_result_waits_for_final_end() -> None:
     assert (result.status, result.result) == ("success", "final")
 
 
+async def _pay_1_token(ctx: StepContext) -> Any:
+    """Records 1+1 tokens (usage tests)."""
+    ctx.record_usage(1, 1)
+    return 1
+
+
+async def _ask_then_pay_10(ctx: StepContext) -> Any:
+    """Suspends; once resumed records 10+10 tokens and returns the resume data."""
+    if ctx.resume_data is None:
+        return await ctx.suspend({})
+    ctx.record_usage(10, 10)
+    return ctx.resume_data
+
+
 async def test_close_on_suspend_false_with_resume_stream_feeds_both_outputs() -> None:
-    async def pay(ctx: StepContext) -> Any:
-        ctx.record_usage(1, 1)
-        return 1
-
-    async def ask(ctx: StepContext) -> Any:
-        if ctx.resume_data is None:
-            return await ctx.suspend({})
-        ctx.record_usage(10, 10)
-        return ctx.resume_data
-
-    wf = wf_of(create_step(id="pay", execute=pay), create_step(id="ask", execute=ask), wid="both")
+    wf = wf_of(
+        create_step(id="pay", execute=_pay_1_token),
+        create_step(id="ask", execute=_ask_then_pay_10),
+        wid="both",
+    )
     run = await wf.create_run()
     kept = run.stream(input_data=None, close_on_suspend=False)
     kept_chunks: list[Any] = []
@@ -3605,17 +3613,11 @@ def test_from_dict_round_trips_hand_made_wire_dicts(d: dict[str, Any]) -> None:
 
 
 async def test_usage_is_per_segment_when_stream_closes_on_suspend() -> None:
-    async def pay(ctx: StepContext) -> Any:
-        ctx.record_usage(1, 1)
-        return 1
-
-    async def ask(ctx: StepContext) -> Any:
-        if ctx.resume_data is None:
-            return await ctx.suspend({})
-        ctx.record_usage(10, 10)
-        return ctx.resume_data
-
-    wf = wf_of(create_step(id="pay", execute=pay), create_step(id="ask", execute=ask), wid="useg")
+    wf = wf_of(
+        create_step(id="pay", execute=_pay_1_token),
+        create_step(id="ask", execute=_ask_then_pay_10),
+        wid="useg",
+    )
     run = await wf.create_run()
     first = run.stream(input_data=None)
     first_chunks = await collect(first)
