@@ -21,7 +21,9 @@ from reactivex.subject import ReplaySubject
 
 from .convert import error_to_wire
 from .events import (
+    STEP_RESULT_RECORD,
     Event,
+    EventRecord,
     FinishOutput,
     UsageRecorded,
     WorkflowCanceled,
@@ -33,6 +35,7 @@ from .events import (
     WorkflowStepOutput,
     WorkflowStepResult,
     WorkflowStepSuspended,
+    build_event,
 )
 from .results import Usage, WorkflowResult
 
@@ -115,6 +118,15 @@ class ReplayValue(reactivex.Observable[Any]):
         return self._value
 
 
+def _event_at(history: list[Event | EventRecord], index: int) -> Event:
+    """The event at ``index``; a compact step record there is built into its event (once)."""
+    event = history[index]
+    if isinstance(event, tuple):
+        built = history[index] = build_event(event)
+        return built
+    return event
+
+
 class _OutputIterator:
     """One reader of an output: replays from the oldest kept event, then follows live ones."""
 
@@ -139,7 +151,7 @@ class _OutputIterator:
             history = output._history
             if index < len(history):
                 self._position += 1
-                return history[index]
+                return _event_at(history, index)
             if output._closed:
                 if output._readers is not None:
                     output._readers.discard(self)
@@ -185,7 +197,8 @@ class WorkflowRunOutput:
         self.workflow_id = workflow_id
         self.close_on_suspend = close_on_suspend
         self._limit = history_limit
-        self._history: list[Event] = []
+        # Events, and compact step records not read yet (see rxflow.events.build_event).
+        self._history: list[Event | EventRecord] = []
         self._trimmed = 0  # events dropped from the front of _history (history_limit)
         self._closed = False
         self._wake: asyncio.Future[None] | None = None
@@ -251,8 +264,9 @@ class WorkflowRunOutput:
         def subscribe(
             observer: abc.ObserverBase[Event], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            for event in self._history[self._first_kept() - self._trimmed :]:
-                observer.on_next(event)
+            history = self._history
+            for index in range(self._first_kept() - self._trimmed, len(history)):
+                observer.on_next(_event_at(history, index))
             if self._closed:
                 observer.on_completed()
                 return Disposable()
@@ -279,7 +293,7 @@ class WorkflowRunOutput:
             return self._trimmed
         return max(self._trimmed, total - self._limit)
 
-    def _push(self, event: Event) -> None:
+    def _push(self, event: Event | EventRecord) -> None:
         history = self._history
         history.append(event)
         limit = self._limit
@@ -291,8 +305,9 @@ class WorkflowRunOutput:
             if not wake.done():
                 wake.set_result(None)
         if self._observers:
+            built = build_event(event) if isinstance(event, tuple) else event
             for observer in list(self._observers):
-                observer.on_next(event)
+                observer.on_next(built)
 
     def _trim(self, limit: int) -> None:
         """Drop old events beyond ``limit``, but none that a live reader has yet to read.
@@ -336,6 +351,17 @@ class WorkflowRunOutput:
             self._history.append(event)  # the common case of _push, inlined (every event)
         else:
             self._push(event)
+
+    def _on_record(self, record: EventRecord) -> None:
+        """A step start or result as a compact record: kept as it is until someone reads it."""
+        if record[0] == STEP_RESULT_RECORD and record[4] == "failed":
+            self._status = "tripwire" if record[12] is not None else "failed"
+        if self._observers:  # they take objects: build it once, for them and the readers
+            self._push(build_event(record))
+        elif self._limit is None and self._wake is None:
+            self._history.append(record)
+        else:
+            self._push(record)
 
     def _count_finish_chunk(self, chunk: Any) -> None:
         if not isinstance(chunk, Mapping) or chunk.get("type") != "finish":

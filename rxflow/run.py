@@ -28,7 +28,7 @@ from .engine.operator import coroutine_observable
 from .engine.persist import Persister
 from .engine.state import ExecutionState, ResumeTarget, RunScope, new_run_id, now_ms
 from .errors import ResumeAlreadyClaimedError, ResumeError, RxflowError, StorageError
-from .events import EmptyPayload, UsageRecorded, WorkflowCanceled
+from .events import EmptyPayload, EventRecord, UsageRecorded, WorkflowCanceled, build_event
 from .output import WorkflowRunOutput
 from .results import StepResult, WorkflowResult
 from .resume import StepSelector, path_of, plan_resume
@@ -70,15 +70,39 @@ class _EventBus(Subject[Any]):
         # fewer long-lived objects per run for the garbage collector to traverse.
         self.lock = self._shared_lock
         self._sinks: tuple[Callable[[Any], None], ...] = ()
+        self._record_sinks: tuple[Callable[[EventRecord], None] | None, ...] = ()
 
-    def attach(self, sink: Callable[[Any], None]) -> Callable[[], None]:
-        """Call ``sink`` with every event from now on; returns the function that detaches it."""
+    def attach(
+        self,
+        sink: Callable[[Any], None],
+        record_sink: Callable[[EventRecord], None] | None = None,
+    ) -> Callable[[], None]:
+        """Call ``sink`` with every event from now on; returns the function that detaches it.
+
+        A sink that also gives ``record_sink`` is handed compact step records as they are.
+        """
         self._sinks = (*self._sinks, sink)
+        self._record_sinks = (*self._record_sinks, record_sink)
 
         def detach() -> None:
-            self._sinks = tuple(s for s in self._sinks if s is not sink)
+            for index, attached in enumerate(self._sinks):
+                if attached is sink:
+                    sinks, records = self._sinks, self._record_sinks
+                    self._sinks = sinks[:index] + sinks[index + 1 :]
+                    self._record_sinks = records[:index] + records[index + 1 :]
+                    return
 
         return detach
+
+    def on_record(self, record: EventRecord) -> None:
+        """A step start or result as a compact record: record sinks keep it as it is; if any
+        listener wants objects, everyone gets the built event."""
+        sinks = self._record_sinks
+        if self.observers or None in sinks:
+            self.on_next(build_event(record))
+            return
+        for sink in sinks:
+            sink(record)  # type: ignore[misc]  # no None among them (checked above)
 
     def on_next(self, value: Any) -> None:
         for sink in self._sinks:
@@ -89,18 +113,88 @@ class _EventBus(Subject[Any]):
 
 
 class _Segment:
-    """One stretch of execution (the start, or a resume/restart) and what it needs at its end."""
+    """One stretch of execution (the start, or a resume/restart): what its driver needs, and
+    what the run needs at its end.
 
-    __slots__ = ("_waiter", "cache", "ended", "ex", "persister", "result", "span")
+    It carries everything as attributes rather than closures: with many runs in flight, each
+    closure cell and function object is one more object for the cycle collector to walk.
+    """
 
-    def __init__(self, ex: ExecutionState, persister: Persister, cache: WireCache) -> None:
+    __slots__ = (
+        "_cache",
+        "_waiter",
+        "ended",
+        "ex",
+        "persister",
+        "result",
+        "resume",
+        "resumed_from",
+        "run",
+        "running_status",
+        "span",
+        "tracing",
+    )
+
+    def __init__(
+        self,
+        run: Run,
+        ex: ExecutionState,
+        resume: tuple[int, ResumeTarget | None] | None,
+        tracing: _Tracing,
+        resumed_from: Mapping[str, Any] | None,
+        running_status: str,
+    ) -> None:
+        self.run: Run | None = run  # dropped at the end (the run holds its segments)
         self.ex = ex
-        self.persister = persister
-        self.cache = cache
+        self.resume = resume
+        self.tracing = tracing
+        self.resumed_from = resumed_from
+        self.running_status = running_status
+        self.persister: Persister = cast(Persister, None)  # set right after (it needs us)
+        self._cache: WireCache | None = None
         self.result: WorkflowResult | None = None
         self.ended = False
         self.span: Any = None  # the segment's run span, while it records
         self._waiter: asyncio.Future[WorkflowResult] | None = None  # made when awaited
+
+    @property
+    def cache(self) -> WireCache:
+        """Wire forms of this segment's step results (made when a snapshot first needs it)."""
+        if self._cache is None:
+            self._cache = WireCache()
+        return self._cache
+
+    def snapshot(self) -> dict[str, Any]:
+        """The snapshot of the execution as it is now (the persister's mark-driven writes)."""
+        return build_snapshot(
+            self.ex,
+            self.running_status,
+            self.cache,
+            now_ms(),
+            tracing_context=self.tracing_context(),
+        )
+
+    def live_snapshot(self) -> dict[str, Any]:
+        """The same for the in-memory store, which reads step results as objects."""
+        return build_snapshot(
+            self.ex,
+            "running",
+            self.cache,
+            now_ms(),
+            tracing_context=self.tracing_context(),
+            live=True,
+        )
+
+    def done(self, result: WorkflowResult) -> None:
+        """The driver returned the segment's result."""
+        self.result = result
+        if self.run is not None:
+            self.run._end_segment(self)
+
+    def failed(self, error: Exception | BaseException) -> None:
+        """The driver itself ended abnormally."""
+        if self.run is not None:
+            self.run._segment_failed(self, error)
 
     def end(self, result: WorkflowResult) -> None:
         self.result, self.ended = result, True
@@ -236,7 +330,7 @@ class Run:
             close_on_suspend=close_on_suspend,
             history_limit=history_limit,
         )
-        output._detach = self._bus.attach(output._on_event)
+        output._detach = self._bus.attach(output._on_event, output._on_record)
         self._output = output
         self._open_outputs.append(output)
         return output
@@ -251,6 +345,7 @@ class Run:
             workflow_id=self.workflow_id,
             resource_id=self.resource_id,
             emit=self._bus.on_next,
+            bus=self._bus,
             request_context=request_context,
             loop=asyncio.get_running_loop(),
             on_abort_request=self._abort,
@@ -307,81 +402,68 @@ class Run:
         the one it claimed).
         """
         storage = self.workflow.storage
-        cache = WireCache()
-        persister = Persister(
+        segment = _Segment(self, ex, resume, tracing, resumed_from, running_status)
+        persister = segment.persister = Persister(
             storage,
             workflow_id=self.workflow_id,
             run_id=self.run_id,
             resource_id=self.resource_id,
-            build=lambda: build_snapshot(
-                ex, running_status, cache, now_ms(), tracing_context=segment.tracing_context()
-            ),
+            build=segment.snapshot,
             durable=not isinstance(storage, InMemoryStorage),
         )
-        segment = _Segment(ex, persister, cache)
         ex.scope.persister = persister
         if persister.live:  # the in-memory store reads this run's progress when asked
             cast(InMemoryStorage, storage)._follow_live(
-                self.workflow_id,
-                self.run_id,
-                lambda: build_snapshot(
-                    ex,
-                    "running",
-                    cache,
-                    now_ms(),
-                    tracing_context=segment.tracing_context(),
-                    live=True,
-                ),
+                self.workflow_id, self.run_id, segment.live_snapshot
             )
         self._segment = segment
         self._status = "running"
         for output in self._open_outputs:
             output._resumed()
-        program = self.workflow.program
-        announce = resume is None and not segment.persister.durable
-
-        async def drive() -> WorkflowResult:
-            self._driver = asyncio.current_task()
-            span = run_span(
-                workflow_id=self.workflow_id,
-                run_id=self.run_id,
-                resource_id=self.resource_id,
-                tracing_context=tracing[0],
-                options=tracing[1],
-                request_context=ex.scope.request_context,
-                resumed_from=resumed_from,
-            )
-            token = None
-            if span is not None:  # an SDK records: trace this run (else no span is made)
-                segment.span = span
-                ex.scope.tracing = True
-                token = otel_context.attach(trace.set_span_in_context(span))
-            try:
-                if announce:  # the in-memory store shows the run as running (no I/O, no wait)
-                    await storage.update_status(self.workflow_id, self.run_id, "running")
-                if resume is None:
-                    await program.drive(ex)
-                else:
-                    await program.resume_drive(ex, resume[0], resume[1])
-                self._driver = None
-                result = await self._store_end(segment)
-            except BaseException as error:
-                if span is not None:
-                    end_span(span, token, "failed", error, key="rxflow.run.status")
-                raise
-            if span is not None:
-                end_span(span, token, result.status, result.error, key="rxflow.run.status")
-            return result
-
-        def ended(result: WorkflowResult) -> None:
-            segment.result = result
-            self._end_segment(segment)
-
         # The run is one subscription to its execution: the driver coroutine as an Observable.
-        coroutine_observable(drive).subscribe(
-            on_next=ended, on_error=lambda error: self._segment_failed(segment, error)
+        coroutine_observable(self._drive, segment).subscribe(
+            on_next=segment.done, on_error=segment.failed
         )
         return segment
+
+    async def _drive(self, segment: _Segment) -> WorkflowResult:
+        """The segment's driver: runs the workflow's program, then stores the final snapshot."""
+        self._driver = asyncio.current_task()
+        ex = segment.ex
+        storage = self.workflow.storage
+        resume = segment.resume
+        tracing = segment.tracing
+        span = run_span(
+            workflow_id=self.workflow_id,
+            run_id=self.run_id,
+            resource_id=self.resource_id,
+            tracing_context=tracing[0],
+            options=tracing[1],
+            request_context=ex.scope.request_context,
+            resumed_from=segment.resumed_from,
+        )
+        token = None
+        if span is not None:  # an SDK records: trace this run (else no span is made)
+            segment.span = span
+            ex.scope.tracing = True
+            token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            if resume is None and not segment.persister.durable:
+                # the in-memory store shows the run as running (no I/O, no wait)
+                await storage.update_status(self.workflow_id, self.run_id, "running")
+            if resume is None:
+                await self.workflow.program.drive(ex)
+            else:
+                await self.workflow.program.resume_drive(ex, resume[0], resume[1])
+            self._driver = None
+            result = await self._store_end(segment)
+        except BaseException as error:
+            if span is not None:
+                end_span(span, token, "failed", error, key="rxflow.run.status")
+            raise
+        if span is not None:
+            end_span(span, token, result.status, result.error, key="rxflow.run.status")
+        return result
 
     async def _store_end(self, segment: _Segment) -> WorkflowResult:
         """Build the result and store the final snapshot of the segment before it resolves."""
@@ -399,7 +481,7 @@ class Run:
             result=result.result,
             error=_as_exception(result.error),
             tracing_context=segment.tracing_context(),
-            live=segment.persister.live,
+            live=False,
         )
         try:
             await segment.persister.write(snapshot)
@@ -450,6 +532,7 @@ class Run:
         scope.on_abort_request = _ignore
         scope.persister = None
         segment.persister.close()
+        segment.run = None
         if result.status == "canceled":
             self._bus.on_next(WorkflowCanceled(run_id=self.run_id, payload=EmptyPayload()))
         self._status = result.status

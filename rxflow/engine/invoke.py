@@ -16,13 +16,11 @@ from ..context import Bail, StepContext, TracingContext
 from ..convert import conform
 from ..errors import NonRetryableError, TripWire, ValidationError
 from ..events import (
+    STEP_RESULT_RECORD,
+    STEP_START_RECORD,
     StepFinishPayload,
-    StepResultPayload,
-    StepStartPayload,
     StepSuspendedPayload,
     WorkflowStepFinish,
-    WorkflowStepResult,
-    WorkflowStepStart,
     WorkflowStepSuspended,
 )
 from ..results import IterationMetadata, StepResult, TripwireInfo
@@ -130,21 +128,18 @@ def start_step(
         call.resumed_at = target.resumed_at
         call.target = target.inner()
     if events:
-        # Positional arguments on this per-step path (field order: see the payload class).
-        ex.scope.emit(
-            WorkflowStepStart(
+        # A compact record (see rxflow.events.build_event); field order is the record's.
+        ex.scope.emit_record(
+            (
+                STEP_START_RECORD,
                 ex.scope.run_id,
-                StepStartPayload(
-                    event_id,  # id
-                    event_id,  # step_name
-                    call.call_id,
-                    input_data,  # payload
-                    call.started_at,
-                    "running",
-                    call.resume_data,
-                    call.resumed_at,
-                    metadata,
-                ),
+                event_id,
+                call.call_id,
+                input_data,
+                call.started_at,
+                call.resume_data,
+                call.resumed_at,
+                metadata,
             )
         )
     return call
@@ -314,24 +309,22 @@ def _emit_result(ex: ExecutionState, call: StepCall, result: StepResult) -> None
             )
         )
         return
-    scope.emit(
-        WorkflowStepResult(
+    scope.emit_record(
+        (
+            STEP_RESULT_RECORD,
             scope.run_id,
-            StepResultPayload(
-                call.event_id,  # id
-                call.event_id,  # step_name
-                call.call_id,
-                result.status,
-                call.input,  # payload
-                call.started_at,
-                result.ended_at or now_ms(),
-                result.output,
-                result.error,
-                call.resume_data,
-                call.resumed_at,
-                result.tripwire,
-                call.metadata,
-            ),
+            call.event_id,
+            call.call_id,
+            result.status,
+            call.input,  # payload
+            call.started_at,
+            result.ended_at or now_ms(),
+            result.output,
+            result.error,
+            call.resume_data,
+            call.resumed_at,
+            result.tripwire,
+            call.metadata,
         )
     )
     if scope.watched:

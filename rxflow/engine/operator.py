@@ -52,32 +52,29 @@ def emit_once(value: Any) -> reactivex.Observable[Any]:
 class _CoroutineObservable(reactivex.Observable[_T]):
     """See ``coroutine_observable``."""
 
-    def __init__(self, run: Callable[[], Coroutine[Any, Any, _T]]) -> None:
+    def __init__(self, run: Callable[..., Coroutine[Any, Any, _T]], args: tuple[Any, ...]) -> None:
         super().__init__()
         self._run = run
+        self._args = args
 
     def _subscribe_core(
         self, observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
     ) -> abc.DisposableBase:
-        task = asyncio.get_running_loop().create_task(self._run())
+        task = asyncio.get_running_loop().create_task(self._deliver(observer))
+        return Disposable(task.cancel)  # type: ignore[arg-type]  # its bool result is unused
 
-        # reactivex types on_error's argument as Exception; a task's error is a BaseException.
-        def finished(done: asyncio.Task[_T]) -> None:
-            if done.cancelled():
-                observer.on_error(asyncio.CancelledError())  # type: ignore[arg-type]
-                return
-            error = done.exception()
-            if error is not None:
-                observer.on_error(error)  # type: ignore[arg-type]
-                return
-            observer.on_next(done.result())
-            observer.on_completed()
-
-        def cancel() -> None:
-            task.cancel()
-
-        task.add_done_callback(finished)
-        return Disposable(cancel)
+    async def _deliver(self, observer: abc.ObserverBase[_T]) -> None:
+        # The task itself reports to the observer: no done callback (nor the context copy
+        # and closure one costs per run). Disposing before the task starts cancels it
+        # unreported, as a disposed subscription should be.
+        try:
+            value = await self._run(*self._args)
+        except (Exception, asyncio.CancelledError) as error:
+            # reactivex types on_error's argument as Exception; a cancellation is not one.
+            observer.on_error(error)  # type: ignore[arg-type]
+            return
+        observer.on_next(value)
+        observer.on_completed()
 
     def subscribe(
         self,
@@ -101,11 +98,13 @@ class _CoroutineObservable(reactivex.Observable[_T]):
         return self._subscribe_core(observer, scheduler)
 
 
-def coroutine_observable(run: Callable[[], Coroutine[Any, Any, _T]]) -> reactivex.Observable[_T]:
-    """A cold Observable: each subscription runs ``await run()`` in a task on the running loop
-    and emits its value, then completes; an exception goes to ``on_error``; disposing cancels
-    the task. A run is one subscription to this (one task: the run's driver coroutine)."""
-    return _CoroutineObservable(run)
+def coroutine_observable(
+    run: Callable[..., Coroutine[Any, Any, _T]], *args: Any
+) -> reactivex.Observable[_T]:
+    """A cold Observable: each subscription runs ``await run(*args)`` in a task on the running
+    loop and emits its value, then completes; an exception goes to ``on_error``; disposing
+    cancels the task. A run is one subscription to this (one task: the run's driver)."""
+    return _CoroutineObservable(run, args)
 
 
 def coroutine_operator(

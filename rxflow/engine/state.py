@@ -13,10 +13,10 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..context import AbortSignal, RequestContext
-from ..events import UsageRecorded
+from ..events import EventRecord, UsageRecorded, build_event
 from ..results import StepResult, TripwireInfo, Usage
 
 if TYPE_CHECKING:
@@ -53,6 +53,12 @@ def new_run_id() -> str:
     return new_call_id()
 
 
+class RecordSink(Protocol):
+    """What takes compact step records (the run's event bus)."""
+
+    def on_record(self, record: EventRecord) -> None: ...
+
+
 class RunScope:
     """What a run and its nested workflows share: ids, the event channel, cancellation."""
 
@@ -60,6 +66,7 @@ class RunScope:
         "_signal",
         "aborted",
         "can_suspend",
+        "bus",
         "emit",
         "loop",
         "loop_thread",
@@ -83,11 +90,15 @@ class RunScope:
         request_context: RequestContext,
         loop: asyncio.AbstractEventLoop,
         on_abort_request: Callable[[], None],
+        bus: RecordSink | None = None,
     ) -> None:
         self.run_id = run_id
         self.workflow_id = workflow_id
         self.resource_id = resource_id
         self.emit = emit
+        # The run's event bus, which takes compact step records as they are; without one,
+        # records are built into events for ``emit``.
+        self.bus = bus
         self.request_context = request_context
         self.loop = loop
         self.loop_thread = threading.get_ident()
@@ -104,6 +115,14 @@ class RunScope:
         self.tracing = False
         # Writes the run's snapshots; None where nothing is stored (a step as an operator).
         self.persister: Persister | None = None
+
+    def emit_record(self, record: EventRecord) -> None:
+        """Emit a step start or result given as a compact record (``rxflow.events``)."""
+        bus = self.bus
+        if bus is not None:
+            bus.on_record(record)
+        else:
+            self.emit(build_event(record))
 
     def mark(self) -> None:
         """The top-level execution changed: let the persister write a snapshot soon."""
