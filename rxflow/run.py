@@ -481,7 +481,7 @@ class Run:
             result=result.result,
             error=_as_exception(result.error),
             tracing_context=segment.tracing_context(),
-            live=False,
+            live=segment.persister.live,
         )
         try:
             await segment.persister.write(snapshot)
