@@ -6,6 +6,8 @@ clients read. Payload classes hold snake_case attributes. The engine builds thes
 construction is kept cheap: no validators, no default factories on the hot classes, and the
 classes are slotted but not frozen (a frozen attrs ``__init__`` costs four times as much on
 this per-event path). Events are shared by every reader of a run: treat them as read-only.
+The hottest two, a step's start and result, travel as compact records (``build_event``) until
+someone reads them.
 """
 
 from __future__ import annotations

@@ -151,7 +151,11 @@ class _OutputIterator:
             history = output._history
             if index < len(history):
                 self._position += 1
-                return _event_at(history, index)
+                event = history[index]
+                if isinstance(event, tuple):  # a compact step record: built on first read, kept
+                    built = history[index] = build_event(event)
+                    return built
+                return event
             if output._closed:
                 if output._readers is not None:
                     output._readers.discard(self)

@@ -71,6 +71,7 @@ class _EventBus(Subject[Any]):
         self.lock = self._shared_lock
         self._sinks: tuple[Callable[[Any], None], ...] = ()
         self._record_sinks: tuple[Callable[[EventRecord], None] | None, ...] = ()
+        self._objects_only = False  # a sink takes only event objects: build records for all
 
     def attach(
         self,
@@ -83,6 +84,7 @@ class _EventBus(Subject[Any]):
         """
         self._sinks = (*self._sinks, sink)
         self._record_sinks = (*self._record_sinks, record_sink)
+        self._objects_only = None in self._record_sinks
 
         def detach() -> None:
             for index, attached in enumerate(self._sinks):
@@ -90,6 +92,7 @@ class _EventBus(Subject[Any]):
                     sinks, records = self._sinks, self._record_sinks
                     self._sinks = sinks[:index] + sinks[index + 1 :]
                     self._record_sinks = records[:index] + records[index + 1 :]
+                    self._objects_only = None in self._record_sinks
                     return
 
         return detach
@@ -97,12 +100,11 @@ class _EventBus(Subject[Any]):
     def on_record(self, record: EventRecord) -> None:
         """A step start or result as a compact record: record sinks keep it as it is; if any
         listener wants objects, everyone gets the built event."""
-        sinks = self._record_sinks
-        if self.observers or None in sinks:
+        if self._objects_only or self.observers:
             self.on_next(build_event(record))
             return
-        for sink in sinks:
-            sink(record)  # type: ignore[misc]  # no None among them (checked above)
+        for sink in self._record_sinks:
+            sink(record)  # type: ignore[misc]  # no None among them (_objects_only)
 
     def on_next(self, value: Any) -> None:
         for sink in self._sinks:

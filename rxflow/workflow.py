@@ -154,6 +154,7 @@ class Workflow:
     resume_schema: Any = None
     suspend_schema: Any = None
     is_async = True
+    _plain_async = False  # run by the engine's nested-workflow path
 
     def __init__(
         self,

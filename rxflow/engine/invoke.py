@@ -173,29 +173,43 @@ def _failed(call: StepCall, error: BaseException, ended_at: int) -> StepResult:
     )
 
 
-async def _execute(ex: ExecutionState, call: StepCall) -> StepResult:
-    """Run the body with validation and retries; the step's result (its latest attempt's
-    context is left on ``call.context``)."""
+def _checked_input(ex: ExecutionState, call: StepCall) -> Any:
+    """The step's input in its ``input_schema`` type, after checking the request context
+    against the step's schema (raises ``ValidationError``)."""
+    step = call.step
+    what = step.id
+    if step.request_context_schema is not None:
+        conform(
+            ex.scope.request_context.to_dict(),
+            step.request_context_schema,
+            what=f"request context of step '{what}'",
+        )
+    if step.input_schema is not None:
+        return conform(call.input, step.input_schema, what=f"input of step '{what}'")
+    return call.input
+
+
+async def _retry(ex: ExecutionState, call: StepCall, error: Exception) -> StepResult:
+    """The first attempt (on the fast path) raised ``error``: retry as configured, or fail."""
+    step = call.step
+    attempts = step.retries if step.retries is not None else ex.workflow.retry_config.attempts
+    if attempts < 1 or ex.scope.aborted:
+        return _failed(call, error, now_ms())
+    delay = ex.workflow.retry_config.delay
+    if delay:
+        await asyncio.sleep(delay / 1000)
+    return await _attempts(ex, call, call.input, retry=1)
+
+
+async def _attempts(
+    ex: ExecutionState, call: StepCall, input_data: Any, retry: int = 0
+) -> StepResult:
+    """Run the body (attempt ``retry`` onwards) with retries; the step's result (its latest
+    attempt's context is left on ``call.context``)."""
     step = call.step
     scope = ex.scope
-    what = step.id
-    input_data = call.input
-    if step.input_schema is not None or step.request_context_schema is not None:
-        try:
-            if step.request_context_schema is not None:
-                conform(
-                    scope.request_context.to_dict(),
-                    step.request_context_schema,
-                    what=f"request context of step '{what}'",
-                )
-            if step.input_schema is not None:
-                input_data = conform(input_data, step.input_schema, what=f"input of step '{what}'")
-        except Exception as error:  # schema failures fail the step at once: no retry helps
-            return _failed(call, error, now_ms())
-
     attempts = step.retries if step.retries is not None else ex.workflow.retry_config.attempts
     nested = isinstance(step, Workflow)
-    retry = 0
     while True:
         ctx: StepContext | None = None
         call.context = None
@@ -212,13 +226,7 @@ async def _execute(ex: ExecutionState, call: StepCall) -> StepResult:
                 if ctx._suspend is not None:
                     _keep_labels(ex, call, ctx._suspend[1])
                     return _suspended(call, ctx._suspend[0])
-            if output.__class__ is Bail:
-                return _finished(call, "bailed", output.value)
-            if output.__class__ is NestedSuspension:
-                return _suspended(call, output.payload)
-            if step.output_schema is not None:
-                output = conform(output, step.output_schema, what=f"output of step '{what}'")
-            return _finished(call, "success", output)
+            return _outcome(call, output)
         except asyncio.CancelledError:
             if not scope.absorb_cancel():
                 raise
@@ -232,6 +240,18 @@ async def _execute(ex: ExecutionState, call: StepCall) -> StepResult:
             delay = ex.workflow.retry_config.delay
             if delay:
                 await asyncio.sleep(delay / 1000)
+
+
+def _outcome(call: StepCall, output: Any) -> StepResult:
+    """The result for what the body returned (checked against the step's output schema)."""
+    if output.__class__ is Bail:
+        return _finished(call, "bailed", output.value)
+    if output.__class__ is NestedSuspension:
+        return _suspended(call, output.payload)
+    step = call.step
+    if step.output_schema is not None:
+        output = conform(output, step.output_schema, what=f"output of step '{step.id}'")
+    return _finished(call, "success", output)
 
 
 def _finished(call: StepCall, status: str, output: Any) -> StepResult:
@@ -350,7 +370,33 @@ async def run_step(ex: ExecutionState, call: StepCall) -> StepResult:
                 "rxflow.step.id": call.step.id,
             },
         )
-    result = await _execute(ex, call)
+    step = call.step
+    if step._plain_async:
+        # The common case, without the retry loop's coroutine: a plain async step with no
+        # schema on its input; its first attempt runs here, any retry in ``_attempts``.
+        first = call.context = _context(ex, call, call.input, 0)
+        try:
+            output = await step.execute(first)  # type: ignore[union-attr]
+            if first._suspend is not None:
+                _keep_labels(ex, call, first._suspend[1])
+                result = _suspended(call, first._suspend[0])
+            else:
+                result = _outcome(call, output)
+        except asyncio.CancelledError:
+            if not ex.scope.absorb_cancel():
+                raise
+            result = _finished(call, "canceled", None)
+        except (TripWire, NonRetryableError) as error:
+            result = _failed(call, error, now_ms())
+        except Exception as error:
+            result = await _retry(ex, call, error)
+    else:
+        try:
+            input_data = _checked_input(ex, call)
+        except Exception as error:  # schema failures fail the step at once: no retry helps
+            result = _failed(call, error, now_ms())
+        else:
+            result = await _attempts(ex, call, input_data)
     ctx = call.context
     if ctx is not None and ctx._state_partials and result.status in _STATE_KEPT:
         try:

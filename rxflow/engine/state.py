@@ -66,8 +66,8 @@ class RunScope:
         "_signal",
         "aborted",
         "can_suspend",
-        "bus",
         "emit",
+        "emit_record",
         "loop",
         "loop_thread",
         "on_abort_request",
@@ -96,9 +96,11 @@ class RunScope:
         self.workflow_id = workflow_id
         self.resource_id = resource_id
         self.emit = emit
-        # The run's event bus, which takes compact step records as they are; without one,
-        # records are built into events for ``emit``.
-        self.bus = bus
+        # Step starts and results go out as compact records (``rxflow.events.build_event``):
+        # the run's event bus takes them as they are; otherwise they are built for ``emit``.
+        self.emit_record: Callable[[EventRecord], None] = (
+            bus.on_record if bus is not None else lambda record: emit(build_event(record))
+        )
         self.request_context = request_context
         self.loop = loop
         self.loop_thread = threading.get_ident()
@@ -115,14 +117,6 @@ class RunScope:
         self.tracing = False
         # Writes the run's snapshots; None where nothing is stored (a step as an operator).
         self.persister: Persister | None = None
-
-    def emit_record(self, record: EventRecord) -> None:
-        """Emit a step start or result given as a compact record (``rxflow.events``)."""
-        bus = self.bus
-        if bus is not None:
-            bus.on_record(record)
-        else:
-            self.emit(build_event(record))
 
     def mark(self) -> None:
         """The top-level execution changed: let the persister write a snapshot soon."""
