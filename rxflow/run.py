@@ -152,7 +152,15 @@ class _Segment:
         self.tracing = tracing
         self.resumed_from = resumed_from
         self.running_status = running_status
-        self.persister: Persister = cast(Persister, None)  # set right after (it needs us)
+        storage = run.workflow.storage
+        self.persister = Persister(
+            storage,
+            workflow_id=run.workflow_id,
+            run_id=run.run_id,
+            resource_id=run.resource_id,
+            build=self.snapshot,
+            durable=not isinstance(storage, InMemoryStorage),
+        )
         self._cache: WireCache | None = None
         self.result: WorkflowResult | None = None
         self.ended = False
@@ -405,15 +413,7 @@ class Run:
         """
         storage = self.workflow.storage
         segment = _Segment(self, ex, resume, tracing, resumed_from, running_status)
-        persister = segment.persister = Persister(
-            storage,
-            workflow_id=self.workflow_id,
-            run_id=self.run_id,
-            resource_id=self.resource_id,
-            build=segment.snapshot,
-            durable=not isinstance(storage, InMemoryStorage),
-        )
-        ex.scope.persister = persister
+        persister = ex.scope.persister = segment.persister
         if persister.live:  # the in-memory store reads this run's progress when asked
             cast(InMemoryStorage, storage)._follow_live(
                 self.workflow_id, self.run_id, segment.live_snapshot
