@@ -151,11 +151,7 @@ class _OutputIterator:
             history = output._history
             if index < len(history):
                 self._position += 1
-                event = history[index]
-                if isinstance(event, tuple):  # a compact step record: built on first read, kept
-                    built = history[index] = build_event(event)
-                    return built
-                return event
+                return _event_at(history, index)
             if output._closed:
                 if output._readers is not None:
                     output._readers.discard(self)
@@ -309,7 +305,7 @@ class WorkflowRunOutput:
             if not wake.done():
                 wake.set_result(None)
         if self._observers:
-            built = build_event(event) if isinstance(event, tuple) else event
+            built = _event_at(history, len(history) - 1)  # the same object for the readers
             for observer in list(self._observers):
                 observer.on_next(built)
 
@@ -360,9 +356,7 @@ class WorkflowRunOutput:
         """A step start or result as a compact record: kept as it is until someone reads it."""
         if record[0] == STEP_RESULT_RECORD and record[4] == "failed":
             self._status = "tripwire" if record[12] is not None else "failed"
-        if self._observers:  # they take objects: build it once, for them and the readers
-            self._push(build_event(record))
-        elif self._limit is None and self._wake is None:
+        if self._limit is None and self._wake is None and not self._observers:
             self._history.append(record)
         else:
             self._push(record)

@@ -7,7 +7,6 @@ import asyncio
 import gc
 from typing import Any
 
-import pytest
 import reactivex
 
 from rxflow import StepContext, create_step, create_workflow
@@ -190,27 +189,3 @@ async def test_coroutine_observable_reports_value_error_and_stays_quiet_once_dis
         await asyncio.sleep(0)
     assert quiet == []
     assert isinstance(coroutine_observable(value, 1), reactivex.Observable)
-
-
-@pytest.mark.parametrize("reads", [0, 1])
-async def test_a_finished_run_with_unread_or_read_history_is_freed_by_refcount(reads: int) -> None:
-    wf = _chain()
-
-    async def one() -> None:
-        output = (await wf.create_run()).stream(input_data=1)
-        if reads:
-            async for _ in output:
-                pass
-        await output.result
-
-    await one()
-    gc.collect()
-    gc.disable()
-    try:
-        for _ in range(10):
-            await one()
-        for _ in range(3):
-            await asyncio.sleep(0)
-        assert gc.collect() == 0
-    finally:
-        gc.enable()
