@@ -189,28 +189,28 @@ def _checked_input(ex: ExecutionState, call: StepCall) -> Any:
     return call.input
 
 
-async def _retry(ex: ExecutionState, call: StepCall, error: Exception) -> StepResult:
-    """The first attempt (on the fast path) raised ``error``: retry as configured, or fail."""
+def _ends_step(ex: ExecutionState, call: StepCall, error: Exception, retry: int) -> bool:
+    """Whether ``error``, raised by attempt ``retry``, fails the step rather than retrying."""
+    if isinstance(error, (TripWire, NonRetryableError)) or ex.scope.aborted:
+        return True
     step = call.step
     attempts = step.retries if step.retries is not None else ex.workflow.retry_config.attempts
-    if attempts < 1 or ex.scope.aborted:
-        return _failed(call, error, now_ms())
-    delay = ex.workflow.retry_config.delay
-    if delay:
-        await asyncio.sleep(delay / 1000)
-    return await _attempts(ex, call, call.input, retry=1)
+    return retry >= attempts
 
 
 async def _attempts(
     ex: ExecutionState, call: StepCall, input_data: Any, retry: int = 0
 ) -> StepResult:
-    """Run the body (attempt ``retry`` onwards) with retries; the step's result (its latest
-    attempt's context is left on ``call.context``)."""
+    """Run the body (attempt ``retry`` onwards, each retry after the configured delay) until
+    it no longer fails or retries run out; the step's result (its latest attempt's context is
+    left on ``call.context``)."""
     step = call.step
-    scope = ex.scope
-    attempts = step.retries if step.retries is not None else ex.workflow.retry_config.attempts
     nested = isinstance(step, Workflow)
     while True:
+        if retry:
+            delay = ex.workflow.retry_config.delay
+            if delay:
+                await asyncio.sleep(delay / 1000)
         ctx: StepContext | None = None
         call.context = None
         try:
@@ -223,27 +223,25 @@ async def _attempts(
                     output = await body(ctx)
                 else:
                     output = await asyncio.to_thread(body, ctx)
-                if ctx._suspend is not None:
-                    _keep_labels(ex, call, ctx._suspend[1])
-                    return _suspended(call, ctx._suspend[0])
-            return _outcome(call, output)
+            return _outcome(ex, call, ctx, output)
         except asyncio.CancelledError:
-            if not scope.absorb_cancel():
+            if not ex.scope.absorb_cancel():
                 raise
             return _finished(call, "canceled", None)
-        except (TripWire, NonRetryableError) as error:
-            return _failed(call, error, now_ms())
         except Exception as error:
-            if retry >= attempts or scope.aborted:
+            if _ends_step(ex, call, error, retry):
                 return _failed(call, error, now_ms())
             retry += 1
-            delay = ex.workflow.retry_config.delay
-            if delay:
-                await asyncio.sleep(delay / 1000)
 
 
-def _outcome(call: StepCall, output: Any) -> StepResult:
-    """The result for what the body returned (checked against the step's output schema)."""
+def _outcome(
+    ex: ExecutionState, call: StepCall, ctx: StepContext | None, output: Any
+) -> StepResult:
+    """The result of an attempt whose body returned ``output`` (or suspended through ``ctx``),
+    checked against the step's output schema."""
+    if ctx is not None and ctx._suspend is not None:
+        _keep_labels(ex, call, ctx._suspend[1])
+        return _suspended(call, ctx._suspend[0])
     if output.__class__ is Bail:
         return _finished(call, "bailed", output.value)
     if output.__class__ is NestedSuspension:
@@ -376,20 +374,16 @@ async def run_step(ex: ExecutionState, call: StepCall) -> StepResult:
         # schema on its input; its first attempt runs here, any retry in ``_attempts``.
         first = call.context = _context(ex, call, call.input, 0)
         try:
-            output = await step.execute(first)  # type: ignore[union-attr]
-            if first._suspend is not None:
-                _keep_labels(ex, call, first._suspend[1])
-                result = _suspended(call, first._suspend[0])
-            else:
-                result = _outcome(call, output)
+            result = _outcome(ex, call, first, await step.execute(first))  # type: ignore[union-attr]
         except asyncio.CancelledError:
             if not ex.scope.absorb_cancel():
                 raise
             result = _finished(call, "canceled", None)
-        except (TripWire, NonRetryableError) as error:
-            result = _failed(call, error, now_ms())
         except Exception as error:
-            result = await _retry(ex, call, error)
+            if _ends_step(ex, call, error, 0):
+                result = _failed(call, error, now_ms())
+            else:
+                result = await _attempts(ex, call, call.input, retry=1)
     else:
         try:
             input_data = _checked_input(ex, call)
