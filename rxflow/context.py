@@ -169,15 +169,34 @@ class Suspended:
         return f"Suspended({self.payload!r})"
 
 
-class StepWriter:
-    """``ctx.writer``: streams values out of a running step as ``workflow-step-output``."""
+# A step writing in a tight loop gives the event loop a turn every this many chunks, so
+# other runs' streams keep moving (one bare yield: no task, no timer).
+WRITES_PER_YIELD = 100
 
-    __slots__ = ("_emit", "_run_id", "_step_name")
+
+class StepWriter:
+    """``ctx.writer``: streams values out of a running step as ``workflow-step-output``.
+
+    Every ``WRITES_PER_YIELD``-th chunk the writer lets the event loop run other work before
+    it returns, so a step writing many chunks without awaiting anything else cannot stall it.
+    """
+
+    __slots__ = ("_emit", "_run_id", "_step_name", "_unyielded")
 
     def __init__(self, emit: Any, run_id: str, step_name: str) -> None:
         self._emit = emit
         self._run_id = run_id
         self._step_name = step_name
+        self._unyielded = 0  # chunks written since the writer last yielded
+
+    def _yield_due(self) -> bool:
+        """Count one chunk; True every ``WRITES_PER_YIELD`` chunks (then the writer yields)."""
+        count = self._unyielded + 1
+        if count < WRITES_PER_YIELD:
+            self._unyielded = count
+            return False
+        self._unyielded = 0
+        return True
 
     async def write(self, value: Any) -> None:
         """Emit ``value`` as a ``workflow-step-output`` chunk (``from_="USER"``).
@@ -194,6 +213,8 @@ class StepWriter:
                 from_="USER",
             )
         )
+        if self._yield_due():
+            await asyncio.sleep(0)
 
     async def custom(self, chunk: Mapping[str, Any]) -> None:
         """Emit a custom ``data-*`` chunk, passed through to the stream unchanged."""
@@ -212,6 +233,8 @@ class StepWriter:
                 extra=extra,
             )
         )
+        if self._yield_due():
+            await asyncio.sleep(0)
 
 
 @attrs.define(slots=True, eq=False)
@@ -306,9 +329,7 @@ class StepContext(_ContextBase):
     resume_data: Any = None
     suspend_data: Any = None
     _writer: StepWriter | None = attrs.field(init=False, default=None, repr=False)
-    _state_partials: list[dict[str, Any]] | None = attrs.field(
-        init=False, default=None, repr=False
-    )
+    _state_partials: list[dict[str, Any]] | None = attrs.field(init=False, default=None, repr=False)
     _suspend: tuple[Any, list[str] | None] | None = attrs.field(
         init=False, default=None, repr=False
     )
