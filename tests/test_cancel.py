@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import Any
 
 from conftest import collect, kinds
 
-from rxflow import StepContext, create_step, create_workflow
+from rxflow import RetryConfig, StepContext, create_step, create_workflow
 
 
 async def test_cancel_during_step_body() -> None:
@@ -189,3 +190,140 @@ async def test_cancel_of_finished_run_is_a_no_op() -> None:
     result = await run.start(input_data=None)
     await run.cancel()
     assert run.status == "success" and result.status == "success"
+
+
+# ---- a cancellation the run asked for stays a cancellation --------------------------------------
+
+
+def _step_events(chunks: list[Any]) -> list[tuple[str, str | None, str | None]]:
+    """``(type, step id, status)`` per chunk; the status of step results only."""
+    shape = []
+    for chunk in chunks:
+        payload = getattr(chunk, "payload", None)
+        status = getattr(payload, "status", None) if chunk.type == "workflow-step-result" else None
+        shape.append((chunk.type, getattr(payload, "id", None), status))
+    return shape
+
+
+_CANCELED_STEP = [
+    ("workflow-start", None, None),
+    ("workflow-step-start", "s", None),
+    ("workflow-step-result", "s", "canceled"),
+    ("workflow-canceled", None, None),
+    ("workflow-finish", None, None),
+]
+
+
+async def test_abort_then_raise_ends_canceled() -> None:
+    after: list[bool] = []
+
+    async def aborts_then_raises(ctx: StepContext) -> int:
+        ctx.abort()
+        raise RuntimeError("raised after abort")
+
+    async def later(ctx: StepContext) -> int:
+        after.append(True)
+        return 1
+
+    wf = (
+        create_workflow(id="abort-raise")
+        .then(create_step(id="s", execute=aborts_then_raises))
+        .then(create_step(id="later", execute=later))
+        .commit()
+    )
+    run = await wf.create_run()
+    result = await run.start(input_data=None)
+    assert result.status == "canceled"
+    assert result.error is None
+    assert result.steps["s"].status == "canceled"
+    assert result.steps["s"].error is None
+    assert list(result.steps) == ["s"]
+    assert after == []
+    record = await wf.storage.get_run(wf.id, run.run_id)
+    assert record is not None and record.status == "canceled"
+
+    run = await wf.create_run()
+    chunks = await collect(run.stream(input_data=None))
+    assert _step_events(chunks) == _CANCELED_STEP
+    assert chunks[-1].to_dict()["payload"]["workflowStatus"] == "canceled"
+
+
+async def test_abort_then_raise_is_not_retried() -> None:
+    attempts: list[int] = []
+
+    async def aborts_then_raises(ctx: StepContext) -> int:
+        attempts.append(ctx.retry_count)
+        ctx.abort()
+        raise RuntimeError("raised after abort")
+
+    wf = (
+        create_workflow(id="abort-raise-retries", retry_config=RetryConfig(attempts=3))
+        .then(create_step(id="s", execute=aborts_then_raises))
+        .commit()
+    )
+    run = await wf.create_run()
+    chunks = await collect(run.stream(input_data=None))
+    assert attempts == [0]
+    assert _step_events(chunks) == _CANCELED_STEP
+
+
+async def test_external_cancel_while_finally_raises_ends_canceled() -> None:
+    entered = asyncio.Event()
+
+    async def raises_while_unwinding(ctx: StepContext) -> int:
+        try:
+            entered.set()
+            await asyncio.Event().wait()
+        finally:
+            raise RuntimeError("raised in finally")  # noqa: B012
+        return 1
+
+    wf = (
+        create_workflow(id="cancel-finally")
+        .then(create_step(id="s", execute=raises_while_unwinding))
+        .commit()
+    )
+    run = await wf.create_run()
+    output = run.stream(input_data=None)
+    await entered.wait()
+    await asyncio.wait_for(run.cancel(), 5)
+    record = await wf.storage.get_run(wf.id, run.run_id)
+    assert record is not None and record.status == "canceled"
+    assert run.status == "canceled"
+    chunks = await collect(output)
+    assert _step_events(chunks) == _CANCELED_STEP
+    result = await output.result
+    assert result.status == "canceled"
+    assert result.steps["s"].status == "canceled"
+    assert result.steps["s"].error is None
+
+
+# ---- a step canceled while it waits to retry -------------------------------------------------
+
+
+async def test_cancel_during_retry_delay_reports_the_step_canceled() -> None:
+    failures: list[int] = []
+    first_failed = asyncio.Event()
+
+    async def fails(ctx: StepContext) -> int:
+        failures.append(ctx.retry_count)
+        first_failed.set()
+        raise RuntimeError("fails")
+
+    wf = (
+        create_workflow(id="cancel-retry", retry_config=RetryConfig(attempts=3, delay=60_000))
+        .then(create_step(id="s", execute=fails))
+        .commit()
+    )
+    run = await wf.create_run()
+    output = run.stream(input_data=None)
+    await first_failed.wait()
+    await asyncio.wait_for(run.cancel(), 5)
+    chunks = await collect(output)
+    assert failures == [0]
+    assert _step_events(chunks) == _CANCELED_STEP
+    result = await output.result
+    assert result.status == "canceled"
+    assert result.steps["s"].status == "canceled"
+    record = await wf.storage.get_run(wf.id, run.run_id)
+    assert record is not None and record.status == "canceled"

@@ -191,7 +191,7 @@ def _checked_input(ex: ExecutionState, call: StepCall) -> Any:
 
 def _ends_step(ex: ExecutionState, call: StepCall, error: Exception, retry: int) -> bool:
     """Whether ``error``, raised by attempt ``retry``, fails the step rather than retrying."""
-    if isinstance(error, (TripWire, NonRetryableError)) or ex.scope.aborted:
+    if isinstance(error, (TripWire, NonRetryableError)):
         return True
     step = call.step
     attempts = step.retries if step.retries is not None else ex.workflow.retry_config.attempts
@@ -207,13 +207,13 @@ async def _attempts(
     step = call.step
     nested = isinstance(step, Workflow)
     while True:
-        if retry:
-            delay = ex.workflow.retry_config.delay
-            if delay:
-                await asyncio.sleep(delay / 1000)
         ctx: StepContext | None = None
         call.context = None
         try:
+            if retry:  # waiting to retry is part of the step: a cancel here cancels the step
+                delay = ex.workflow.retry_config.delay
+                if delay:
+                    await asyncio.sleep(delay / 1000)
             if nested:
                 output = await run_nested(ex, call, input_data)
             else:
@@ -229,6 +229,8 @@ async def _attempts(
                 raise
             return _finished(call, "canceled", None)
         except Exception as error:
+            if ex.scope.absorb_cancel():  # raised while unwinding from the run's abort
+                return _finished(call, "canceled", None)
             if _ends_step(ex, call, error, retry):
                 return _failed(call, error, now_ms())
             retry += 1
@@ -380,7 +382,9 @@ async def run_step(ex: ExecutionState, call: StepCall) -> StepResult:
                 raise
             result = _finished(call, "canceled", None)
         except Exception as error:
-            if _ends_step(ex, call, error, 0):
+            if ex.scope.absorb_cancel():  # raised while unwinding from the run's abort
+                result = _finished(call, "canceled", None)
+            elif _ends_step(ex, call, error, 0):
                 result = _failed(call, error, now_ms())
             else:
                 result = await _attempts(ex, call, call.input, retry=1)
