@@ -6,7 +6,8 @@ import asyncio
 from typing import Any
 
 import pytest
-from conftest import collect, kinds
+from _steps import add_one, const, inc
+from conftest import collect, kinds, of, one, types
 
 from rxflow import (
     ConditionContext,
@@ -16,13 +17,6 @@ from rxflow import (
     create_step,
     create_workflow,
 )
-
-
-def const(step_id: str, value: Any) -> Any:
-    async def body(ctx: StepContext) -> Any:
-        return value
-
-    return create_step(id=step_id, execute=body)
 
 
 def echo(step_id: str) -> Any:
@@ -341,3 +335,269 @@ async def test_nested_state_flows_back() -> None:
     parent = create_workflow(id="p").then(child).commit()
     result = await (await parent.create_run()).start(input_data=0, initial_state={"outer": 41})
     assert result.state == {"outer": 41, "inner": 42}
+
+
+# --- parallel ---------------------------------------------------------------------------------
+
+
+async def test_parallel_output_and_same_input() -> None:
+    inputs: list[Any] = []
+
+    def rec(sid: str, value: Any) -> Any:
+        async def body(ctx: StepContext) -> Any:
+            inputs.append(ctx.input_data)
+            return value
+
+        return create_step(id=sid, execute=body)
+
+    wf = create_workflow(id="par").parallel([rec("b", "B"), rec("c", "C")]).commit()
+    result = await (await wf.create_run()).start(input_data={"in": 1})
+    assert result.status == "success"
+    assert result.result == {"b": "B", "c": "C"}
+    assert inputs == [{"in": 1}, {"in": 1}]
+
+
+async def test_parallel_sibling_failure_does_not_cancel_sibling() -> None:
+    gate = asyncio.Event()
+    finished: list[str] = []
+
+    async def slow(ctx: StepContext) -> Any:
+        await gate.wait()
+        finished.append("slow")
+        return "slow-done"
+
+    async def boom(ctx: StepContext) -> Any:
+        gate.set()
+        raise ValueError("sibling failed")
+
+    wf = (
+        create_workflow(id="parfail")
+        .parallel([create_step(id="slow", execute=slow), create_step(id="boom", execute=boom)])
+        .then(const("never", 0))
+        .commit()
+    )
+    output = (await wf.create_run()).stream(input_data=None)
+    chunks = await collect(output)
+    result = await output.result
+    assert result.status == "failed"
+    assert str(result.error) == "sibling failed"
+    assert finished == ["slow"]
+    assert one(chunks, "workflow-step-result", "slow")["status"] == "success"
+    assert one(chunks, "workflow-step-result", "boom")["status"] == "failed"
+    assert "never" not in result.steps
+
+
+async def test_parallel_allow_failure_failed_step_slot_is_none() -> None:
+    async def boom(ctx: StepContext) -> Any:
+        raise ValueError("x")
+
+    wf = (
+        create_workflow(id="allow")
+        .parallel([const("ok", 1), create_step(id="boom", execute=boom)], allow_failure=True)
+        .commit()
+    )
+    result = await (await wf.create_run()).start(input_data=None)
+    assert result.status == "success"
+    assert result.result == {"ok": 1, "boom": None}
+
+
+async def test_parallel_failure_wins_over_suspension() -> None:
+    gate = asyncio.Event()
+
+    async def ask(ctx: StepContext) -> Any:
+        await gate.wait()
+        return await ctx.suspend({})
+
+    async def boom(ctx: StepContext) -> Any:
+        gate.set()
+        raise ValueError("x")
+
+    wf = (
+        create_workflow(id="failsusp")
+        .parallel([create_step(id="ask", execute=ask), create_step(id="boom", execute=boom)])
+        .commit()
+    )
+    result = await (await wf.create_run()).start(input_data=None)
+    assert result.status == "failed"
+
+
+async def test_parallel_starts_all_before_any_result_even_without_awaits() -> None:
+    async def a(ctx: StepContext) -> Any:
+        return "a"
+
+    async def b(ctx: StepContext) -> Any:
+        return "b"
+
+    async def c(ctx: StepContext) -> Any:
+        return "c"
+
+    wf = (
+        create_workflow(id="order")
+        .parallel(
+            [
+                create_step(id="a", execute=a),
+                create_step(id="b", execute=b),
+                create_step(id="c", execute=c),
+            ]
+        )
+        .commit()
+    )
+    chunks = await collect((await wf.create_run()).stream(input_data=None))
+    kinds = types(chunks)
+    starts = [i for i, t in enumerate(kinds) if t == "workflow-step-start"]
+    results = [i for i, t in enumerate(kinds) if t == "workflow-step-result"]
+    assert len(starts) == 3 and len(results) == 3
+    assert max(starts) < min(results)
+
+
+async def test_parallel_results_in_completion_order() -> None:
+    gate_a = asyncio.Event()
+
+    async def a(ctx: StepContext) -> Any:
+        await gate_a.wait()
+        return "a"
+
+    async def b(ctx: StepContext) -> Any:
+        gate_a.set()
+        return "b"
+
+    wf = (
+        create_workflow(id="compl")
+        .parallel([create_step(id="a", execute=a), create_step(id="b", execute=b)])
+        .commit()
+    )
+    chunks = await collect((await wf.create_run()).stream(input_data=None))
+    result_ids = [p["id"] for p in of(chunks, "workflow-step-result")]
+    assert result_ids == ["b", "a"]
+
+
+# --- branch -----------------------------------------------------------------------------------
+
+
+async def test_branch_starts_every_true_condition_before_any_result() -> None:
+    async def async_true(ctx: ConditionContext) -> bool:
+        return True
+
+    wf = (
+        create_workflow(id="br")
+        .branch(
+            [
+                (lambda ctx: ctx.input_data > 0, const("pos", "P")),
+                (async_true, const("always", "A")),
+                (lambda ctx: False, const("never", "N")),
+            ]
+        )
+        .commit()
+    )
+    output = (await wf.create_run()).stream(input_data=5)
+    chunks = await collect(output)
+    result = await output.result
+    assert result.status == "success"
+    assert result.result == {"pos": "P", "always": "A"}
+    assert "never" not in result.steps
+    kinds = types(chunks)
+    starts = [i for i, t in enumerate(kinds) if t == "workflow-step-start"]
+    results = [i for i, t in enumerate(kinds) if t == "workflow-step-result"]
+    assert len(starts) == 2 and max(starts) < min(results)
+
+
+async def test_branch_none_true_gives_empty_dict() -> None:
+    wf = create_workflow(id="brnone").branch([(lambda ctx: False, const("x", 1))]).commit()
+    result = await (await wf.create_run()).start(input_data=None)
+    assert (result.status, result.result) == ("success", {})
+
+
+async def test_branch_condition_that_raises_fails_block() -> None:
+    def bad(ctx: ConditionContext) -> bool:
+        raise RuntimeError("condition broke")
+
+    wf = (
+        create_workflow(id="brraise")
+        .branch([(bad, const("x", 1)), (lambda ctx: True, const("y", 2))])
+        .then(const("never", 0))
+        .commit()
+    )
+    result = await (await wf.create_run()).start(input_data=None)
+    assert result.status == "failed"
+    assert isinstance(result.error, RuntimeError)
+    assert str(result.error) == "condition broke"
+    assert "never" not in result.steps
+
+
+async def test_a_condition_that_raises_fails_its_block_with_that_error() -> None:
+    raised = LookupError("no such key")
+
+    def cond(ctx: Any) -> bool:
+        raise raised
+
+    for build in (
+        lambda b: b.branch([(cond, create_step(id="x", execute=add_one))]),
+        lambda b: b.dowhile(create_step(id="x", execute=add_one), cond),
+    ):
+        wf = build(create_workflow(id="cond")).commit()
+        result = await (await wf.create_run()).start(input_data=1)
+        assert result.status == "failed"
+        assert result.error is raised
+        assert result.to_dict()["error"] == {"message": "no such key", "name": "LookupError"}
+
+
+# --- map --------------------------------------------------------------------------------------
+
+
+async def test_map_function_ids_and_outputs() -> None:
+    async def amap(ctx: Any) -> Any:
+        return ctx.input_data * 3
+
+    wf = (
+        create_workflow(id="mp")
+        .then(inc("a"))
+        .map(lambda ctx: ctx.input_data + 100)
+        .map(amap)
+        .commit()
+    )
+    result = await (await wf.create_run()).start(input_data=0)
+    assert result.result == 303
+    assert result.steps["mapping_mp_0"].output == 101
+    assert result.steps["mapping_mp_1"].output == 303
+    assert result.step_execution_path == ["a", "mapping_mp_0", "mapping_mp_1"]
+
+
+async def test_map_dict_forms() -> None:
+    fetch = const("fetch", {"user": {"name": "ada"}, "n": 3})
+    wf = (
+        create_workflow(id="mpd")
+        .then(fetch)
+        .then(inc_n := create_step(id="score", execute=lambda ctx: ctx.input_data["n"] * 10))
+        .map(
+            {
+                "name": {"step": fetch, "path": "user.name"},
+                "whole": {"step": inc_n, "path": "."},
+                "asked": {"init_data": True, "path": "."},
+                "asked_a": {"init_data": True, "path": "a"},
+                "user_id": {"request_context_path": "user.id"},
+                "source": {"value": "api"},
+            }
+        )
+        .commit()
+    )
+    result = await (await wf.create_run()).start(
+        input_data={"a": 1}, request_context={"user": {"id": 7}}
+    )
+    assert result.status == "success", result.error
+    assert result.result == {
+        "name": "ada",
+        "whole": 30,
+        "asked": {"a": 1},
+        "asked_a": 1,
+        "user_id": 7,
+        "source": "api",
+    }
+
+
+async def test_map_step_emits_step_events() -> None:
+    wf = create_workflow(id="mapev").map(lambda ctx: {"v": ctx.input_data}).commit()
+    chunks = await collect((await wf.create_run()).stream(input_data=1))
+    start = one(chunks, "workflow-step-start", "mapping_mapev_0")
+    result = one(chunks, "workflow-step-result", "mapping_mapev_0")
+    assert start["stepName"] == "mapping_mapev_0"
+    assert result["output"] == {"v": 1}

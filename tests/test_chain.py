@@ -9,7 +9,8 @@ from typing import Any
 
 import attrs
 import pytest
-from conftest import collect, kinds
+from _steps import add_one
+from conftest import collect, kinds, within
 
 from rxflow import (
     RxflowError,
@@ -295,3 +296,19 @@ async def test_in_memory_store_shows_a_runs_progress_mid_run() -> None:
     final = await storage.get_run("progress", run.run_id)
     assert final is not None and final.status == "success"
     assert final.snapshot["stepExecutionPath"] == ["first", "peek"]
+
+
+# --- long chains ------------------------------------------------------------------------------
+
+
+async def test_a_thousand_step_chain_runs_at_the_default_recursion_limit() -> None:
+    builder = create_workflow(id="long")
+    for index in range(1000):
+        builder = builder.then(create_step(id=f"s{index}", execute=add_one))
+    wf = builder.commit()
+    result = await (await wf.create_run()).start(input_data=0)
+    assert (result.status, result.result) == ("success", 1000)
+    output = (await wf.create_run()).stream(input_data=0)
+    chunks = await within(collect(output))
+    assert len(chunks) == 2 + 2 * 1000
+    assert (await within(output.result)).result == 1000

@@ -8,6 +8,8 @@ import gc
 from typing import Any
 
 import reactivex
+from _steps import asker, inc, wf_of
+from conftest import collect, types, wait_until, wire
 
 from rxflow import StepContext, create_step, create_workflow
 from rxflow.engine.operator import coroutine_observable
@@ -189,3 +191,56 @@ async def test_coroutine_observable_reports_value_error_and_stays_quiet_once_dis
         await asyncio.sleep(0)
     assert quiet == []
     assert isinstance(coroutine_observable(value, 1), reactivex.Observable)
+
+
+# --- history_limit ----------------------------------------------------------------------------
+
+
+async def test_history_limit_bounds_replay_but_live_subscribers_lose_nothing() -> None:
+    gate = asyncio.Event()
+
+    async def first(ctx: StepContext) -> Any:
+        await gate.wait()
+        return 0
+
+    steps = [create_step(id="first", execute=first)] + [inc(f"s{i}") for i in range(5)]
+    run = await wf_of(*steps, wid="hist").create_run()
+    output = run.stream(input_data=None, history_limit=3)
+    live: list[dict[str, Any]] = []
+    output.events.subscribe(on_next=lambda c: live.append(c.to_dict()))
+    gate.set()
+    await output.result
+    await output.usage
+    late = wire(await collect(output))
+    assert len(live) == 1 + 2 * 6 + 1
+    assert live[0]["type"] == "workflow-start"
+    assert len(late) == 3
+    assert late == live[-3:]
+    assert late[-1]["type"] == "workflow-finish"
+    replay = [c.to_dict() async for c in output.full_stream]
+    assert replay == live[-3:]
+
+
+async def test_resume_stream_history_limit() -> None:
+    run = await wf_of(asker("ask"), inc("a"), inc("b"), wid="histres").create_run()
+    await run.start(input_data=None)
+    output = run.resume_stream(resume_data=1, history_limit=2)
+    await output.result
+    await output.usage
+    late = await collect(output)
+    assert types(late) == ["workflow-step-result", "workflow-finish"]
+
+
+async def test_kept_open_output_history_limit_across_resume() -> None:
+    run = await wf_of(asker("ask"), inc("a"), inc("b"), wid="histkept").create_run()
+    kept = run.stream(input_data=None, close_on_suspend=False, history_limit=2)
+    live: list[str] = []
+    kept.events.subscribe(on_next=lambda c: live.append(c.type))
+    await wait_until(lambda: run.status == "suspended")
+    await run.resume(resume_data=1)
+    await kept.result
+    await kept.usage
+    late = await collect(kept)
+    assert types(late) == ["workflow-step-result", "workflow-finish"]
+    assert live[0] == "workflow-start" and live[-1] == "workflow-finish"
+    assert live.count("workflow-step-result") == 3

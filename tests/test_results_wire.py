@@ -1,13 +1,18 @@
-"""Wire form of results: ``WorkflowResult``, ``StepResult``, ``Usage``, ``TripwireInfo``."""
+"""Results: the fields of each status, and the wire form of results, usage and tripwires."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 from typing import Any
 
 import attrs
 import pytest
+from _steps import OtherPoint, PaymentDeclined, Point, add_one, ask, echo, inc, one_step, wf_of
+from conftest import now_ms, within
 
+from rxflow import create_step, create_workflow
 from rxflow.convert import error_to_wire, to_wire
 from rxflow.errors import TripWire
 from rxflow.results import IterationMetadata, StepResult, TripwireInfo, Usage, WorkflowResult
@@ -355,3 +360,235 @@ def test_error_to_wire() -> None:
     assert error_to_wire(TripWire("stop")) == {"message": "stop", "name": "TripWire"}
     stacked = {"message": "m", "name": "Error", "stack": "at y"}
     assert error_to_wire(stacked) == stacked
+
+
+# --- the fields of each status ----------------------------------------------------------------
+
+
+async def test_workflow_result_fields_on_success() -> None:
+    async def first(ctx: Any) -> Any:
+        ctx.set_state({"seen": True})
+        return {"snake_key": ctx.input_data.x, "camelKey": 2}
+
+    wf = (
+        create_workflow(id="fields", input_schema=Point)
+        .then(create_step(id="first", execute=first))
+        .then(create_step(id="second", execute=echo))
+        .commit()
+    )
+    run = await wf.create_run()
+    result = await run.start(input_data={"x": 1, "y": "s"})
+    assert isinstance(result, WorkflowResult)
+    assert result.status == "success"
+    assert result.run_id == run.run_id
+    assert result.input == Point(1, "s")
+    assert list(result.steps) == ["first", "second"]  # step ids only, no "input"
+    assert all(isinstance(s, StepResult) for s in result.steps.values())
+    assert result.step_execution_path == ["first", "second"]
+    assert result.state == {"seen": True}
+    assert result.result == {"snake_key": 1, "camelKey": 2}
+    assert hasattr(result, "trace_id") and hasattr(result, "span_id")
+
+
+async def test_step_result_has_every_documented_field() -> None:
+    before = now_ms()
+    result = await (await one_step("step-fields", add_one).create_run()).start(input_data=1)
+    after = now_ms()
+    step = result.steps["s"]
+    for name in (
+        "status",
+        "payload",
+        "output",
+        "error",
+        "started_at",
+        "ended_at",
+        "suspend_payload",
+        "suspended_at",
+        "resume_payload",
+        "resumed_at",
+        "metadata",
+        "tripwire",
+    ):
+        assert hasattr(step, name), name
+    assert (step.status, step.payload, step.output, step.error) == ("success", 1, 2, None)
+    assert isinstance(step.started_at, int) and isinstance(step.ended_at, int)
+    assert before <= step.started_at <= step.ended_at <= after
+
+
+async def test_failed_result_keeps_the_exception_and_wires_message_and_name() -> None:
+    raised = PaymentDeclined("card refused")
+
+    async def body(ctx: Any) -> Any:
+        raise raised
+
+    result = await (await one_step("failed", body).create_run()).start(input_data=None)
+    assert result.status == "failed"
+    assert result.error is raised
+    assert result.steps["s"].error is raised
+    wire = result.to_dict()
+    assert wire["error"] == {"message": "card refused", "name": "PaymentDeclined"}
+    assert wire["steps"]["s"]["error"] == {"message": "card refused", "name": "PaymentDeclined"}
+
+
+async def test_suspended_result_paths_payloads_and_resume_fields() -> None:
+    async def approve(ctx: Any) -> Any:
+        if ctx.resume_data is None:
+            return await ctx.suspend({"reason": "need ok"})
+        return {"ok": ctx.resume_data, "previous": ctx.suspend_data}
+
+    wf = create_workflow(id="approval").then(create_step(id="approve", execute=approve)).commit()
+    run = await wf.create_run()
+    result = await run.start(input_data=7)
+    assert result.status == "suspended"
+    assert result.suspended == [["approve"]]
+    assert result.suspend_payload == {"approve": {"reason": "need ok"}}
+    step = result.steps["approve"]
+    assert step.status == "suspended"
+    assert step.suspend_payload == {"reason": "need ok"}
+    assert isinstance(step.suspended_at, int)
+    wire = result.to_dict()
+    assert wire["suspended"] == [["approve"]]
+    assert wire["suspendPayload"] == {"approve": {"reason": "need ok"}}
+    assert wire["steps"]["approve"]["suspendPayload"] == {"reason": "need ok"}
+
+    done = await run.resume(resume_data="yes")
+    assert done.status == "success"
+    assert done.result == {"ok": "yes", "previous": {"reason": "need ok"}}
+    step = done.steps["approve"]
+    assert step.resume_payload == "yes"
+    assert isinstance(step.resumed_at, int)
+    assert done.to_dict()["steps"]["approve"]["resumePayload"] == "yes"
+
+
+async def test_every_suspended_path_is_listed() -> None:
+    child = create_workflow(id="child").then(create_step(id="inner", execute=ask)).commit()
+    wf = (
+        create_workflow(id="many")
+        .parallel([create_step(id="a", execute=ask), create_step(id="b", execute=ask)])
+        .commit()
+    )
+    result = await (await wf.create_run()).start(input_data=1)
+    assert sorted(result.suspended) == [["a"], ["b"]]
+    assert set(result.suspend_payload) == {"a", "b"}
+
+    nested = create_workflow(id="outer").then(child).commit()
+    result = await (await nested.create_run()).start(input_data=1)
+    assert result.suspended == [["child", "inner"]]
+
+
+async def test_structured_values_keep_their_schema_types_after_resume() -> None:
+    seen: dict[str, Any] = {}
+
+    async def make(ctx: Any) -> Any:
+        return {"x": ctx.input_data.x + 1, "y": "made"}
+
+    async def approve(ctx: Any) -> Any:
+        if ctx.resume_data is None:
+            seen["before"] = (ctx.get_init_data(), ctx.get_step_result("make"))
+            return await ctx.suspend(None)
+        seen["after"] = (ctx.get_init_data(), ctx.get_step_result("make"))
+        return "ok"
+
+    wf = (
+        create_workflow(id="typed-resume", input_schema=Point)
+        .then(create_step(id="make", execute=make, output_schema=OtherPoint))
+        .then(create_step(id="approve", execute=approve))
+        .commit()
+    )
+    run = await wf.create_run()
+    first = await run.start(input_data={"x": 1, "y": "in"})
+    assert first.input == Point(1, "in")
+    assert seen["before"] == (Point(1, "in"), OtherPoint(2, "made"))
+    resumed = await run.resume(resume_data=True)
+    assert resumed.status == "success"
+    assert seen["after"] == seen["before"]
+    assert type(seen["after"][0]) is Point and type(seen["after"][1]) is OtherPoint
+    assert resumed.input == Point(1, "in")
+    assert resumed.steps["make"].output == OtherPoint(2, "made")
+
+
+async def test_tripwire_result_and_wire() -> None:
+    async def body(ctx: Any) -> Any:
+        raise TripWire("blocked", retry=True, metadata={"why": "pii"}, processor_id="p1")
+
+    result = await (await one_step("trip", body).create_run()).start(input_data=None)
+    assert result.status == "tripwire"
+    info = result.tripwire
+    assert (info.reason, info.retry, info.metadata, info.processor_id) == (
+        "blocked",
+        True,
+        {"why": "pii"},
+        "p1",
+    )
+    assert result.steps["s"].status == "failed"
+    assert result.steps["s"].tripwire == info
+    assert result.to_dict()["tripwire"] == {
+        "reason": "blocked",
+        "retry": True,
+        "metadata": {"why": "pii"},
+        "processorId": "p1",
+    }
+
+
+async def test_tripwire_defaults() -> None:
+    async def body(ctx: Any) -> Any:
+        raise TripWire("stop")
+
+    result = await (await one_step("trip-defaults", body).create_run()).start(input_data=None)
+    info = result.tripwire
+    assert (info.reason, info.retry, info.metadata, info.processor_id) == (
+        "stop",
+        False,
+        None,
+        None,
+    )
+
+
+async def test_canceled_result_has_nothing_more() -> None:
+    entered = asyncio.Event()
+
+    async def hang(ctx: Any) -> Any:
+        entered.set()
+        await asyncio.Event().wait()
+
+    run = await one_step("cancel-result", hang).create_run()
+    output = run.stream(input_data=None)
+    await within(entered.wait())
+    await run.cancel()
+    result = await within(output.result)
+    assert result.status == "canceled"
+    wire = result.to_dict()
+    assert not {"result", "error", "suspended", "suspendPayload", "tripwire"} & set(wire)
+
+
+# --- to_dict ----------------------------------------------------------------------------------
+
+
+async def test_to_dict_is_camel_case_wire_with_steps_input_and_user_keys_kept() -> None:
+    async def body(ctx: Any) -> Any:
+        ctx.set_state({"user_name": "ann"})
+        return {"word_count": 2, "camelCase": True}
+
+    wf = one_step("wire", body)
+    result = await (await wf.create_run()).start(input_data={"some_field": 1})
+    wire = result.to_dict()
+    json.dumps(wire)  # plain JSON data
+    assert wire["status"] == "success"
+    assert wire["result"] == {"word_count": 2, "camelCase": True}
+    assert wire["input"] == {"some_field": 1}
+    assert wire["state"] == {"user_name": "ann"}
+    assert wire["stepExecutionPath"] == ["s"]
+    assert wire["steps"]["input"] == {"some_field": 1}
+    step = wire["steps"]["s"]
+    assert step["status"] == "success"
+    assert step["payload"] == {"some_field": 1}
+    assert step["output"] == {"word_count": 2, "camelCase": True}
+    assert isinstance(step["startedAt"], int) and isinstance(step["endedAt"], int)
+    assert "started_at" not in step and "step_execution_path" not in wire
+
+
+async def test_result_to_dict_steps_has_input_key() -> None:
+    result = await (await wf_of(inc("a")).create_run()).start(input_data=5)
+    d = result.to_dict()
+    assert d["steps"]["input"] == 5
+    assert "input" not in result.steps

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import rxflow
 import rxflow.storage.memory as memory_module
 import rxflow.storage.sqlite as sqlite_module
 from rxflow.errors import StorageError
@@ -42,17 +44,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     monkeypatch.setattr(memory_module, "now_ms", fake)
     monkeypatch.setattr(sqlite_module, "now_ms", fake)
     return fake
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
-    store: Storage
-    if request.param == "memory":
-        store = InMemoryStorage()
-    else:
-        store = SQLiteStorage(tmp_path / "runs.db")
-    yield store
-    await store.close()
 
 
 @pytest.fixture
@@ -568,3 +559,71 @@ async def test_one_claim_wins_across_tasks_and_processes(db_path: Path) -> None:
         record = await first.get_run("wf", "contested")
         assert record is not None
         assert (record.status, record.snapshot["status"]) == ("running", "running")
+
+
+# --- the protocol's signatures and listing ----------------------------------------------------
+
+
+EXPECTED_SIGNATURES = {
+    "persist_snapshot": "(self, workflow_id, run_id, snapshot, *, resource_id=None)",
+    "load_snapshot": "(self, workflow_id, run_id)",
+    "update_status": "(self, workflow_id, run_id, status, *, expected=None)",
+    "get_run": "(self, workflow_id, run_id)",
+    "list_runs": "(self, workflow_id=None, *, status=None, resource_id=None, limit=100, offset=0)",
+    "delete_run": "(self, workflow_id, run_id)",
+    "close": "(self)",
+}
+
+
+def _bare_signature(function: Any) -> str:
+    signature = inspect.signature(function)
+    bare = signature.replace(
+        parameters=[
+            p.replace(annotation=inspect.Parameter.empty) for p in signature.parameters.values()
+        ],
+        return_annotation=inspect.Signature.empty,
+    )
+    return str(bare)
+
+
+@pytest.mark.parametrize("cls", [rxflow.Storage, InMemoryStorage, SQLiteStorage])
+@pytest.mark.parametrize("method", sorted(EXPECTED_SIGNATURES))
+def test_storage_protocol_signatures(cls: Any, method: str) -> None:
+    function = getattr(cls, method)
+    assert inspect.iscoroutinefunction(function)
+    assert _bare_signature(function) == EXPECTED_SIGNATURES[method]
+
+
+def _snap(run_id: str, status: str) -> dict[str, Any]:
+    return snap(run_id, status, version=1)
+
+
+async def test_storage_compare_and_set_and_listing(storage: Any) -> None:
+    await storage.persist_snapshot("wf", "a", _snap("a", "suspended"), resource_id="user-1")
+    await storage.persist_snapshot("wf", "b", _snap("b", "pending"))
+    await storage.persist_snapshot("other", "c", _snap("c", "pending"), resource_id="user-1")
+
+    assert await storage.update_status("wf", "a", "running", expected="pending") is False
+    assert (await storage.get_run("wf", "a")).status == "suspended"
+    assert await storage.update_status("wf", "a", "running", expected=("pending", "suspended"))
+    record = await storage.get_run("wf", "a")
+    assert record.status == "running" and record.snapshot["status"] == "running"
+    assert (await storage.load_snapshot("wf", "a"))["status"] == "running"
+    assert record.resource_id == "user-1"
+    assert await storage.update_status("wf", "a", "canceled") is True
+    assert await storage.update_status("wf", "missing", "canceled") is False
+    assert await storage.update_status("wf", "missing", "canceled", expected="running") is False
+
+    everything = await storage.list_runs()
+    assert isinstance(everything, RunList) and everything.total == 3
+    assert [r.run_id for r in everything.runs] == ["c", "b", "a"]  # newest first
+    assert [r.run_id for r in (await storage.list_runs("wf")).runs] == ["b", "a"]
+    assert [r.run_id for r in (await storage.list_runs(resource_id="user-1")).runs] == ["c", "a"]
+    assert [r.run_id for r in (await storage.list_runs(status="pending")).runs] == ["c", "b"]
+    page = await storage.list_runs(limit=1, offset=1)
+    assert ([r.run_id for r in page.runs], page.total) == (["b"], 3)
+
+    assert await storage.delete_run("wf", "b") is True
+    assert await storage.delete_run("wf", "b") is False
+    assert await storage.get_run("wf", "b") is None
+    assert await storage.load_snapshot("wf", "b") is None
