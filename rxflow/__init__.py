@@ -24,6 +24,7 @@ from .errors import (
 from .output import WorkflowRunOutput
 from .results import StepResult, Usage, WorkflowResult
 from .run import Run
+from .status import ResultStatus, RunStatus, StepStatus
 from .step import Step, create_step, step
 from .storage import InMemoryStorage, RunList, RunRecord, SQLiteStorage, Storage
 from .tracing import TracingOptions
@@ -36,15 +37,18 @@ __all__ = [
     "RequestContext",
     "ResumeAlreadyClaimedError",
     "ResumeError",
+    "ResultStatus",
     "RetryConfig",
     "Run",
     "RunList",
     "RunRecord",
+    "RunStatus",
     "RxflowError",
     "SQLiteStorage",
     "Step",
     "StepContext",
     "StepResult",
+    "StepStatus",
     "Storage",
     "StorageError",
     "TracingContext",

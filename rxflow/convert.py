@@ -630,6 +630,8 @@ _SCALAR_FIELD_TYPES: frozenset[Any] = frozenset(
 def _is_scalar_type(t: Any) -> bool:
     if t in _SCALAR_FIELD_TYPES:
         return True
+    if _is_literal(t):  # a status word, say
+        return all(a.__class__ in _PLAIN_SCALARS for a in typing.get_args(t))
     if _is_union(t):
         return all(a is _NoneType or a in _SCALAR_FIELD_TYPES for a in typing.get_args(t))
     return False
@@ -655,6 +657,7 @@ def _wire_writer(
     ordered = [k for k in key_order if k in by_key] + [
         renames[name] for name in renames if renames[name] not in key_order
     ]
+    attrs.resolve_types(cls)  # so a field typed by an alias (a status Literal) is seen as such
     scalar_fields = {f.name for f in attrs.fields(cls) if _is_scalar_type(f.type)}
     scope: dict[str, Any] = {"to_wire": to_wire}
     lines = [f"def write_{cls.__name__}(o):", "    d = {}"]

@@ -26,6 +26,7 @@ from rxflow.convert import (
     to_wire,
 )
 from rxflow.results import IterationMetadata, TripwireInfo, Usage, metadata_from_wire
+from rxflow.status import OUTPUT_STATUSES, IterationStatus, RunStatus, StepStatus
 
 __all__ = [
     "EVENT_TYPES",
@@ -90,7 +91,7 @@ class StepStartPayload(_Wire):
     step_call_id: str | None
     payload: Any
     started_at: int
-    status: str = "running"
+    status: StepStatus = "running"
     resume_payload: Any = None
     resumed_at: int | None = None
     metadata: Any = None
@@ -114,7 +115,7 @@ class StepProgressPayload(_Wire):
     completed_count: int
     total_count: int
     current_index: int
-    iteration_status: str
+    iteration_status: IterationStatus
     iteration_output: Any = None
 
 
@@ -125,7 +126,7 @@ class StepResultPayload(_Wire):
     id: str
     step_name: str
     step_call_id: str | None
-    status: str
+    status: StepStatus
     payload: Any
     started_at: int
     ended_at: int
@@ -143,7 +144,7 @@ class BlockResultPayload(_Wire):
 
     id: str
     step_name: str
-    status: str
+    status: StepStatus
     ended_at: int
     output: Any = None
     error: ErrorValue = None
@@ -160,7 +161,7 @@ class StepSuspendedPayload(_Wire):
     started_at: int
     suspend_payload: Any
     suspended_at: int
-    status: str = "suspended"
+    status: StepStatus = "suspended"
     resume_payload: Any = None
     resumed_at: int | None = None
     metadata: Any = None
@@ -174,7 +175,7 @@ class StepWaitingPayload(_Wire):
     step_name: str
     payload: Any
     started_at: int
-    status: str = "waiting"
+    status: StepStatus = "waiting"
 
 
 @attrs.define(slots=True, eq=True)
@@ -205,14 +206,11 @@ class WorkflowFinishPayload(_Wire):
     """The end of an output: status, usage, ``metadata`` (``{error, errorMessage}`` on failure),
     ``final_workflow_result`` (on the wire only on success) and ``tripwire``."""
 
-    workflow_status: str
+    workflow_status: RunStatus
     output: FinishOutput
     metadata: dict[str, Any]
     final_workflow_result: Any = None
     tripwire: TripwireInfo | None = None
-
-
-_OUTPUT_STATUSES = frozenset({"success", "bailed"})
 
 
 def _resumed(p: Any) -> bool:
@@ -255,7 +253,7 @@ register_wire_form(
 _step_wire_form(
     StepResultPayload,
     {
-        "output": lambda p: p.status in _OUTPUT_STATUSES,
+        "output": lambda p: p.status in OUTPUT_STATUSES,
         "error": lambda p: p.status == "failed",
         "resume_payload": _resumed,
         "resumed_at": _resumed,
@@ -266,7 +264,7 @@ _step_wire_form(
 register_wire_form(
     BlockResultPayload,
     applies={
-        "output": lambda p: p.status in _OUTPUT_STATUSES,
+        "output": lambda p: p.status in OUTPUT_STATUSES,
         "error": lambda p: p.status == "failed",
     },
     forbid_extra_keys=True,

@@ -38,6 +38,7 @@ from .events import (
     build_event,
 )
 from .results import Usage, WorkflowResult
+from .status import RunStatus
 
 __all__ = ["ReplayValue", "WorkflowRunOutput"]
 
@@ -208,7 +209,7 @@ class WorkflowRunOutput:
         self._readers: weakref.WeakSet[_OutputIterator] | None = (
             weakref.WeakSet() if history_limit is not None else None
         )
-        self._status = "running"
+        self._status: RunStatus = "running"
         self._usage = _ZERO_USAGE
         self._result = ReplayValue()
         self._usage_value: ReplayValue | None = None  # made when first asked for
@@ -216,7 +217,7 @@ class WorkflowRunOutput:
         self._push(WorkflowStart(run_id=run_id, payload=WorkflowStartPayload(workflow_id)))
 
     @classmethod
-    def _ended(cls, run_id: str, workflow_id: str, status: str) -> WorkflowRunOutput:
+    def _ended(cls, run_id: str, workflow_id: str, status: RunStatus) -> WorkflowRunOutput:
         """An output that carries no events and has already ended (``observe_stream`` before
         any stream was started)."""
         output = cls(run_id=run_id, workflow_id=workflow_id)
@@ -228,7 +229,7 @@ class WorkflowRunOutput:
     # -- public ----------------------------------------------------------------------------
 
     @property
-    def status(self) -> str:
+    def status(self) -> RunStatus:
         return self._status
 
     @property

@@ -14,6 +14,7 @@ import attrs
 
 from rxflow.convert import ErrorValue, converter, register_wire_form, structure_wire
 from rxflow.errors import TripWire
+from rxflow.status import OUTPUT_STATUSES, ResultStatus, StepStatus
 
 __all__ = [
     "IterationMetadata",
@@ -172,9 +173,6 @@ def metadata_from_wire(value: Any, _: Any = None) -> Any:
     return value
 
 
-_OUTPUT_STATUSES = frozenset({"success", "bailed"})
-
-
 @attrs.define(slots=True)
 class StepResult:
     """How one step ended (or where it stands): kept in ``WorkflowResult.steps`` and snapshots.
@@ -182,7 +180,7 @@ class StepResult:
     Mutable on purpose: the engine updates it in place (on resume, for instance).
     """
 
-    status: str
+    status: StepStatus
     payload: Any = None
     output: Any = None
     error: ErrorValue = None
@@ -209,7 +207,7 @@ class StepResult:
 register_wire_form(
     StepResult,
     applies={
-        "output": lambda r: r.status in _OUTPUT_STATUSES,
+        "output": lambda r: r.status in OUTPUT_STATUSES,
         "error": lambda r: r.status == "failed",
         "ended_at": lambda r: r.ended_at is not None,
         "suspend_payload": lambda r: r.suspended_at is not None,
@@ -232,7 +230,7 @@ class WorkflowResult:
     (``{step_id: payload}``); ``tripwire`` has ``tripwire``; ``canceled`` nothing more.
     """
 
-    status: str
+    status: ResultStatus
     run_id: str
     input: Any
     steps: dict[str, StepResult]

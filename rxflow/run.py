@@ -41,6 +41,7 @@ from .snapshot import (
     restore_execution,
     suspended_paths,
 )
+from .status import ResultStatus, RunStatus
 from .storage import InMemoryStorage
 from .tracing import TracingOptions, end_span, run_span, span_ids
 
@@ -51,7 +52,7 @@ __all__ = ["Run"]
 
 _log = logging.getLogger("rxflow")
 
-FINISHED = frozenset({"success", "failed", "canceled", "tripwire"})
+FINISHED: frozenset[RunStatus] = frozenset({"success", "failed", "canceled", "tripwire"})
 
 
 class _EventBus(Subject[Any]):
@@ -144,7 +145,7 @@ class _Segment:
         resume: tuple[int, ResumeTarget | None] | None,
         tracing: _Tracing,
         resumed_from: Mapping[str, Any] | None,
-        running_status: str,
+        running_status: RunStatus,
     ) -> None:
         self.run: Run | None = run  # dropped at the end (the run holds its segments)
         self.ex = ex
@@ -230,7 +231,11 @@ class Run:
     """One run of a workflow. Create it with ``await workflow.create_run()``."""
 
     def __init__(
-        self, workflow: Workflow, run_id: str, resource_id: str | None, status: str = "pending"
+        self,
+        workflow: Workflow,
+        run_id: str,
+        resource_id: str | None,
+        status: RunStatus = "pending",
     ) -> None:
         self.workflow = workflow
         self.run_id = run_id
@@ -266,7 +271,7 @@ class Run:
         return run
 
     @property
-    def status(self) -> str:
+    def status(self) -> RunStatus:
         """``pending`` before it starts, then ``running``, ``suspended`` and its final status."""
         return self._status
 
@@ -404,7 +409,7 @@ class Run:
         resume: tuple[int, ResumeTarget | None] | None,
         tracing: _Tracing,
         resumed_from: Mapping[str, Any] | None = None,
-        running_status: str = "running",
+        running_status: RunStatus = "running",
     ) -> _Segment:
         """Subscribe the workflow's program to this execution on the running loop.
 
@@ -552,7 +557,7 @@ class Run:
         self._open_outputs = keep
 
     def _build_result(self, ex: ExecutionState) -> WorkflowResult:
-        status = "success" if ex.status == "bailed" else ex.status
+        status = cast("ResultStatus", "success" if ex.status == "bailed" else ex.status)
         value = ex.value
         error = ex.error
         if (
@@ -705,7 +710,7 @@ class Run:
         check_snapshot(snapshot, self.run_id)
         status = snapshot.get("status")
         if status in FINISHED:
-            self._status = str(status)
+            self._status = cast("ResultStatus", status)
             return _stored_result(snapshot, self.run_id)
         if status == "restarting":
             raise ResumeAlreadyClaimedError(
@@ -718,7 +723,7 @@ class Run:
                 f"run '{self.run_id}' is {status}, not running; "
                 + ("resume it instead" if status == "suspended" else "start it instead")
             )
-        claimed = "restarting"
+        claimed: RunStatus = "restarting"
         if not await storage.update_status(
             self.workflow_id, self.run_id, claimed, expected="running"
         ):
@@ -872,7 +877,7 @@ def _as_exception(error: Any) -> BaseException | None:
 
 
 def _stored_result(
-    snapshot: Mapping[str, Any], run_id: str, *, status: str | None = None
+    snapshot: Mapping[str, Any], run_id: str, *, status: ResultStatus | None = None
 ) -> WorkflowResult:
     """A ``WorkflowResult`` read back from a stored snapshot (plain data values)."""
     context = dict(snapshot.get("context") or {})
@@ -881,7 +886,8 @@ def _stored_result(
         for step_id, wire in context.items()
         if step_id != "input"
     }
-    final = status or str(snapshot.get("status"))
+    # Called for a finished stored run only: its status is one a result can have.
+    final: ResultStatus = status or cast("ResultStatus", snapshot.get("status"))
     return WorkflowResult(
         status=final,
         run_id=run_id,

@@ -17,6 +17,7 @@ from .convert import conform, error_to_wire, to_wire
 from .errors import StorageError, ValidationError
 from .graph import ForeachEntry, entry_steps, serialize_graph
 from .results import StepResult
+from .status import RunStatus
 
 if TYPE_CHECKING:
     from .engine.state import ExecutionState, RunScope
@@ -92,7 +93,7 @@ def pending_snapshot(workflow: Workflow, run_id: str, timestamp: int) -> dict[st
 
 def build_snapshot(
     ex: ExecutionState,
-    status: str,
+    status: RunStatus,
     cache: WireCache,
     timestamp: int,
     *,

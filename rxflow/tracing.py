@@ -22,6 +22,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, Status, StatusCode, TraceFlags
 
+from .status import RunStatus, StepStatus
+
 if TYPE_CHECKING:
     from .context import RequestContext, TracingContext
     from .engine.state import ExecutionState
@@ -220,7 +222,7 @@ def start_span(name: str, attributes: Mapping[str, Any]) -> tuple[Any, object]:
 def end_span(
     span: Any,
     token: object | None,
-    status: str,
+    status: StepStatus | RunStatus,
     error: BaseException | Mapping[str, Any] | None = None,
     *,
     key: str = "rxflow.step.status",

@@ -39,6 +39,7 @@ from ..events import (
 )
 from ..graph import ForeachEntry
 from ..results import StepResult
+from ..status import StepStatus
 from ..tracing import block_span
 from .invoke import invoke_step
 from .operator import EntryOperator, emit_once
@@ -361,8 +362,6 @@ def foreach_operator(entry: ForeachEntry) -> EntryOperator:
     return EntryOperator("foreach", step_id, run, resume)
 
 
-
-
 def _emit_start(
     ex: ExecutionState,
     step_id: str,
@@ -392,7 +391,7 @@ def _finish(
     step_id: str,
     items: Any,
     started_at: int,
-    status: str,
+    status: StepStatus,
     output: Any,
     error: BaseException | None,
     failed: StepResult | None = None,

@@ -24,6 +24,7 @@ from ..events import (
     WorkflowStepSuspended,
 )
 from ..results import IterationMetadata, StepResult, TripwireInfo
+from ..status import StepStatus
 from ..step import Step
 from ..tracing import end_span, start_span
 from ..workflow import Workflow
@@ -254,7 +255,7 @@ def _outcome(
     return _finished(call, "success", output)
 
 
-def _finished(call: StepCall, status: str, output: Any) -> StepResult:
+def _finished(call: StepCall, status: StepStatus, output: Any) -> StepResult:
     # Positional on the per-step path; field order: see StepResult.
     return StepResult(
         status,

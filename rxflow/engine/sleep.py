@@ -19,6 +19,7 @@ from ..events import (
 )
 from ..graph import SleepEntry, SleepUntilEntry
 from ..results import StepResult
+from ..status import StepStatus
 from ..tracing import block_span
 from .condition import evaluate
 from .operator import EntryOperator
@@ -60,7 +61,8 @@ def sleep_operator(entry: SleepEntry | SleepUntilEntry) -> EntryOperator:
         event_id = ex.prefix + sleep_id
         input_data = ex.value
         started_at = now_ms()
-        status, error = "success", None
+        status: StepStatus = "success"
+        error: Exception | None = None
         try:
             seconds = await _duration(entry, ex)
         except Exception as exc:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..context import AbortSignal, RequestContext
 from ..events import EventRecord, UsageRecorded, build_event
 from ..results import StepResult, TripwireInfo, Usage
+from ..status import ExecutionStatus
 
 if TYPE_CHECKING:
     from ..workflow import Workflow
@@ -217,7 +218,7 @@ class ExecutionState:
         self.state: dict[str, Any] = state if state is not None else {}
         self.step_results: dict[str, StepResult] = {}
         self.execution_path: list[str] = []
-        self.status = "running"
+        self.status: ExecutionStatus = "running"
         self.error: BaseException | None = None
         self.tripwire: TripwireInfo | None = None
         # step id -> suspend payload of each suspended top-level step (in order).

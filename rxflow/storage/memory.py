@@ -14,6 +14,7 @@ from typing import Any
 
 from ..convert import to_wire
 from ..errors import StorageError
+from ..status import RunStatus
 from .protocol import (
     RunList,
     RunRecord,
@@ -48,7 +49,7 @@ class _Entry:
         workflow_id: str,
         run_id: str,
         resource_id: str | None,
-        status: str,
+        status: RunStatus,
         snapshot: dict[str, Any],
         now: int,
     ) -> None:
@@ -185,9 +186,9 @@ class InMemoryStorage:
         self,
         workflow_id: str,
         run_id: str,
-        status: str,
+        status: RunStatus,
         *,
-        expected: str | tuple[str, ...] | None = None,
+        expected: RunStatus | tuple[RunStatus, ...] | None = None,
     ) -> bool:
         """Compare-and-set the run's status; the new snapshot is a shallow copy of the old one."""
         allowed = expected_statuses(expected)
@@ -208,7 +209,7 @@ class InMemoryStorage:
         self,
         workflow_id: str | None = None,
         *,
-        status: str | None = None,
+        status: RunStatus | None = None,
         resource_id: str | None = None,
         limit: int = 100,
         offset: int = 0,

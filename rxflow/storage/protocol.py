@@ -6,9 +6,11 @@ Implementations live in ``memory.py`` and ``sqlite.py``; nothing here does any I
 from __future__ import annotations
 
 import time
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import attrs
+
+from ..status import RunStatus
 
 __all__ = ["RunList", "RunRecord", "Storage"]
 
@@ -25,7 +27,7 @@ class RunRecord:
     workflow_id: str
     run_id: str
     resource_id: str | None
-    status: str
+    status: RunStatus
     snapshot: dict[str, Any]
     created_at: int
     updated_at: int
@@ -72,9 +74,9 @@ class Storage(Protocol):
         self,
         workflow_id: str,
         run_id: str,
-        status: str,
+        status: RunStatus,
         *,
-        expected: str | tuple[str, ...] | None = None,
+        expected: RunStatus | tuple[RunStatus, ...] | None = None,
     ) -> bool:
         """Set the run's status and ``snapshot["status"]`` together, as one compare-and-set.
 
@@ -90,7 +92,7 @@ class Storage(Protocol):
         self,
         workflow_id: str | None = None,
         *,
-        status: str | None = None,
+        status: RunStatus | None = None,
         resource_id: str | None = None,
         limit: int = 100,
         offset: int = 0,
@@ -109,17 +111,19 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def snapshot_status(snapshot: dict[str, Any]) -> str:
+def snapshot_status(snapshot: dict[str, Any]) -> RunStatus:
     """The status a snapshot carries; a snapshot without a string ``"status"`` is a caller bug."""
     if not isinstance(snapshot, dict):
         raise TypeError(f"a snapshot must be a dict, got {type(snapshot).__name__}")
     status = snapshot.get("status")
     if not isinstance(status, str):
         raise ValueError(f'a snapshot needs a string "status", got {status!r}')
-    return status
+    return cast("RunStatus", status)
 
 
-def expected_statuses(expected: str | tuple[str, ...] | None) -> tuple[str, ...] | None:
+def expected_statuses(
+    expected: RunStatus | tuple[RunStatus, ...] | None,
+) -> tuple[RunStatus, ...] | None:
     """``expected`` of ``update_status`` as a tuple of statuses (``None``: no condition)."""
     if expected is None:
         return None

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from ..errors import StorageError
+from ..status import RunStatus
 from .protocol import (
     RunList,
     RunRecord,
@@ -220,9 +221,9 @@ class SQLiteStorage:
         self,
         workflow_id: str,
         run_id: str,
-        status: str,
+        status: RunStatus,
         *,
-        expected: str | tuple[str, ...] | None = None,
+        expected: RunStatus | tuple[RunStatus, ...] | None = None,
     ) -> bool:
         """Compare-and-set the status column and ``snapshot["status"]`` in one transaction."""
         allowed = expected_statuses(expected)
@@ -260,7 +261,7 @@ class SQLiteStorage:
         self,
         workflow_id: str | None = None,
         *,
-        status: str | None = None,
+        status: RunStatus | None = None,
         resource_id: str | None = None,
         limit: int = 100,
         offset: int = 0,
