@@ -1,0 +1,185 @@
+"""The camelCase wire form of rxflow's own classes: one generated writer and one reader per class.
+
+``register_wire_form`` gives a class its form on the converter; ``structure_wire`` reads wire
+data back with a message naming every malformed field.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import attrs
+from cattrs.gen import make_dict_structure_fn, override
+
+from rxflow.convert.converter import (
+    NONE_TYPE,
+    Mismatch,
+    converter,
+    is_literal,
+    is_union,
+    type_name,
+)
+from rxflow.convert.plain import PLAIN_SCALARS, to_wire
+from rxflow.convert.validation import error_lines
+
+__all__ = ["register_wire_form", "structure_wire"]
+
+T = TypeVar("T")
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.rstrip("_").split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def _default_of(field: attrs.Attribute[Any]) -> Any:
+    """What an omitted wire key reads back as: the field's default, else ``None``."""
+    default = field.default
+    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        return typing.cast(Any, default).factory()
+    return None if default is attrs.NOTHING else default
+
+
+# Field types whose values are already plain JSON (as declared; annotations may be strings).
+_SCALAR_FIELD_TYPES: frozenset[Any] = frozenset(
+    {str, int, float, bool}
+    | {f"{t}" for t in ("str", "int", "float", "bool")}
+    | {f"{t} | None" for t in ("str", "int", "float", "bool")}
+)
+
+
+def _is_scalar_type(t: Any) -> bool:
+    if t in _SCALAR_FIELD_TYPES:
+        return True
+    if is_literal(t):  # a status word, say
+        return all(a.__class__ in PLAIN_SCALARS for a in typing.get_args(t))
+    if is_union(t):
+        return all(a is NONE_TYPE or a in _SCALAR_FIELD_TYPES for a in typing.get_args(t))
+    return False
+
+
+def _wire_writer(
+    cls: type[Any],
+    renames: Mapping[str, str],
+    applies: Mapping[str, Callable[[Any], bool]],
+    hooks: Mapping[str, Callable[[Any], Any]],
+    constants: Mapping[str, Any],
+    key_order: Sequence[str],
+    after: Callable[[dict[str, Any]], dict[str, Any]] | None,
+) -> Callable[[Any], dict[str, Any]]:
+    """Generate the function writing ``cls``'s wire dict: one statement per key, in wire order.
+
+    Events and step results are converted on every snapshot and every ``to_dict()``, so this
+    is generated once per class (like cattrs' own unstructure functions) rather than
+    interpreted per call: keys that do not apply are never written, and values go through
+    ``to_wire``, whose plain-data path skips the converter's dispatch.
+    """
+    by_key = {key: name for name, key in renames.items()}
+    ordered = [k for k in key_order if k in by_key] + [
+        renames[name] for name in renames if renames[name] not in key_order
+    ]
+    attrs.resolve_types(cls)  # so a field typed by an alias (a status Literal) is seen as such
+    scalar_fields = {f.name for f in attrs.fields(cls) if _is_scalar_type(f.type)}
+    scope: dict[str, Any] = {"to_wire": to_wire}
+    lines = [f"def write_{cls.__name__}(o):", "    d = {}"]
+    for index, (key, value) in enumerate(constants.items()):
+        scope[f"c{index}"] = value
+        lines.append(f"    d[{key!r}] = c{index}")
+    for key in ordered:
+        name = by_key[key]
+        if name in hooks:
+            scope[f"h_{name}"] = hooks[name]
+            value = f"h_{name}(o.{name})"
+        elif name in scalar_fields:  # declared str/int/float/bool (or None): already plain
+            value = f"o.{name}"
+        else:
+            value = f"to_wire(o.{name})"
+        statement = f"d[{key!r}] = {value}"
+        if name in applies:
+            scope[f"a_{name}"] = applies[name]
+            lines.append(f"    if a_{name}(o): {statement}")
+        else:
+            lines.append(f"    {statement}")
+    lines.append("    return d")
+    exec(compile("\n".join(lines), f"<rxflow wire writer {cls.__name__}>", "exec"), scope)
+    write: Callable[[Any], dict[str, Any]] = scope[f"write_{cls.__name__}"]
+    if after is None:
+        return write
+
+    def write_then_adjust(obj: Any) -> dict[str, Any]:
+        return after(write(obj))
+
+    return write_then_adjust
+
+
+def register_wire_form(
+    cls: type[Any],
+    *,
+    applies: Mapping[str, Callable[[Any], bool]] | None = None,
+    unstruct_hooks: Mapping[str, Callable[[Any], Any]] | None = None,
+    struct_hooks: Mapping[str, Callable[[Any, Any], Any]] | None = None,
+    constants: Mapping[str, Any] | None = None,
+    forbid_extra_keys: bool = False,
+    key_order: Sequence[str] = (),
+    after_unstructure: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    before_structure: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> None:
+    """Give one of rxflow's attrs classes its camelCase wire form on ``converter``.
+
+    Field ``snake_name`` is written as ``snakeName`` (``from_`` as ``from``). ``applies`` maps a
+    field name to a predicate on the instance: when it is false the key is omitted (a field
+    that applies is written even when ``None``); when reading, an omitted key takes the
+    field's default (or ``None``). ``constants`` are keys written first and skipped when
+    reading (an event's ``type``). ``key_order`` lists wire keys to write first, in that order.
+    ``unstruct_hooks``/``struct_hooks`` override one field; ``after_unstructure`` and
+    ``before_structure`` adjust the whole dict (they may change it in place).
+    """
+    applies = applies or {}
+    unstruct_hooks = unstruct_hooks or {}
+    struct_hooks = struct_hooks or {}
+    constants = dict(constants or {})
+    fields = attrs.fields(cls)
+    renames = {f.name: _camel(f.name) for f in fields}
+
+    to_wire_dict = _wire_writer(
+        cls, renames, applies, unstruct_hooks, constants, key_order, after_unstructure
+    )
+
+    reading: dict[str, Any] = {
+        n: override(rename=key, struct_hook=struct_hooks.get(n)) for n, key in renames.items()
+    }
+    structure = make_dict_structure_fn(
+        cls, converter, _cattrs_forbid_extra_keys=forbid_extra_keys, **reading
+    )
+    omittable = {renames[f.name]: _default_of(f) for f in fields if f.name in applies}
+    name = type_name(cls)
+
+    def from_wire_dict(value: Any, _: Any) -> Any:
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, Mapping):
+            raise Mismatch(f"{name} (a mapping)", value)
+        data = {k: v for k, v in value.items() if k not in constants}
+        for key, default in omittable.items():
+            if key not in data:
+                data[key] = default
+        if before_structure:
+            data = before_structure(data)
+        return structure(data, cls)
+
+    converter.register_unstructure_hook(cls, to_wire_dict)
+    converter.register_structure_hook(cls, from_wire_dict)
+
+
+def structure_wire(data: Any, cls: type[T], *, what: str) -> T:
+    """Read wire data into ``cls`` (registered with ``register_wire_form``).
+
+    Raises ``ValueError`` naming every malformed field, with ``what`` (like ``"StepResult"``).
+    """
+    try:
+        return converter.structure(data, cls)
+    except Exception as exc:
+        lines = error_lines(exc, data, "$", cls, _camel)
+        raise ValueError(f"malformed {what}: " + "; ".join(lines)) from None
