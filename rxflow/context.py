@@ -18,7 +18,7 @@ from .schema import check_state_partial
 
 if TYPE_CHECKING:
     from .engine.state import ExecutionState
-    from .step import Step
+    from .graph import StepNode
 
 __all__ = [
     "AbortSignal",
@@ -325,7 +325,7 @@ class StepContext(_ContextBase):
     async.
     """
 
-    _step: Step = attrs.field(repr=False)
+    _step: StepNode = attrs.field(repr=False)
     resume_data: Any = None
     suspend_data: Any = None
     _writer: StepWriter | None = attrs.field(init=False, default=None, repr=False)

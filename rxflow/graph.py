@@ -1,17 +1,15 @@
-"""The committed step graph: one frozen node per workflow entry (then, parallel, branch, loop,
-foreach, map, sleep). The builder makes these; the engine compiles them into operators."""
+"""The committed workflow as frozen data: a ``WorkflowGraph`` of entries (then, parallel, branch,
+loop, foreach, map, sleep). The builder makes graphs; the engine compiles and runs them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import Any, ClassVar, Literal, Protocol
 
 import attrs
 
-if TYPE_CHECKING:
-    from .step import Step
-    from .workflow import Workflow
+from .errors import WorkflowDefinitionError
 
 __all__ = [
     "BranchEntry",
@@ -20,16 +18,70 @@ __all__ = [
     "LoopEntry",
     "MapEntry",
     "ParallelEntry",
+    "RetryConfig",
     "SleepEntry",
     "SleepUntilEntry",
     "StepEntry",
     "StepLike",
+    "StepNode",
+    "WorkflowGraph",
     "entry_steps",
     "serialize_graph",
 ]
 
-StepLike = Union["Step", "Workflow"]
 Condition = Callable[..., Any]
+
+
+class StepNode(Protocol):
+    """What the engine reads from a step (``rxflow.Step`` is the one implementation)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def execute(self) -> Callable[..., Any]: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def input_schema(self) -> Any: ...
+    @property
+    def output_schema(self) -> Any: ...
+    @property
+    def resume_schema(self) -> Any: ...
+    @property
+    def suspend_schema(self) -> Any: ...
+    @property
+    def state_schema(self) -> Any: ...
+    @property
+    def request_context_schema(self) -> Any: ...
+    @property
+    def retries(self) -> int | None: ...
+    @property
+    def is_async(self) -> bool:
+        """Whether ``execute`` is an ``async def`` (run on the loop; else in a thread)."""
+
+    @property
+    def plain_async(self) -> bool:
+        """An async body with no schema on its input: the engine's fastest path."""
+
+
+@attrs.frozen(slots=True)
+class RetryConfig:
+    """Retries of a workflow's steps: ``attempts`` extra tries, ``delay`` ms apart (fixed)."""
+
+    attempts: int = 0
+    delay: float = 0
+
+    def __attrs_post_init__(self) -> None:
+        if type(self.attempts) is not int or self.attempts < 0:
+            raise WorkflowDefinitionError(
+                f"RetryConfig.attempts must be an int >= 0, got {self.attempts!r}"
+            )
+        if (
+            isinstance(self.delay, bool)
+            or not isinstance(self.delay, (int, float))
+            or self.delay < 0
+        ):
+            raise WorkflowDefinitionError(f"RetryConfig.delay must be ms >= 0, got {self.delay!r}")
 
 
 @attrs.frozen(slots=True)
@@ -80,7 +132,7 @@ class ForeachEntry:
 class MapEntry:
     """``map(fn)`` or ``map({...})``: a synthetic step computing its output from the context."""
 
-    step: Step
+    step: StepNode
     kind: Literal["mapping"] = "mapping"
 
 
@@ -114,6 +166,51 @@ Entry = (
 )
 
 
+@attrs.frozen(slots=True, eq=False)
+class WorkflowGraph:
+    """A committed workflow: its id, schemas, retry config and entries, frozen.
+
+    Used as a step of another workflow, the graph is that step's node (a nested workflow).
+    ``serialized`` is the graph as JSON data, the way snapshots store it
+    (``serializedStepGraph``), computed once.
+    """
+
+    id: str
+    entries: tuple[Entry, ...] = ()
+    description: str | None = None
+    input_schema: Any = None
+    output_schema: Any = None
+    state_schema: Any = None
+    request_context_schema: Any = None
+    resume_schema: Any = None
+    suspend_schema: Any = None
+    retry_config: RetryConfig = attrs.field(factory=RetryConfig)
+    metadata: Mapping[str, Any] | None = None
+    serialized: list[dict[str, Any]] = attrs.field(init=False)
+    # Every step of the top-level entries, by id.
+    steps: Mapping[str, StepLike] = attrs.field(init=False, repr=False)
+
+    # As a step: the inner steps retry by the child's own config; it runs on the loop.
+    retries: ClassVar[int | None] = None
+    is_async: ClassVar[bool] = True
+    plain_async: ClassVar[bool] = False
+
+    @serialized.default
+    def _serialize(self) -> list[dict[str, Any]]:
+        return serialize_graph(self.entries)
+
+    @steps.default
+    def _steps(self) -> Mapping[str, StepLike]:
+        found: dict[str, StepLike] = {}
+        for entry in self.entries:
+            for step in entry_steps(entry):
+                found.setdefault(step.id, step)
+        return found
+
+
+StepLike = StepNode | WorkflowGraph
+
+
 def entry_steps(entry: Entry) -> tuple[StepLike, ...]:
     """The steps (or nested workflows) an entry runs; none for a sleep."""
     if isinstance(entry, (StepEntry, LoopEntry, ForeachEntry, MapEntry)):
@@ -126,12 +223,10 @@ def entry_steps(entry: Entry) -> tuple[StepLike, ...]:
 
 
 def _step_info(step: StepLike) -> dict[str, Any]:
-    from .workflow import Workflow
-
     info: dict[str, Any] = {"id": step.id, "description": step.description}
-    if isinstance(step, Workflow):
+    if isinstance(step, WorkflowGraph):
         info["component"] = "WORKFLOW"
-        info["serializedStepFlow"] = serialize_graph(step.entries)
+        info["serializedStepFlow"] = step.serialized
     return info
 
 
@@ -169,5 +264,5 @@ def _serialize_entry(entry: Entry) -> dict[str, Any]:
 
 
 def serialize_graph(entries: tuple[Entry, ...] | list[Entry]) -> list[dict[str, Any]]:
-    """The graph as JSON data, the way snapshots store it (``serializedStepGraph``)."""
+    """Entries as JSON data, the way snapshots store them (``serializedStepGraph``)."""
     return [_serialize_entry(e) for e in entries]

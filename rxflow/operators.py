@@ -21,12 +21,14 @@ from reactivex.disposable import Disposable, SingleAssignmentDisposable
 
 from .context import RequestContext
 from .engine.invoke import invoke_step
+from .engine.program import compile_program
 from .engine.state import ExecutionState, RunScope, new_run_id
 from .errors import RxflowError
 from .events import Event
+from .graph import WorkflowGraph
 from .results import WorkflowResult
 from .step import Step
-from .workflow import Workflow, create_workflow
+from .workflow import Workflow
 
 __all__ = ["run_workflow", "step_operator", "stream_workflow"]
 
@@ -325,13 +327,13 @@ def step_operator(step: Step, concurrency: int = 1) -> Operator[Any, Any]:
         )
     _check_concurrency(concurrency)
     # Holds what the engine reads from a workflow (its id, retry config, state schema).
-    home = create_workflow(id=step.id)
+    home = compile_program(WorkflowGraph(id=step.id))
 
     async def job(value: Any, handle: _Job, emit: Callable[[Any], None]) -> None:
         run_id = new_run_id()
         scope = RunScope(
             run_id=run_id,
-            workflow_id=home.id,
+            workflow_id=step.id,
             resource_id=None,
             emit=_drop,
             request_context=RequestContext(),
@@ -340,7 +342,7 @@ def step_operator(step: Step, concurrency: int = 1) -> Operator[Any, Any]:
         )
         scope.can_suspend = False
         handle.cancel = scope.fire_abort
-        ex = ExecutionState(scope=scope, workflow=home, run_id=run_id, input=value)
+        ex = ExecutionState(scope=scope, program=home, run_id=run_id, input=value)
         result = await invoke_step(ex, step, value, events=False)
         if scope.aborted:
             raise RxflowError(f"step '{step.id}' was aborted (ctx.abort()) in its operator")

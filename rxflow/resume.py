@@ -7,19 +7,24 @@ run suspended and resumable. Claiming the run is the caller's next step.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .convert import conform
 from .errors import ResumeAlreadyClaimedError, ResumeError, StorageError
-from .graph import StepLike
+from .graph import StepLike, WorkflowGraph
 from .snapshot import nested_child, suspended_paths
-
-if TYPE_CHECKING:
-    from .workflow import Workflow
 
 __all__ = ["StepSelector", "find_step", "path_of", "plan_resume"]
 
-StepSelector = StepLike | str | Sequence["StepLike | str"] | None
+
+class _Named(Protocol):
+    """A step or a workflow, as a caller names it: anything with an ``id``."""
+
+    @property
+    def id(self) -> str: ...
+
+
+StepSelector = _Named | str | Sequence["_Named | str"] | None
 
 
 def path_of(step: StepSelector) -> list[str] | None:
@@ -41,14 +46,12 @@ def path_of(step: StepSelector) -> list[str] | None:
     return [step_id]
 
 
-def find_step(workflow: Workflow, path: Sequence[str]) -> StepLike | None:
+def find_step(graph: WorkflowGraph, path: Sequence[str]) -> StepLike | None:
     """The step (or nested workflow) at ``path`` in the workflow graph, or ``None``."""
-    from .workflow import Workflow
-
     found: StepLike | None = None
-    current: StepLike = workflow
+    current: StepLike = graph
     for step_id in path:
-        if not isinstance(current, Workflow):
+        if not isinstance(current, WorkflowGraph):
             return None
         found = current.steps.get(step_id)
         if found is None:
@@ -87,7 +90,7 @@ def _was_resumed(snapshot: Mapping[str, Any]) -> bool:
 
 
 def plan_resume(
-    workflow: Workflow,
+    workflow: WorkflowGraph,
     run_id: str,
     snapshot: Mapping[str, Any] | None,
     *,
@@ -164,8 +167,7 @@ def plan_resume(
             f"step {'.'.join(path)!r} of run '{run_id}' is not in workflow '{workflow.id}' "
             "(was the workflow changed since the run was stored?)"
         )
-    schema = getattr(target, "resume_schema", None)
+    schema = target.resume_schema
     if schema is not None:
         resume_data = conform(resume_data, schema, what=f"resume data of step '{target.id}'")
     return path, for_each_index, resume_data
-

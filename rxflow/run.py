@@ -265,7 +265,7 @@ class Run:
         await storage.persist_snapshot(
             workflow.id,
             run.run_id,
-            pending_snapshot(workflow, run.run_id, now_ms()),
+            pending_snapshot(workflow.graph, run.run_id, now_ms()),
             resource_id=resource_id,
         )
         return run
@@ -395,7 +395,7 @@ class Run:
             )
         return ExecutionState(
             scope=self._new_scope(context),
-            workflow=workflow,
+            program=workflow.program,
             run_id=self.run_id,
             input=input_data,
             state=state,
@@ -661,7 +661,7 @@ class Run:
         if snapshot is not None:
             check_snapshot(snapshot, self.run_id)
         path, index, data = plan_resume(
-            self.workflow,
+            self.workflow.graph,
             self.run_id,
             snapshot,
             step=step,
@@ -683,7 +683,10 @@ class Run:
             )
         try:
             ex = restore_execution(
-                snapshot, workflow=self.workflow, scope=self._new_scope(context), run_id=self.run_id
+                snapshot,
+                program=self.workflow.program,
+                scope=self._new_scope(context),
+                run_id=self.run_id,
             )
         except StorageError:
             await storage.update_status(self.workflow_id, self.run_id, "failed")
@@ -730,7 +733,10 @@ class Run:
             raise ResumeAlreadyClaimedError(f"run '{self.run_id}' was restarted by another caller")
         context = _request_context(snapshot.get("requestContext") or {})
         ex = restore_execution(
-            snapshot, workflow=self.workflow, scope=self._new_scope(context), run_id=self.run_id
+            snapshot,
+            program=self.workflow.program,
+            scope=self._new_scope(context),
+            run_id=self.run_id,
         )
         segment = self._launch(
             ex,

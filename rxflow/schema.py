@@ -1,4 +1,5 @@
-"""Schema checks that go beyond structuring one value: ``set_state`` partials, key by key."""
+"""Schema checks beyond structuring one value: is a schema usable at all (checked when a step or
+workflow is defined), and ``set_state`` partials, key by key."""
 
 from __future__ import annotations
 
@@ -8,11 +9,27 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+from cattrs.errors import StructureHandlerNotFoundError
 
-from .convert import conform
-from .errors import ValidationError
+from .convert import conform, converter
+from .errors import ValidationError, WorkflowDefinitionError
 
-__all__ = ["check_state_partial", "field_types"]
+__all__ = ["check_schema", "check_state_partial", "field_types"]
+
+
+def check_schema(schema: Any, where: str) -> None:
+    """Raise ``WorkflowDefinitionError`` (``"<where> must be a type ..."``) when ``schema`` is
+    neither ``None``, a class nor a typing form the converter can structure into."""
+    if schema is None or isinstance(schema, type):
+        return
+    try:
+        converter.get_structure_hook(schema)
+    except StructureHandlerNotFoundError:
+        raise WorkflowDefinitionError(
+            f"{where} must be a type (a class, or a typing form such as list[int]), got {schema!r}"
+        ) from None
+    except Exception:  # resolvable only later (a forward reference): checked when used
+        return
 
 
 def field_types(schema: Any) -> dict[str, Any] | None:

@@ -1,9 +1,10 @@
-"""Snapshots: an execution as the camelCase dict that storage keeps, and back (SPEC §13).
+"""Snapshots: an execution as the camelCase dict that storage keeps, and back.
 
 A snapshot holds ``runId, status, value (the run state), context (input + step results),
 activePaths, suspendedPaths, resumeLabels, stepExecutionPath, serializedStepGraph, result,
 error, requestContext, tracingContext, timestamp, version``, plus ``nestedRuns``: the snapshots
-of nested workflows that are suspended inside a step, keyed by that step's id.
+of nested workflows that are suspended inside a step, keyed by that step's id. The
+``serializedStepGraph`` is the workflow graph's own, made once when it was committed.
 
 Each finished step result is converted once and reused by every later snapshot of the run.
 """
@@ -15,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from .convert import conform, error_to_wire, to_wire
 from .errors import StorageError, ValidationError
-from .graph import ForeachEntry, entry_steps, serialize_graph
+from .graph import ForeachEntry, WorkflowGraph, entry_steps
 from .results import StepResult
 from .status import RunStatus
 
 if TYPE_CHECKING:
+    from .engine.program import Program
     from .engine.state import ExecutionState, RunScope
-    from .workflow import Workflow
 
 __all__ = [
     "SNAPSHOT_VERSION",
@@ -36,16 +37,6 @@ __all__ = [
 ]
 
 SNAPSHOT_VERSION = 1
-
-_graphs: dict[int, list[dict[str, Any]]] = {}
-
-
-def _graph(workflow: Workflow) -> list[dict[str, Any]]:
-    key = id(workflow)
-    graph = _graphs.get(key)
-    if graph is None:
-        graph = _graphs[key] = serialize_graph(workflow.entries)
-    return graph
 
 
 class WireCache:
@@ -69,7 +60,7 @@ class WireCache:
         return wire
 
 
-def pending_snapshot(workflow: Workflow, run_id: str, timestamp: int) -> dict[str, Any]:
+def pending_snapshot(graph: WorkflowGraph, run_id: str, timestamp: int) -> dict[str, Any]:
     """The snapshot ``create_run`` writes: nothing has run yet."""
     return {
         "runId": run_id,
@@ -80,7 +71,7 @@ def pending_snapshot(workflow: Workflow, run_id: str, timestamp: int) -> dict[st
         "suspendedPaths": {},
         "resumeLabels": {},
         "stepExecutionPath": [],
-        "serializedStepGraph": _graph(workflow),
+        "serializedStepGraph": graph.serialized,
         "result": None,
         "error": None,
         "requestContext": {},
@@ -127,7 +118,7 @@ def build_snapshot(
         "stepExecutionPath": ex.execution_path
         if live and status != "running"
         else list(ex.execution_path),
-        "serializedStepGraph": _graph(ex.workflow),
+        "serializedStepGraph": ex.workflow.serialized,
         "result": to_wire(result) if status == "success" else None,
         "error": error_to_wire(error) if error is not None else None,
         "requestContext": to_wire(ex.scope.request_context.to_dict()),
@@ -230,7 +221,7 @@ def check_snapshot(snapshot: Any, run_id: str) -> Mapping[str, Any]:
 def restore_execution(
     snapshot: Any,
     *,
-    workflow: Workflow,
+    program: Program,
     scope: RunScope,
     run_id: str,
     prefix: str = "",
@@ -254,7 +245,7 @@ def restore_execution(
     state = snap.get("value") or {}
     ex = ExecutionState(
         scope=scope,
-        workflow=workflow,
+        program=program,
         run_id=run_id,
         input=context.get("input"),
         state=dict(state),

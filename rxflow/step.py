@@ -1,6 +1,7 @@
-"""Steps: ``Step``, ``create_step`` and the ``@step`` decorator (SPEC §2).
+"""Steps: ``Step``, ``create_step`` and the ``@step`` decorator.
 
-A step is data: an id, a body and its schemas. Running it is the engine's job.
+A step is data: an id, a body and its schemas, checked when it is made. Running it is the
+engine's job.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 import attrs
 
 from .errors import WorkflowDefinitionError
+from .schema import check_schema
 
 if TYPE_CHECKING:
     import reactivex
@@ -35,6 +37,48 @@ def _check_retries(retries: object) -> int | None:
     if retries is not None and (type(retries) is not int or retries < 0):
         raise WorkflowDefinitionError(f"retries must be None or an int >= 0, got {retries!r}")
     return retries
+
+
+_SCHEMAS = (
+    "input_schema",
+    "output_schema",
+    "resume_schema",
+    "suspend_schema",
+    "state_schema",
+    "request_context_schema",
+)
+
+
+def _check_body(step_id: str, execute: object) -> None:
+    """The engine calls ``execute(ctx)``: refuse a body that cannot be called that way."""
+    if not callable(execute):
+        raise WorkflowDefinitionError(
+            f"step '{step_id}': execute must be callable, got {execute!r}"
+        )
+    try:
+        signature = inspect.signature(execute)
+    except (TypeError, ValueError):  # no signature to read (some builtins): trust it
+        return
+    try:
+        signature.bind(None)
+    except TypeError:
+        name = getattr(execute, "__name__", type(execute).__name__)
+        raise WorkflowDefinitionError(
+            f"step '{step_id}': execute must take one positional argument (the step "
+            f"context), but {name}{signature} does not"
+        ) from None
+
+
+def _check_step(step: Step) -> None:
+    """Check a step's body, schemas and metadata (``WorkflowDefinitionError`` naming the
+    parameter)."""
+    _check_body(step.id, step.execute)
+    for name in _SCHEMAS:
+        check_schema(getattr(step, name), f"step '{step.id}': {name}")
+    if step.metadata is not None and not isinstance(step.metadata, Mapping):
+        raise WorkflowDefinitionError(
+            f"step '{step.id}': metadata must be a mapping or None, got {step.metadata!r}"
+        )
 
 
 @attrs.frozen(slots=True, eq=False)
@@ -61,20 +105,21 @@ class Step(abc.ABC):
     metadata: Mapping[str, Any] | None = None
     is_async: bool = attrs.field(init=False)
     # An async body with no schema on its input: the engine's fastest path.
-    _plain_async: bool = attrs.field(init=False, repr=False)
+    plain_async: bool = attrs.field(init=False, repr=False)
 
     @is_async.default
     def _is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.execute)
 
-    @_plain_async.default
+    @plain_async.default
     def _no_input_checks(self) -> bool:
-        return (
-            self.is_async and self.input_schema is None and self.request_context_schema is None
-        )
+        return self.is_async and self.input_schema is None and self.request_context_schema is None
+
+    def __attrs_post_init__(self) -> None:
+        _check_step(self)
 
     def as_operator(self) -> Callable[[reactivex.Observable[Any]], reactivex.Observable[Any]]:
-        """This step as a reactivex operator over its inputs (SPEC §14).
+        """This step as a reactivex operator over its inputs.
 
         Each input runs the body with a minimal context (fresh run id, no storage); outputs go
         to ``on_next``, exceptions to ``on_error``. ``suspend`` raises ``RxflowError``.
@@ -98,9 +143,11 @@ def create_step(
     retries: int | None = None,
     metadata: Mapping[str, Any] | None = None,
 ) -> Step:
-    """Create a step from a body taking one ``StepContext`` (``async def`` or ``def``)."""
-    if not callable(execute):
-        raise WorkflowDefinitionError(f"step '{id}': execute must be callable, got {execute!r}")
+    """Create a step from a body taking one ``StepContext`` (``async def`` or ``def``).
+
+    A body that cannot take one argument, a schema that is not a type, or metadata that is not
+    a mapping raise ``WorkflowDefinitionError`` here.
+    """
     return Step(
         id=id,
         execute=execute,

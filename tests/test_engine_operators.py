@@ -22,7 +22,7 @@ def execution(workflow: Any, value: Any, events: list[Any]) -> ExecutionState:
         loop=asyncio.get_running_loop(),
         on_abort_request=lambda: None,
     )
-    return ExecutionState(scope=scope, workflow=workflow, run_id=scope.run_id, input=value)
+    return ExecutionState(scope=scope, program=workflow.program, run_id=scope.run_id, input=value)
 
 
 async def collect(source: reactivex.Observable[Any]) -> list[Any]:

@@ -23,11 +23,10 @@ from ..events import (
     WorkflowStepFinish,
     WorkflowStepSuspended,
 )
+from ..graph import StepNode, WorkflowGraph
 from ..results import IterationMetadata, StepResult, TripwireInfo
 from ..status import StepStatus
-from ..step import Step
 from ..tracing import end_span, start_span
-from ..workflow import Workflow
 from .nested import NestedSuspension, run_nested
 from .state import ExecutionState, ResumeTarget, new_call_id, now_ms
 
@@ -153,7 +152,7 @@ def _context(ex: ExecutionState, call: StepCall, input_data: Any, retry: int) ->
         retry,
         _NO_TRACING if call.span is None else TracingContext(call.span),
         ex.state,
-        cast(Step, call.step),
+        cast(StepNode, call.step),
         call.resume_data,
         call.suspend_data,
     )
@@ -206,7 +205,7 @@ async def _attempts(
     it no longer fails or retries run out; the step's result (its latest attempt's context is
     left on ``call.context``)."""
     step = call.step
-    nested = isinstance(step, Workflow)
+    nested = isinstance(step, WorkflowGraph)
     while True:
         ctx: StepContext | None = None
         call.context = None
@@ -219,7 +218,7 @@ async def _attempts(
                 output = await run_nested(ex, call, input_data)
             else:
                 ctx = call.context = _context(ex, call, input_data, retry)
-                body = cast(Step, step).execute  # not a nested workflow: a plain step
+                body = cast(StepNode, step).execute  # not a nested workflow: a plain step
                 if step.is_async:
                     output = await body(ctx)
                 else:
@@ -372,7 +371,7 @@ async def run_step(ex: ExecutionState, call: StepCall) -> StepResult:
             },
         )
     step = call.step
-    if step._plain_async:
+    if step.plain_async:
         # The common case, without the retry loop's coroutine: a plain async step with no
         # schema on its input; its first attempt runs here, any retry in ``_attempts``.
         first = call.context = _context(ex, call, call.input, 0)

@@ -11,24 +11,25 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
+from ..graph import WorkflowGraph
 from ..snapshot import WireCache, build_snapshot, nested_key, restore_execution, suspended_paths
 from ..tracing import end_span, start_span
-from ..workflow import Workflow
 from .state import ExecutionState, ResumeTarget, new_run_id, now_ms
 
 if TYPE_CHECKING:
     from .invoke import StepCall
+    from .program import Program
 
 __all__ = ["NestedSuspension", "run_nested"]
 
 
+@attrs.frozen(slots=True, eq=False)
 class NestedSuspension:
     """Returned by a nested workflow that ended suspended: the parent step suspends too."""
 
-    __slots__ = ("payload",)
-
-    def __init__(self, payload: Any) -> None:
-        self.payload = payload
+    payload: Any
 
 
 async def run_nested(ex: ExecutionState, call: StepCall, input_data: Any) -> Any:
@@ -38,7 +39,7 @@ async def run_nested(ex: ExecutionState, call: StepCall, input_data: Any) -> Any
     canceled child raises ``CancelledError`` (the run's abort signal is set).
     """
     workflow = call.step
-    assert isinstance(workflow, Workflow)
+    assert isinstance(workflow, WorkflowGraph)
     step_id = workflow.id
     prefix = call.event_id + "."
     key = nested_key(step_id, call.foreach_index)
@@ -57,7 +58,8 @@ async def run_nested(ex: ExecutionState, call: StepCall, input_data: Any) -> Any
             },
         )
     try:
-        child = await _run_child(ex, call, workflow, stored, input_data, prefix, child_run_id)
+        program = ex.program.nested[step_id]
+        child = await _run_child(ex, call, program, stored, input_data, prefix, child_run_id)
     except BaseException as error:
         if span is not None:
             end_span(span, token, "failed", error, key="rxflow.run.status")
@@ -90,7 +92,7 @@ async def run_nested(ex: ExecutionState, call: StepCall, input_data: Any) -> Any
 async def _run_child(
     ex: ExecutionState,
     call: StepCall,
-    workflow: Workflow,
+    program: Program,
     stored: dict[str, Any] | None,
     input_data: Any,
     prefix: str,
@@ -99,21 +101,21 @@ async def _run_child(
     """Resume the stored child at the call's target, or run a fresh child."""
     if call.target is not None and stored is not None:
         child = restore_execution(
-            stored, workflow=workflow, scope=ex.scope, run_id=run_id, prefix=prefix
+            stored, program=program, scope=ex.scope, run_id=run_id, prefix=prefix
         )
         target = call.target
         if not target.path:  # no inner path named (a foreach item): its single suspended one
             inner = suspended_paths(stored)
             target = ResumeTarget(inner[0], target.resume_data, None, target.resumed_at)
-        await workflow.program.resume_drive(child, child.entry_index, target)
+        await program.resume_drive(child, child.entry_index, target)
     else:
         child = ExecutionState(
             scope=ex.scope,
-            workflow=workflow,
+            program=program,
             run_id=run_id,
             input=input_data,
             state=ex.state,
             prefix=prefix,
         )
-        await workflow.program.drive(child)
+        await program.drive(child)
     return child

@@ -1,14 +1,16 @@
-"""The compiled workflow: its entries as operators, run in one trampolined sequence.
+"""The compiled workflow: a ``WorkflowGraph``'s entries as operators, driven in sequence.
 
 ``Program.drive`` is the single driver coroutine of an execution: it awaits each entry's fast
 path in turn, so neither call depth nor subscription depth grows with the number of steps.
 ``Program`` is itself an operator (``Observable[ExecutionState] -> Observable[ExecutionState]``),
-which is how a run subscribes to it.
+which is how a run subscribes to it. A nested workflow's graph is compiled with its parent's
+(``Program.nested``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 import reactivex
 
@@ -22,6 +24,8 @@ from ..graph import (
     SleepEntry,
     SleepUntilEntry,
     StepEntry,
+    WorkflowGraph,
+    entry_steps,
 )
 from .branch import branch_operator
 from .foreach import foreach_operator
@@ -32,21 +36,27 @@ from .sleep import sleep_operator
 from .state import ExecutionState, ResumeTarget
 from .then import step_operator
 
-if TYPE_CHECKING:
-    from ..workflow import Workflow
-
 __all__ = ["Program", "compile_entry", "compile_program"]
 
 
 class Program:
-    """A committed workflow's entries, compiled; run with ``drive`` or as an operator."""
+    """A committed workflow's entries, compiled; run with ``drive`` or as an operator.
 
-    __slots__ = ("entries", "graph", "workflow")
+    ``nested`` holds the compiled program of every nested workflow of the top-level entries,
+    by its step id.
+    """
 
-    def __init__(self, workflow: Workflow, entries: list[EntryOperator]) -> None:
-        self.workflow = workflow
-        self.graph = workflow.entries
+    __slots__ = ("entries", "graph", "nested")
+
+    def __init__(
+        self,
+        graph: WorkflowGraph,
+        entries: list[EntryOperator],
+        nested: Mapping[str, Program] | None = None,
+    ) -> None:
+        self.graph = graph
         self.entries = entries
+        self.nested: Mapping[str, Program] = nested or {}
 
     async def drive(self, ex: ExecutionState, start: int = 0) -> None:
         """Run the entries from ``start`` until one does not succeed (or all have)."""
@@ -84,7 +94,7 @@ class Program:
         """The input entry ``index`` got: the workflow input, or the previous entry's output."""
         if index == 0:
             return ex.input
-        return entry_output(self.graph[index - 1], ex)
+        return entry_output(self.graph.entries[index - 1], ex)
 
     def __call__(
         self, source: reactivex.Observable[ExecutionState]
@@ -130,5 +140,12 @@ def compile_entry(entry: Entry) -> EntryOperator:
     raise TypeError(f"unknown workflow entry {entry!r}")
 
 
-def compile_program(workflow: Workflow) -> Program:
-    return Program(workflow, [compile_entry(e) for e in workflow.entries])
+def compile_program(graph: WorkflowGraph) -> Program:
+    """The program running ``graph``, its nested workflows' graphs compiled with it."""
+    nested = {
+        step.id: compile_program(step)
+        for entry in graph.entries
+        for step in entry_steps(entry)
+        if isinstance(step, WorkflowGraph)
+    }
+    return Program(graph, [compile_entry(e) for e in graph.entries], nested)

@@ -21,8 +21,9 @@ from ..results import StepResult, TripwireInfo, Usage
 from ..status import ExecutionStatus
 
 if TYPE_CHECKING:
-    from ..workflow import Workflow
+    from ..graph import WorkflowGraph
     from .persist import Persister
+    from .program import Program
 
 __all__ = [
     "ExecutionState",
@@ -174,6 +175,7 @@ class RunScope:
 class ExecutionState:
     """One workflow execution: top-level, or a nested workflow inside a step.
 
+    ``program`` is what runs it and ``workflow`` the graph it runs (``program.graph``).
     ``value`` is the output of the last finished entry (the next entry's input). ``status``
     stays ``"running"`` until an entry ends otherwise (``failed``, ``suspended``, ``bailed``,
     ``tripwire``, ``canceled``) or the last entry succeeds (``success``).
@@ -188,6 +190,7 @@ class ExecutionState:
         "nested_paths",
         "nested_snapshots",
         "prefix",
+        "program",
         "run_id",
         "scope",
         "state",
@@ -203,14 +206,15 @@ class ExecutionState:
         self,
         *,
         scope: RunScope,
-        workflow: Workflow,
+        program: Program,
         run_id: str,
         input: Any,
         state: dict[str, Any] | None = None,
         prefix: str = "",
     ) -> None:
         self.scope = scope
-        self.workflow = workflow
+        self.program = program
+        self.workflow: WorkflowGraph = program.graph
         self.run_id = run_id
         self.prefix = prefix
         self.input = input
