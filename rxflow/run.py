@@ -42,7 +42,6 @@ from .snapshot import (
     suspended_paths,
 )
 from .status import ResultStatus, RunStatus
-from .storage import InMemoryStorage
 from .tracing import TracingOptions, end_span, run_span, span_ids
 
 if TYPE_CHECKING:
@@ -160,7 +159,7 @@ class _Segment:
             run_id=run.run_id,
             resource_id=run.resource_id,
             build=self.snapshot,
-            durable=not isinstance(storage, InMemoryStorage),
+            live_build=self.live_snapshot,
         )
         self._cache: WireCache | None = None
         self.result: WorkflowResult | None = None
@@ -416,13 +415,8 @@ class Run:
         ``running_status`` is the status its snapshots carry while it runs (a restart keeps
         the one it claimed).
         """
-        storage = self.workflow.storage
         segment = _Segment(self, ex, resume, tracing, resumed_from, running_status)
-        persister = ex.scope.persister = segment.persister
-        if persister.live:  # the in-memory store reads this run's progress when asked
-            cast(InMemoryStorage, storage)._follow_live(
-                self.workflow_id, self.run_id, segment.live_snapshot
-            )
+        ex.scope.persister = segment.persister
         self._segment = segment
         self._status = "running"
         for output in self._open_outputs:

@@ -627,3 +627,146 @@ async def test_storage_compare_and_set_and_listing(storage: Any) -> None:
     assert await storage.delete_run("wf", "b") is False
     assert await storage.get_run("wf", "b") is None
     assert await storage.load_snapshot("wf", "b") is None
+
+
+# -- capabilities: durable, and the live-snapshot lane -------------------------------------------
+
+
+class RecordingMemory(InMemoryStorage):
+    """A subclass of the in-memory store that records the snapshots handed to it."""
+
+    __slots__ = ("written",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[dict[str, Any]] = []
+
+    async def persist_snapshot(
+        self,
+        workflow_id: str,
+        run_id: str,
+        snapshot: dict[str, Any],
+        *,
+        resource_id: str | None = None,
+    ) -> None:
+        self.written.append(snapshot)
+        await super().persist_snapshot(workflow_id, run_id, snapshot, resource_id=resource_id)
+
+
+class PlainStore:
+    """A user's store that declares no capability (it wraps the in-memory one)."""
+
+    def __init__(self) -> None:
+        self.inner = InMemoryStorage()
+        self.written: list[dict[str, Any]] = []
+
+    async def persist_snapshot(
+        self,
+        workflow_id: str,
+        run_id: str,
+        snapshot: dict[str, Any],
+        *,
+        resource_id: str | None = None,
+    ) -> None:
+        self.written.append(snapshot)
+        await self.inner.persist_snapshot(workflow_id, run_id, snapshot, resource_id=resource_id)
+
+    async def load_snapshot(self, workflow_id: str, run_id: str) -> dict[str, Any] | None:
+        return await self.inner.load_snapshot(workflow_id, run_id)
+
+    async def update_status(self, workflow_id: str, run_id: str, status: str, **kw: Any) -> bool:
+        return await self.inner.update_status(workflow_id, run_id, status, **kw)
+
+    async def get_run(self, workflow_id: str, run_id: str) -> RunRecord | None:
+        return await self.inner.get_run(workflow_id, run_id)
+
+    async def list_runs(self, *args: Any, **kwargs: Any) -> RunList:
+        return await self.inner.list_runs(*args, **kwargs)
+
+    async def delete_run(self, workflow_id: str, run_id: str) -> bool:
+        return await self.inner.delete_run(workflow_id, run_id)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+def _two_step_workflow(store: Any, seen: list[dict[str, Any] | None]) -> Any:
+    from rxflow import create_step, create_workflow
+
+    async def first(ctx: Any) -> int:
+        await asyncio.sleep(0.01)  # yields: a durable store's trail is written meanwhile
+        return int(ctx.input_data) + 1
+
+    async def second(ctx: Any) -> int:
+        await asyncio.sleep(0.01)
+        seen.append(await store.load_snapshot(ctx.workflow_id, ctx.run_id))  # a read mid-run
+        return int(ctx.input_data) * 10
+
+    return (
+        create_workflow(id="caps", storage=store)
+        .then(create_step(id="first", execute=first))
+        .then(create_step(id="second", execute=second))
+        .commit()
+    )
+
+
+def test_stores_declare_their_capabilities(tmp_path: Path) -> None:
+    from rxflow.storage.protocol import follow_live, is_durable
+
+    memory, sqlite = InMemoryStorage(), SQLiteStorage(tmp_path / "caps.db")
+    assert (memory.durable, sqlite.durable) == (False, True)
+    assert (is_durable(memory), is_durable(sqlite), is_durable(PlainStore())) == (
+        False,
+        True,
+        True,
+    )
+    assert sqlite.follow_live("wf", "r1", dict) is False
+    assert memory.follow_live("wf", "unknown", dict) is False  # nothing stored to follow
+    assert follow_live(PlainStore(), "wf", "r1", dict) is False  # no lane declared
+
+
+async def test_a_subclass_of_the_memory_store_gets_the_live_lane() -> None:
+    from rxflow.results import StepResult
+
+    store = RecordingMemory()
+    seen: list[dict[str, Any] | None] = []
+    run = await _two_step_workflow(store, seen).create_run()
+
+    result = await run.start(input_data=1)
+
+    assert (result.status, result.result) == ("success", 20)
+    # Not durable: the pending snapshot and the final one, nothing per step.
+    assert [s["status"] for s in store.written] == ["pending", "success"]
+    # Read mid-run through the live lane: the progress as of then, in wire form.
+    mid = seen[0]
+    assert mid is not None and mid["status"] == "running"
+    assert mid["context"]["first"]["status"] == "success"
+    assert mid["context"]["first"]["output"] == 2
+    assert "second" not in mid["context"]
+    # The run's own final snapshot hands its step results over as objects...
+    final_context = store.written[-1]["context"]
+    assert [type(final_context[k]) for k in ("first", "second")] == [StepResult, StepResult]
+    # ...and a read returns them in wire form.
+    stored = await store.load_snapshot("caps", run.run_id)
+    assert stored is not None
+    assert stored["context"]["second"]["output"] == 20
+    assert type(stored["context"]["second"]) is dict
+
+
+async def test_a_store_that_declares_nothing_is_durable_without_a_live_lane() -> None:
+    store = PlainStore()
+    seen: list[dict[str, Any] | None] = []
+    run = await _two_step_workflow(store, seen).create_run()
+
+    result = await run.start(input_data=1)
+
+    assert (result.status, result.result) == ("success", 20)
+    statuses = [s["status"] for s in store.written]
+    assert statuses[0] == "pending" and statuses[-1] == "success"
+    assert "running" in statuses  # the trail of snapshots a durable store gets
+    for snapshot in store.written:  # every snapshot is wire data
+        assert all(
+            type(value) is dict for key, value in snapshot["context"].items() if key != "input"
+        )
+    mid = seen[0]
+    assert mid is not None and mid["context"]["first"]["output"] == 2

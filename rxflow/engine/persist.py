@@ -6,19 +6,20 @@ into one later write (group commit). ``write()`` writes a given snapshot after e
 before it, and is what the run awaits at a suspension and at the end, so a result never resolves
 before its snapshot is stored.
 
-Only durable storages get the mark-driven trail (before and after every top-level entry, and
-block progress). The library's in-memory store follows a live run through a snapshot builder
-instead (reads mid-run build the run's current snapshot), so nothing is written per step there.
+The persister asks the storage what it is (``Storage.durable``, ``Storage.follow_live``): only
+durable storages get the mark-driven trail (before and after every top-level entry, and block
+progress). A store with a live lane (the in-memory one) follows the run through a snapshot
+builder instead (reads mid-run build the run's current snapshot), so nothing is written per step
+there, and the run's own snapshots keep their step results as objects.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StorageError
-from ..storage.memory import InMemoryStorage
+from ..storage.protocol import SnapshotBuilder, follow_live, is_durable
 
 if TYPE_CHECKING:
     from ..storage import Storage
@@ -53,21 +54,20 @@ class Persister:
         workflow_id: str,
         run_id: str,
         resource_id: str | None,
-        build: Callable[[], dict[str, Any]],
-        durable: bool,
+        build: SnapshotBuilder,
+        live_build: SnapshotBuilder,
     ) -> None:
         self.storage = storage
         self.workflow_id = workflow_id
         self.run_id = run_id
         self.resource_id = resource_id
-        self.durable = durable
+        self.durable = is_durable(storage)
         self._build = build
         self._dirty = False
         self._task: asyncio.Task[None] | None = None
-        # The library's in-memory store takes a run's step results as objects (converted to
-        # wire form when first read); a subclass may override persist_snapshot, so only the
-        # exact class gets them.
-        self.live = type(storage) is InMemoryStorage
+        # A store with a live lane reads the run's progress from ``live_build`` when asked,
+        # and takes the run's own snapshots with step results as objects.
+        self.live = follow_live(storage, workflow_id, run_id, live_build)
         # The first failed write; the run checks it at entry boundaries and fails with it.
         self.error: StorageError | None = None
 
@@ -89,18 +89,15 @@ class Persister:
 
     async def _store(self, snapshot: dict[str, Any]) -> None:
         try:
-            if self.live:
-                await self.storage._persist_live(  # type: ignore[attr-defined]
-                    self.workflow_id, self.run_id, snapshot, resource_id=self.resource_id
-                )
-            else:
-                await self.storage.persist_snapshot(
-                    self.workflow_id, self.run_id, snapshot, resource_id=self.resource_id
-                )
+            await self.storage.persist_snapshot(
+                self.workflow_id, self.run_id, snapshot, resource_id=self.resource_id
+            )
         except Exception as exc:
             if self.error is None:
-                error = exc if isinstance(exc, StorageError) else StorageError(
-                    f"could not store the snapshot of run '{self.run_id}': {exc}"
+                error = (
+                    exc
+                    if isinstance(exc, StorageError)
+                    else StorageError(f"could not store the snapshot of run '{self.run_id}': {exc}")
                 )
                 if error is not exc:
                     error.__cause__ = exc

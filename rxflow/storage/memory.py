@@ -3,13 +3,13 @@
 Snapshots are kept by reference (no copy, no JSON), so storing one costs next to nothing. A run
 of this process may even hand over its step results as the objects they are; they are turned
 into their wire form once, when the snapshot is first read (every read returns wire data). While
-such a run is in progress the store holds a builder of its snapshot instead of writing one per
-step: whoever reads the run mid-way gets its progress as of that moment.
+such a run is in progress the store follows it through a builder of its snapshot (the live lane
+of ``Storage.follow_live``) instead of a write per step: whoever reads the run mid-way gets its
+progress as of that moment.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from ..convert import to_wire
@@ -18,6 +18,7 @@ from ..status import RunStatus
 from .protocol import (
     RunList,
     RunRecord,
+    SnapshotBuilder,
     check_page,
     expected_statuses,
     now_ms,
@@ -25,8 +26,6 @@ from .protocol import (
 )
 
 __all__ = ["InMemoryStorage"]
-
-SnapshotBuilder = Callable[[], dict[str, Any]]
 
 
 class _Entry:
@@ -100,11 +99,18 @@ class InMemoryStorage:
     :class:`~rxflow.storage.Storage`). :meth:`update_status` therefore never mutates a stored
     dict: it stores a shallow copy carrying the new status.
 
+    It is not durable, and it follows runs of this process live (:meth:`follow_live`);
+    subclasses too, so a subclass that overrides :meth:`persist_snapshot` receives a followed
+    run's final snapshot with its step results as objects (override :meth:`follow_live` to
+    return ``False`` for wire data only).
+
     Each method finishes without yielding to the event loop, so each is atomic with respect to
     other tasks on the loop. Use one instance from one event loop (it is not thread-safe).
     """
 
     __slots__ = ("_runs",)
+
+    durable = False
 
     def __init__(self) -> None:
         # Insertion order of this dict is the "then insertion" order of list_runs; replacing a
@@ -151,31 +157,20 @@ class InMemoryStorage:
         entry.status = status
         entry.snapshot = snapshot
         entry.updated_at = now
-        entry.live = False
+        # The snapshot that ends a followed run's live lane is the run's own: its step results
+        # may still be objects (converted when first read).
+        entry.live = entry.build is not None
         entry.build = None
         return entry
 
-    async def _persist_live(
-        self,
-        workflow_id: str,
-        run_id: str,
-        snapshot: dict[str, Any],
-        *,
-        resource_id: str | None = None,
-    ) -> None:
-        """Store a run's own snapshot whose ``context`` may hold ``StepResult`` objects.
-
-        A run of this process uses this so that its step results are converted once, when
-        (and if) the snapshot is read, not on every run; the objects must not change after.
-        """
-        self._store(workflow_id, run_id, snapshot, resource_id).live = True
-
-    def _follow_live(self, workflow_id: str, run_id: str, build: SnapshotBuilder) -> None:
-        """A run of this process is in progress: reads of it build its snapshot as of then
-        (until its next stored snapshot, which ends this)."""
+    def follow_live(self, workflow_id: str, run_id: str, build: SnapshotBuilder) -> bool:
+        """Follow a run of this process: reads of it build its snapshot as of then, until its
+        next stored snapshot (which may hold ``StepResult`` objects; see ``Storage``)."""
         entry = self._table().get((workflow_id, run_id))
-        if entry is not None:
-            entry.build = build
+        if entry is None:
+            return False
+        entry.build = build
+        return True
 
     async def load_snapshot(self, workflow_id: str, run_id: str) -> dict[str, Any] | None:
         """The stored snapshot dict itself (read-only for the caller), or ``None``."""

@@ -6,13 +6,16 @@ Implementations live in ``memory.py`` and ``sqlite.py``; nothing here does any I
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, Protocol, cast, runtime_checkable
 
 import attrs
 
 from ..status import RunStatus
 
-__all__ = ["RunList", "RunRecord", "Storage"]
+__all__ = ["RunList", "RunRecord", "SnapshotBuilder", "Storage", "follow_live", "is_durable"]
+
+SnapshotBuilder = Callable[[], dict[str, Any]]
 
 
 @attrs.frozen(slots=True)
@@ -51,7 +54,37 @@ class Storage(Protocol):
     :meth:`load_snapshot`, :meth:`get_run` or :meth:`list_runs` must be treated as read-only.
     That lets :class:`~rxflow.storage.InMemoryStorage` keep and return dicts by reference.
     Storage failures and snapshots that cannot be read raise :class:`~rxflow.errors.StorageError`.
+
+    Two capabilities tell a run how to use the store: :attr:`durable` and the live-snapshot
+    lane :meth:`follow_live`. Both are optional for a store written against this protocol: a
+    store that declares neither gets the safe defaults (durable, no live lane), so every run
+    writes its trail of snapshots to it and hands it nothing but wire data.
     """
+
+    durable: bool
+    """Whether runs outlive this process (``True`` when a store does not say).
+
+    A durable store gets the trail of snapshots written while a run goes (before and after
+    every top-level entry, and block progress, coalesced). A store that is not durable gets
+    only the snapshots that matter within this process: at ``create_run``, when the run starts
+    (its status), at a suspension and at the end.
+    """
+
+    def follow_live(self, workflow_id: str, run_id: str, build: SnapshotBuilder) -> bool:
+        """Offer to follow a run of this process while it goes; ``True`` takes the offer.
+
+        A run calls this when each stretch of its execution starts (start, resume, restart).
+        A store that returns ``True`` (the in-memory store does) agrees to this contract:
+
+        - until the run's next :meth:`persist_snapshot`, a read of the run calls ``build()``
+          for its snapshot as of that moment (the stored status replaces its ``"status"``);
+        - that next snapshot, the run's own, may hold :class:`~rxflow.StepResult` objects as
+          the values of its ``"context"`` (the store converts them to wire form when the
+          snapshot is first read), and the objects do not change after it is stored.
+
+        A store without a live lane returns ``False``; a store that does not define this
+        method is treated the same way. Either way its snapshots are always wire data.
+        """
 
     async def persist_snapshot(
         self,
@@ -104,6 +137,18 @@ class Storage(Protocol):
 
     async def close(self) -> None:
         """Release the storage; later calls raise ``StorageError``. Closing twice is harmless."""
+
+
+def is_durable(storage: Storage) -> bool:
+    """Whether ``storage`` keeps runs beyond this process (``True`` when it does not say)."""
+    return bool(getattr(storage, "durable", True))
+
+
+def follow_live(storage: Storage, workflow_id: str, run_id: str, build: SnapshotBuilder) -> bool:
+    """Offer ``storage`` to follow a run of this process (see :meth:`Storage.follow_live`);
+    ``False`` for a store that does not define the lane."""
+    follow = getattr(storage, "follow_live", None)
+    return follow is not None and bool(follow(workflow_id, run_id, build))
 
 
 def now_ms() -> int:

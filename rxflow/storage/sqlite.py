@@ -21,6 +21,7 @@ from ..status import RunStatus
 from .protocol import (
     RunList,
     RunRecord,
+    SnapshotBuilder,
     check_page,
     expected_statuses,
     now_ms,
@@ -145,7 +146,11 @@ class SQLiteStorage:
     carried out. Snapshots are serialised and parsed on that thread too, which is why a snapshot
     handed to :meth:`persist_snapshot` must not change afterwards. Any failure raises
     :class:`~rxflow.errors.StorageError`.
+
+    It is durable (runs outlive the process) and has no live lane.
     """
+
+    durable = True
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout_ms: int = 30000) -> None:
         if type(busy_timeout_ms) is not int or busy_timeout_ms < 0:
@@ -185,6 +190,10 @@ class SQLiteStorage:
         await self.close()
 
     # -- the public API ------------------------------------------------------------------------
+
+    def follow_live(self, workflow_id: str, run_id: str, build: SnapshotBuilder) -> bool:
+        """No live lane: a run writes its trail of snapshots to the file."""
+        return False
 
     async def persist_snapshot(
         self,
