@@ -113,13 +113,14 @@ def _zero_if_none(value: int | None) -> int:
     return 0 if value is None else value
 
 
+_OPTIONAL_COUNTERS = ("reasoning_tokens", "cached_input_tokens", "cache_creation_input_tokens")
+
+# Mastra declares only input, output and total; it leaves the optional counters out when no
+# report gave them, and they read as ``None`` (written back as 0).
 register_wire_form(
     Usage,
-    unstruct_hooks={
-        "reasoning_tokens": _zero_if_none,
-        "cached_input_tokens": _zero_if_none,
-        "cache_creation_input_tokens": _zero_if_none,
-    },
+    unstruct_hooks=dict.fromkeys(_OPTIONAL_COUNTERS, _zero_if_none),
+    may_omit=_OPTIONAL_COUNTERS,
 )
 
 
@@ -148,7 +149,7 @@ class TripwireInfo:
         return structure_wire(data, cls, what="TripwireInfo")
 
 
-register_wire_form(TripwireInfo)
+register_wire_form(TripwireInfo, may_omit=("retry", "metadata", "processor_id"))
 
 
 @attrs.frozen(slots=True)

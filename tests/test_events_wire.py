@@ -795,7 +795,7 @@ DROP = object()
         (with_payload(startedAt=True), r"\$\.payload\.startedAt: expected int, got True"),
         (with_payload(stepName=DROP), r"\$\.payload\.stepName: required field missing"),
         (with_payload(unknown=1), "unknown"),
-        (with_payload(resumedAt=5), "payload.resumePayload is missing"),
+        (with_payload(status=DROP), "payload.status is missing"),
         (with_payload(stepCallId=None), "payload.stepCallId is not expected here"),
         (with_payload(metadata=None), "payload.metadata is not expected here"),
         (

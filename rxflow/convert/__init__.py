@@ -19,7 +19,7 @@ from rxflow.convert import scalars, shapes  # noqa: F401  (strict hooks register
 from rxflow.convert.converter import converter
 from rxflow.convert.plain import ErrorValue, error_to_wire, to_wire
 from rxflow.convert.validation import conform
-from rxflow.convert.wire import register_wire_form, structure_wire
+from rxflow.convert.wire import register_wire_form, structure_wire, wire_difference
 
 __all__ = [
     "ErrorValue",
@@ -29,4 +29,5 @@ __all__ = [
     "register_wire_form",
     "structure_wire",
     "to_wire",
+    "wire_difference",
 ]

@@ -1,13 +1,14 @@
 """The camelCase wire form of rxflow's own classes: one generated writer and one reader per class.
 
 ``register_wire_form`` gives a class its form on the converter; ``structure_wire`` reads wire
-data back with a message naming every malformed field.
+data back with a message naming every malformed field; ``wire_difference`` says where wire data
+and the form written back from it differ.
 """
 
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -24,7 +25,7 @@ from rxflow.convert.converter import (
 from rxflow.convert.plain import PLAIN_SCALARS, to_wire
 from rxflow.convert.validation import error_lines
 
-__all__ = ["register_wire_form", "structure_wire"]
+__all__ = ["register_wire_form", "structure_wire", "wire_difference"]
 
 T = TypeVar("T")
 
@@ -40,6 +41,10 @@ def _default_of(field: attrs.Attribute[Any]) -> Any:
     if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
         return typing.cast(Any, default).factory()
     return None if default is attrs.NOTHING else default
+
+
+def _admits_none(t: Any) -> bool:
+    return t is Any or (is_union(t) and NONE_TYPE in typing.get_args(t))
 
 
 # Field types whose values are already plain JSON (as declared; annotations may be strings).
@@ -80,7 +85,6 @@ def _wire_writer(
     ordered = [k for k in key_order if k in by_key] + [
         renames[name] for name in renames if renames[name] not in key_order
     ]
-    attrs.resolve_types(cls)  # so a field typed by an alias (a status Literal) is seen as such
     scalar_fields = {f.name for f in attrs.fields(cls) if _is_scalar_type(f.type)}
     scope: dict[str, Any] = {"to_wire": to_wire}
     lines = [f"def write_{cls.__name__}(o):", "    d = {}"]
@@ -125,6 +129,7 @@ def register_wire_form(
     key_order: Sequence[str] = (),
     after_unstructure: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     before_structure: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    may_omit: Collection[str] = (),
 ) -> None:
     """Give one of rxflow's attrs classes its camelCase wire form on ``converter``.
 
@@ -135,13 +140,21 @@ def register_wire_form(
     reading (an event's ``type``). ``key_order`` lists wire keys to write first, in that order.
     ``unstruct_hooks``/``struct_hooks`` override one field; ``after_unstructure`` and
     ``before_structure`` adjust the whole dict (they may change it in place).
+
+    ``may_omit`` names the fields whose keys other writers (Mastra) leave out when they have
+    no value although rxflow writes them: an absent key reads as the field's default (or
+    ``None``), and ``wire_difference`` does not count its absence as a difference.
     """
     applies = applies or {}
     unstruct_hooks = unstruct_hooks or {}
     struct_hooks = struct_hooks or {}
     constants = dict(constants or {})
+    attrs.resolve_types(cls)  # so a field typed by an alias (a status Literal) is seen as such
     fields = attrs.fields(cls)
     renames = {f.name: _camel(f.name) for f in fields}
+    unknown = set(may_omit) - set(renames)
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no fields {sorted(unknown)}")
 
     to_wire_dict = _wire_writer(
         cls, renames, applies, unstruct_hooks, constants, key_order, after_unstructure
@@ -153,7 +166,13 @@ def register_wire_form(
     structure = make_dict_structure_fn(
         cls, converter, _cattrs_forbid_extra_keys=forbid_extra_keys, **reading
     )
-    omittable = {renames[f.name]: _default_of(f) for f in fields if f.name in applies}
+    # Absent keys read as None where the class has no default (a default it applies itself).
+    fills = {
+        renames[f.name]: _default_of(f)
+        for f in fields
+        if f.name in applies
+        or (f.name in may_omit and f.default is attrs.NOTHING and _admits_none(f.type))
+    }
     name = type_name(cls)
 
     def from_wire_dict(value: Any, _: Any) -> Any:
@@ -162,15 +181,30 @@ def register_wire_form(
         if not isinstance(value, Mapping):
             raise Mismatch(f"{name} (a mapping)", value)
         data = {k: v for k, v in value.items() if k not in constants}
-        for key, default in omittable.items():
-            if key not in data:
-                data[key] = default
         if before_structure:
             data = before_structure(data)
+        for key, default in fills.items():
+            if key not in data:
+                data[key] = default
         return structure(data, cls)
 
     converter.register_unstructure_hook(cls, to_wire_dict)
     converter.register_structure_hook(cls, from_wire_dict)
+    _READ_FORMS[cls] = _ReadForm(
+        {key: field for field, key in renames.items()},
+        frozenset(renames[field] for field in may_omit),
+    )
+
+
+@attrs.frozen
+class _ReadForm:
+    """What ``wire_difference`` needs to know about a class's wire form."""
+
+    field_of: Mapping[str, str]  # wire key -> attribute name
+    may_omit: frozenset[str]  # wire keys a reader accepts absent
+
+
+_READ_FORMS: dict[type[Any], _ReadForm] = {}
 
 
 def structure_wire(data: Any, cls: type[T], *, what: str) -> T:
@@ -183,3 +217,34 @@ def structure_wire(data: Any, cls: type[T], *, what: str) -> T:
     except Exception as exc:
         lines = error_lines(exc, data, "$", cls, _camel)
         raise ValueError(f"malformed {what}: " + "; ".join(lines)) from None
+
+
+def wire_difference(given: Any, value: Any) -> str | None:
+    """Where wire data and the wire form written back from ``value`` (read from it) differ.
+
+    Says ``"payload.error is not expected here"``, ``"payload.id is missing"`` or ``"x is not
+    plain JSON data (...)"``; ``None`` when they agree. A key that ``given`` lacks is no
+    difference where the class lets readers omit it (``may_omit`` of ``register_wire_form``).
+    """
+    return _difference(given, converter.unstructure(value), value, "")
+
+
+def _difference(given: Any, rebuilt: Any, value: Any, path: str) -> str | None:
+    if isinstance(given, Mapping) and isinstance(rebuilt, Mapping):
+        form = _READ_FORMS.get(value.__class__)
+        for key in given:
+            if key not in rebuilt:
+                return f"{path}{key} is not expected here"
+        for key in rebuilt:
+            if key not in given and (form is None or key not in form.may_omit):
+                return f"{path}{key} is missing"
+        for key in given:
+            field = form.field_of.get(key) if form is not None else None
+            child = getattr(value, field) if field is not None else None
+            found = _difference(given[key], rebuilt[key], child, f"{path}{key}.")
+            if found:
+                return found
+        return None
+    if given != rebuilt or type(given) is not type(rebuilt):
+        return f"{path.rstrip('.') or 'value'} is not plain JSON data ({given!r})"
+    return None

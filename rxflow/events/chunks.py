@@ -186,9 +186,12 @@ converter.register_unstructure_hook(CustomChunk, _custom_to_wire)
 converter.register_structure_hook(CustomChunk, _custom_from_wire)
 
 
+_STEP_ONLY_KEYS = ("stepCallId", "startedAt", "payload")
+
+
 def _result_payload_from_wire(value: Any, _: Any) -> StepResultPayload | BlockResultPayload:
-    """A foreach block or sleep result has neither ``stepCallId`` nor ``startedAt``."""
-    is_block = isinstance(value, Mapping) and "stepCallId" not in value and "startedAt" not in value
+    """A foreach block or sleep result has no ``stepCallId``, ``startedAt`` or ``payload``."""
+    is_block = isinstance(value, Mapping) and not any(key in value for key in _STEP_ONLY_KEYS)
     cls = BlockResultPayload if is_block else StepResultPayload
     return converter.structure(value, cls)  # type: ignore[return-value]
 

@@ -98,7 +98,7 @@ class StepResultPayload(WireForm):
     step_call_id: str | None
     status: StepStatus
     payload: Any
-    started_at: int
+    started_at: int | None
     ended_at: int
     output: Any = None
     error: ErrorValue = None
@@ -195,34 +195,42 @@ def _has_call_id(p: Any) -> bool:
     return p.step_call_id is not None
 
 
-def _step_wire_form(cls: type[Any], applies: dict[str, Any]) -> None:
-    register_wire_form(
-        cls,
-        applies=applies,
-        struct_hooks={"metadata": metadata_from_wire},
-        forbid_extra_keys=True,
-    )
+def _step_name_from_id(data: dict[str, Any]) -> dict[str, Any]:
+    """Mastra adds ``stepName`` only to events that go through its stream, never to this one."""
+    if "stepName" not in data and "id" in data:
+        data["stepName"] = data["id"]
+    return data
 
+
+# ``may_omit``: what Mastra leaves out when it has no value (JSON drops an ``undefined``
+# payload, output, error or resume data; a foreach or sleep has no step call id; a step result
+# of older versions has no ``startedAt``). Ids, ``stepName``, statuses, counts and the other
+# timestamps always have a value, so they stay required.
+_RESUME = ("resume_payload", "resumed_at")
 
 register_wire_form(WorkflowStartPayload, forbid_extra_keys=True)
-_step_wire_form(
+register_wire_form(
     StepStartPayload,
-    {
+    applies={
         "step_call_id": _has_call_id,
         "resume_payload": _resumed,
         "resumed_at": _resumed,
         "metadata": _has_metadata,
     },
+    struct_hooks={"metadata": metadata_from_wire},
+    forbid_extra_keys=True,
+    may_omit=("step_call_id", "payload", *_RESUME, "metadata"),
 )
-register_wire_form(StepOutputPayload, forbid_extra_keys=True)
+register_wire_form(StepOutputPayload, forbid_extra_keys=True, may_omit=("output",))
 register_wire_form(
     StepProgressPayload,
     applies={"iteration_output": lambda p: p.iteration_status == "success"},
     forbid_extra_keys=True,
+    may_omit=("iteration_output",),
 )
-_step_wire_form(
+register_wire_form(
     StepResultPayload,
-    {
+    applies={
         "output": lambda p: p.status in OUTPUT_STATUSES,
         "error": lambda p: p.status == "failed",
         "resume_payload": _resumed,
@@ -230,6 +238,18 @@ _step_wire_form(
         "tripwire": lambda p: p.tripwire is not None,
         "metadata": _has_metadata,
     },
+    struct_hooks={"metadata": metadata_from_wire},
+    forbid_extra_keys=True,
+    may_omit=(
+        "step_call_id",
+        "payload",
+        "started_at",
+        "output",
+        "error",
+        *_RESUME,
+        "tripwire",
+        "metadata",
+    ),
 )
 register_wire_form(
     BlockResultPayload,
@@ -238,19 +258,27 @@ register_wire_form(
         "error": lambda p: p.status == "failed",
     },
     forbid_extra_keys=True,
+    may_omit=("output", "error"),
 )
-_step_wire_form(
+register_wire_form(
     StepSuspendedPayload,
-    {
+    applies={
         "step_call_id": _has_call_id,
         "resume_payload": _resumed,
         "resumed_at": _resumed,
         "metadata": _has_metadata,
     },
+    struct_hooks={"metadata": metadata_from_wire},
+    forbid_extra_keys=True,
+    may_omit=("step_call_id", "payload", "suspend_payload", *_RESUME, "metadata"),
 )
-register_wire_form(StepWaitingPayload, forbid_extra_keys=True)
+register_wire_form(StepWaitingPayload, forbid_extra_keys=True, may_omit=("payload",))
 register_wire_form(
-    StepFinishPayload, applies={"step_call_id": _has_call_id}, forbid_extra_keys=True
+    StepFinishPayload,
+    applies={"step_call_id": _has_call_id},
+    forbid_extra_keys=True,
+    before_structure=_step_name_from_id,
+    may_omit=("step_name", "step_call_id"),
 )
 register_wire_form(EmptyPayload, forbid_extra_keys=True)
 register_wire_form(FinishOutput, forbid_extra_keys=True)
@@ -261,4 +289,5 @@ register_wire_form(
         "tripwire": lambda p: p.tripwire is not None,
     },
     forbid_extra_keys=True,
+    may_omit=("final_workflow_result", "tripwire"),
 )
