@@ -17,8 +17,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
-INSTALL_AND_EXAMPLE = "python3 -m pip install -e . && python3 examples/order_pipeline.py"
-TEST_COMMAND = "python3 -m pip install -e '.[test]' && python3 -m pytest -q"
+# Each command makes (or reuses) a virtual environment and runs from it, so it works where the
+# system Python refuses pip installs (PEP 668), and a second run works like the first.
+INSTALL_AND_EXAMPLE = (
+    "python3 -m venv .venv && .venv/bin/python -m pip install -e . "
+    "&& .venv/bin/python examples/order_pipeline.py"
+)
+TEST_COMMAND = (
+    "python3 -m venv .venv && .venv/bin/python -m pip install -e '.[test,docs]' "
+    "&& .venv/bin/python -m pytest -q"
+)
 
 
 def python_blocks(text: str) -> list[str]:
@@ -43,15 +51,15 @@ def test_readme_has_python_blocks() -> None:
     assert README.count("```python\n") == len(BLOCKS)
 
 
-@pytest.mark.parametrize("index", range(len(BLOCKS)), ids=block_title)
-def test_python_block_runs(index: int, tmp_path: Path) -> None:
+def run_block(index: int, cwd: Path) -> None:
+    """Run README block ``index`` in a fresh interpreter in ``cwd``; fail with its output."""
     code = BLOCKS[index]
     # The blocks import this checkout of rxflow, installed or not.
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     completed = subprocess.run(
         [sys.executable, "-c", code],
-        cwd=tmp_path,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -65,6 +73,22 @@ def test_python_block_runs(index: int, tmp_path: Path) -> None:
     assert completed.returncode == 0, report
     # A callback error printed by asyncio or reactivex does not change the exit code.
     assert "Traceback" not in completed.stderr, report
+
+
+@pytest.mark.parametrize("index", range(len(BLOCKS)), ids=block_title)
+def test_python_block_runs(index: int, tmp_path: Path) -> None:
+    run_block(index, tmp_path)
+
+
+DURABLE = [index for index, code in enumerate(BLOCKS) if "SQLiteStorage(" in code]
+
+
+@pytest.mark.parametrize("index", DURABLE, ids=block_title)
+def test_durable_block_runs_twice_in_one_directory(index: int, tmp_path: Path) -> None:
+    # A reader who runs an example again finds the files of the first run (runs.db, ...):
+    # the second run must work all the same.
+    run_block(index, tmp_path)
+    run_block(index, tmp_path)
 
 
 def test_readme_states_the_two_set_up_commands() -> None:
