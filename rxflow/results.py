@@ -1,9 +1,5 @@
-"""What a run returns: ``WorkflowResult``, per-step ``StepResult``, token ``Usage``, tripwire info.
-
-Each class has ``to_dict()`` (the camelCase wire form, written by ``rxflow.convert``) and
-``from_dict()``. Reading is lenient about keys it does not know (newer or Mastra-only fields
-are dropped) and strict about the types of the keys it reads.
-"""
+"""What a run returns: ``WorkflowResult``, per-step ``StepResult``, token ``Usage``, tripwire info;
+each with ``to_dict()`` (camelCase) and ``from_dict()`` (ignores keys it does not know)."""
 
 from __future__ import annotations
 
@@ -54,7 +50,7 @@ class Usage:
 
     input_tokens: int = 0
     output_tokens: int = 0
-    # Defaults to input + output (SPEC §11); an explicit total is kept as given.
+    # Defaults to input + output; an explicit total is kept as given.
     total_tokens: int = attrs.field(
         default=attrs.Factory(
             lambda usage: usage.input_tokens + usage.output_tokens, takes_self=True

@@ -1,7 +1,5 @@
-"""The one cattrs ``Converter`` rxflow has, and the type names and mismatch errors its hooks share.
-
-The hooks live beside it (``scalars``, ``shapes``, ``wire``) and register on import.
-"""
+"""The one cattrs ``Converter`` rxflow has, with the type names and mismatch errors its hooks
+share; the hooks register from the modules beside it."""
 
 from __future__ import annotations
 

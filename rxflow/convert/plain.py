@@ -1,8 +1,5 @@
-"""Plain JSON data for any value (``to_wire``), and errors as ``{message, name}`` both ways.
-
-User attrs/dataclass values keep their own field names here; rxflow's own classes get their
-camelCase form from the hooks ``rxflow.convert.wire`` registers.
-"""
+"""Plain JSON data for any value (``to_wire``; user classes keep their own field names), and
+errors as ``{message, name}`` both ways."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""Strict structure hooks for scalars: no coercion between ``str``, numbers and ``bool``.
-
-``"3"`` is not an int, ``3.7`` is not an int, ``True`` is not a number, ``1`` is not a bool; an
-``int`` is accepted where a ``float`` is expected and becomes a float.
-"""
+"""Strict structure hooks for scalars: ``"3"`` is not an int, ``3.7`` is not an int, ``True`` is
+not a number, ``1`` is not a bool; an ``int`` is accepted for a ``float`` and becomes one."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""Strict structure hooks for shapes: containers, attrs/dataclass classes, TypedDicts, unions,
-literals. Element errors carry cattrs' ``IterableValidationNote`` so messages can name the path.
-
-Keys of a mapping that the schema does not name are ignored (dropped), like zod's ``strip``.
-"""
+"""Strict structure hooks for containers, attrs/dataclass classes, TypedDicts, unions and
+literals; mapping keys a schema does not name are dropped (like zod's ``strip``)."""
 
 from __future__ import annotations
 

@@ -73,8 +73,9 @@ def conform(value: Any, schema: Any, *, what: str | None = None) -> Any:
     ``dict[str, float]``, a ``TypedDict``, ``Optional[...]``, a union), or ``None`` (anything
     goes, the value is returned unchanged). An instance of the schema class is returned as is;
     a mapping, or an attrs/dataclass instance of another class with the same fields, is
-    structured into it. Extra mapping keys are ignored. ``what`` (like ``"input of step
-    'double'"``) becomes the heading of the error.
+    structured into it. Extra mapping keys are ignored. Nothing is coerced between ``str``,
+    numbers and ``bool`` (an ``int`` is accepted for a ``float``). ``what`` (like ``"input of
+    step 'double'"``) becomes the heading of the error.
     """
     if schema is None or value.__class__ is schema:
         return value

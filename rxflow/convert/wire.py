@@ -1,9 +1,5 @@
-"""The camelCase wire form of rxflow's own classes: one generated writer and one reader per class.
-
-``register_wire_form`` gives a class its form on the converter; ``structure_wire`` reads wire
-data back with a message naming every malformed field; ``wire_difference`` says where wire data
-and the form written back from it differ.
-"""
+"""The camelCase wire form of rxflow's own classes: a generated writer and a reader per class,
+``structure_wire`` (errors naming each bad field) and ``wire_difference``."""
 
 from __future__ import annotations
 

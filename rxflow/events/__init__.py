@@ -1,15 +1,8 @@
-"""Stream events: the chunk classes a run emits, ``CustomChunk``, and ``from_dict`` to read them.
+"""Stream events: one class per event type (``to_dict()`` gives the camelCase wire form Mastra
+clients read), ``CustomChunk`` and ``from_dict``. Treat events as read-only: readers share them."""
 
-Every event has ``type`` (a class constant), ``run_id``, ``from_`` and ``payload`` (a custom
-``data-*`` chunk has ``data`` instead); ``to_dict()`` gives the camelCase wire form that Mastra
-clients read. Payload classes hold snake_case attributes. Events are shared by every reader of
-a run: treat them as read-only.
-
-The modules: ``payloads`` (the payload classes), ``chunks`` (one class per event type, the
-``Event`` union), ``reading`` (``from_dict``) and ``records`` (the compact records the engine
-emits a step's start and result as, until someone reads them).
-"""
-
+# payloads: the payload classes; chunks: one class per event type and the Event union;
+# reading: from_dict; records: the compact tuples a step's start and result travel as.
 from rxflow.events.chunks import (
     EVENT_TYPES,
     CustomChunk,

@@ -1,9 +1,5 @@
-"""Stream events: one class per event ``type`` (``payload`` holds a payload class), ``CustomChunk``
-for ``data-*`` chunks, the ``Event`` union and the ``EVENT_TYPES`` table.
-
-Every event has ``type`` (a class constant), ``run_id``, ``from_`` and ``payload`` (a custom
-``data-*`` chunk has ``data`` instead); ``to_dict()`` gives the camelCase wire form.
-"""
+"""One class per stream event ``type`` (with ``run_id``, ``from_`` and ``payload``), ``CustomChunk``
+for ``data-*`` chunks, the ``Event`` union and the ``EVENT_TYPES`` table."""
 
 from __future__ import annotations
 

@@ -1,11 +1,5 @@
-"""Event payloads: the ``payload`` of each stream event, with its wire form.
-
-Payload classes hold snake_case attributes; ``to_dict()`` gives the camelCase wire form that
-Mastra clients read. The engine builds these per step, so construction is kept cheap: no
-validators, no default factories on the hot classes, and the classes are slotted but not frozen
-(a frozen attrs ``__init__`` costs four times as much on this per-event path). Events are shared
-by every reader of a run: treat them as read-only.
-"""
+"""The payload of each stream event (snake_case attributes, camelCase on the wire), and each
+payload's wire form."""
 
 from __future__ import annotations
 
@@ -43,6 +37,11 @@ class WireForm:
         """The camelCase wire form (plain JSON data)."""
         result: dict[str, Any] = converter.unstructure(self)
         return result
+
+
+# The engine builds payloads per step, so construction is kept cheap: no validators, no
+# default factories on the hot classes, slotted but not frozen (a frozen attrs ``__init__``
+# costs four times as much on this per-event path).
 
 
 @attrs.define(slots=True, eq=True)

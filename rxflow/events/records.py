@@ -51,6 +51,7 @@ EventRecord: TypeAlias = tuple[Any, ...]
 
 def build_event(record: EventRecord) -> Event:
     """The event object a compact step record stands for."""
+    # Plain tuples and positional calls: this runs once per step event read, the hot path.
     if record[0] == STEP_START_RECORD:
         _, run_id, event_id, call_id, payload, started_at, resume_data, resumed_at, metadata = (
             record
