@@ -27,6 +27,7 @@ from .errors import RxflowError
 from .events import Event
 from .graph import WorkflowGraph
 from .results import WorkflowResult
+from .status import OUTPUT_STATUSES
 from .step import Step
 from .workflow import Workflow
 
@@ -346,7 +347,7 @@ def step_operator(step: Step, concurrency: int = 1) -> Operator[Any, Any]:
         result = await invoke_step(ex, step, value, events=False)
         if scope.aborted:
             raise RxflowError(f"step '{step.id}' was aborted (ctx.abort()) in its operator")
-        if result.status in ("success", "bailed"):
+        if result.status in OUTPUT_STATUSES:  # a bail value counts as an output
             emit(result.output)
             return
         error = result.error

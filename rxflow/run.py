@@ -25,6 +25,7 @@ from reactivex.subject import Subject
 from .context import RequestContext, TracingContext
 from .convert import conform
 from .engine.operator import coroutine_observable
+from .engine.outcome import build_result
 from .engine.persist import Persister
 from .engine.state import ExecutionState, ResumeTarget, RunScope, new_run_id, now_ms
 from .errors import ResumeAlreadyClaimedError, ResumeError, RxflowError, StorageError
@@ -36,10 +37,8 @@ from .snapshot import (
     WireCache,
     build_snapshot,
     check_snapshot,
-    nested_child,
     pending_snapshot,
     restore_execution,
-    suspended_paths,
 )
 from .status import ResultStatus, RunStatus
 from .tracing import TracingOptions, end_span, run_span, span_ids
@@ -470,7 +469,7 @@ class Run:
         """Build the result and store the final snapshot of the segment before it resolves."""
         if segment.ex.scope.aborted and segment.ex.status == "suspended":
             segment.ex.status = "canceled"  # canceled while its suspension was settling
-        result = self._build_result(segment.ex)
+        result = build_result(segment.ex)
         trace_id, span_id = span_ids(segment.span)
         if trace_id is not None:
             result = attrs.evolve(result, trace_id=trace_id, span_id=span_id)
@@ -549,40 +548,6 @@ class Run:
             else:
                 output._finish(result)
         self._open_outputs = keep
-
-    def _build_result(self, ex: ExecutionState) -> WorkflowResult:
-        status = cast("ResultStatus", "success" if ex.status == "bailed" else ex.status)
-        value = ex.value
-        error = ex.error
-        if (
-            status == "success"
-            and ex.status != "bailed"
-            and self.workflow.output_schema is not None
-        ):
-            try:
-                value = conform(
-                    value,
-                    self.workflow.output_schema,
-                    what=f"output of workflow '{self.workflow.id}'",
-                )
-            except RxflowError as exc:
-                status, error = "failed", exc
-        suspended = status == "suspended"
-        return WorkflowResult(
-            status=status,
-            run_id=self.run_id,
-            input=ex.input,
-            # A finished execution is never changed again (a resume rebuilds one from its
-            # snapshot), so the result shares its containers instead of copying them.
-            steps=ex.step_results,
-            step_execution_path=ex.execution_path,
-            state=ex.state,
-            result=value if status == "success" else None,
-            error=error if status == "failed" else None,
-            tripwire=ex.tripwire if status == "tripwire" else None,
-            suspended=[[sid, *_inner_path(ex, sid)] for sid in ex.suspended] if suspended else None,
-            suspend_payload=dict(ex.suspended) if suspended else None,
-        )
 
     # -- resuming -------------------------------------------------------------------------------
 
@@ -821,16 +786,6 @@ class Run:
 
 
 _Tracing = tuple[TracingContext | None, TracingOptions | None]
-
-
-def _inner_path(ex: ExecutionState, step_id: str) -> list[str]:
-    """The suspended path inside ``step_id`` when it is a nested workflow (else empty)."""
-    path = ex.nested_paths.get(step_id)
-    if path is None:
-        child = nested_child({"nestedRuns": ex.nested_snapshots}, step_id)
-        inner = suspended_paths(child) if child is not None else []
-        path = inner[0] if inner else []
-    return list(path)
 
 
 def _ignore() -> None:

@@ -26,6 +26,7 @@ import reactivex
 from reactivex import abc
 from reactivex.disposable import Disposable
 
+from ..convert import ErrorValue
 from ..errors import ValidationError
 from ..events import (
     BlockResultPayload,
@@ -38,11 +39,12 @@ from ..events import (
     WorkflowStepSuspended,
 )
 from ..graph import ForeachEntry
-from ..results import StepResult
+from ..results import StepResult, TripwireInfo
 from ..status import StepStatus
 from ..tracing import block_span
 from .invoke import invoke_step
 from .operator import EntryOperator, emit_once
+from .outcome import BlockTally, end_entry, shown_status
 from .state import ExecutionState, ResumeTarget, now_ms
 
 __all__ = ["foreach_operator", "window_fan_out"]
@@ -145,16 +147,15 @@ class _Progress:
     """
 
     __slots__ = (
-        "bailed",
         "completed",
         "done",
         "ex",
         "event_id",
-        "failed",
         "live",
         "outputs",
         "step_id",
         "suspended",
+        "tally",
         "total",
     )
 
@@ -177,8 +178,7 @@ class _Progress:
             {int(i): payload for i, payload in stored["suspended"]} if stored else {}
         )
         self.completed = len(self.done)
-        self.failed: StepResult | None = None
-        self.bailed: StepResult | None = None  # the first item that bailed: ends the workflow
+        self.tally = BlockTally()  # the first item that failed, the first that bailed
         self.live: StepResult | None = None
         persister = ex.scope.persister
         if ex.is_root and persister is not None and persister.durable:
@@ -199,11 +199,7 @@ class _Progress:
 
     def on_settled(self, settled: Settled) -> None:
         index, result = settled
-        status = result.status
-        if status == "bailed":
-            status = "success"  # the item itself succeeded (with the bail value)
-            if self.bailed is None:
-                self.bailed = result
+        status = self.tally.add(result)  # a bailed item shows success, with the bail value
         self.suspended.pop(index, None)
         if status == "success":
             self.completed += 1
@@ -211,8 +207,6 @@ class _Progress:
             self.done.append(index)
         elif status == "failed":
             self.completed += 1
-            if self.failed is None:
-                self.failed = result
         elif status == "suspended":
             self.suspended[index] = result.suspend_payload
         else:  # canceled items report nothing: the block result says canceled
@@ -346,18 +340,22 @@ def foreach_operator(entry: ForeachEntry) -> EntryOperator:
                 raise
             _finish(ex, step_id, items, started_at, "canceled", None, None)
             return
-        if progress.failed is not None:
-            failed = progress.failed
-            assert isinstance(failed.error, BaseException)
-            _finish(ex, step_id, items, started_at, "failed", None, failed.error, failed)
-        elif progress.suspended:
+        tally = progress.tally
+        status = tally.status(suspended=bool(progress.suspended), aborted=scope.aborted)
+        if status == "suspended":
             _suspend(ex, step_id, items, started_at, progress)
-        elif progress.bailed is not None:  # an item bailed: the whole workflow ends with it
-            _finish(ex, step_id, items, started_at, "bailed", progress.bailed.output, None)
-        elif scope.aborted:
-            _finish(ex, step_id, items, started_at, "canceled", None, None)
-        else:
-            _finish(ex, step_id, items, started_at, "success", progress.outputs, None)
+            return
+        failed = tally.failed
+        _finish(
+            ex,
+            step_id,
+            items,
+            started_at,
+            status,
+            tally.output(status, progress.outputs),
+            failed.error if failed is not None else None,
+            failed.tripwire if failed is not None else None,
+        )
 
     return EntryOperator("foreach", step_id, run, resume)
 
@@ -393,8 +391,8 @@ def _finish(
     started_at: int,
     status: StepStatus,
     output: Any,
-    error: BaseException | None,
-    failed: StepResult | None = None,
+    error: ErrorValue,
+    tripwire: TripwireInfo | None = None,
 ) -> None:
     ended_at = now_ms()
     event_id = ex.prefix + step_id
@@ -412,27 +410,18 @@ def _finish(
         )
     )
     result = StepResult(
-        status="success" if status == "bailed" else status,  # steps show a bail as success
+        status=shown_status(status),
         payload=items,
         output=output,
         error=error,
         started_at=started_at,
         ended_at=ended_at,
-        tripwire=failed.tripwire if failed is not None else None,
+        tripwire=tripwire,
     )
     again = step_id in ex.step_results
     ex.suspended.pop(step_id, None)
     ex.record(step_id, result, again=again)
-    if status == "success":
-        ex.value = output
-    elif status == "bailed":
-        ex.value = output
-        ex.status = "bailed"
-    elif status == "failed":
-        assert error is not None
-        ex.fail(error, result.tripwire)
-    else:
-        ex.status = "canceled"
+    end_entry(ex, status, output, error, tripwire)
 
 
 def _suspend(
@@ -473,5 +462,5 @@ def _suspend(
         ),
         again=again,
     )
-    ex.status = "suspended"
     ex.suspended[step_id] = payload
+    end_entry(ex, "suspended")

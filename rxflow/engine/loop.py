@@ -13,8 +13,8 @@ from ..tracing import block_span
 from .condition import evaluate
 from .invoke import invoke_step
 from .operator import EntryOperator
+from .outcome import settle_step
 from .state import ExecutionState, ResumeTarget
-from .then import settle_step
 
 __all__ = ["loop_operator"]
 

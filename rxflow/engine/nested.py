@@ -16,6 +16,7 @@ import attrs
 from ..graph import WorkflowGraph
 from ..snapshot import WireCache, build_snapshot, nested_key, restore_execution, suspended_paths
 from ..tracing import end_span, start_span
+from .outcome import result_status
 from .state import ExecutionState, ResumeTarget, new_run_id, now_ms
 
 if TYPE_CHECKING:
@@ -66,13 +67,7 @@ async def run_nested(ex: ExecutionState, call: StepCall, input_data: Any) -> Any
         raise
     status = child.status
     if span is not None:
-        end_span(
-            span,
-            token,
-            "success" if status == "bailed" else status,
-            child.error,
-            key="rxflow.run.status",
-        )
+        end_span(span, token, result_status(status), child.error, key="rxflow.run.status")
     if status in ("success", "bailed"):
         ex.state = child.state  # the child's final state flows back into the parent
         return child.value

@@ -31,6 +31,7 @@ from .branch import branch_operator
 from .foreach import foreach_operator
 from .loop import loop_operator
 from .operator import EntryOperator, coroutine_operator
+from .outcome import entry_output
 from .parallel import parallel_operator
 from .sleep import sleep_operator
 from .state import ExecutionState, ResumeTarget
@@ -100,27 +101,6 @@ class Program:
         self, source: reactivex.Observable[ExecutionState]
     ) -> reactivex.Observable[ExecutionState]:
         return coroutine_operator(self.drive)(source)
-
-
-def entry_output(entry: Entry, ex: ExecutionState) -> Any:
-    """What a finished entry produced, read back from the stored step results."""
-    results = ex.step_results
-    if isinstance(entry, (ParallelEntry, BranchEntry)):
-        steps = entry.steps if isinstance(entry, ParallelEntry) else [s for _, s in entry.branches]
-        allow_failure = isinstance(entry, ParallelEntry) and entry.allow_failure
-        output: dict[str, Any] = {}
-        for step in steps:
-            result = results.get(step.id)
-            if result is None:
-                continue
-            if result.status == "success":
-                output[step.id] = result.output
-            elif result.status == "failed" and allow_failure:
-                output[step.id] = None
-        return output
-    step_id = entry.id if isinstance(entry, (SleepEntry, SleepUntilEntry)) else entry.step.id
-    result = results.get(step_id)
-    return result.output if result is not None else None
 
 
 def compile_entry(entry: Entry) -> EntryOperator:

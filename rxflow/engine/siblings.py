@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..graph import StepLike
-from ..results import StepResult
 from .invoke import StepCall, cancel_call, run_step, start_step
+from .outcome import settle_siblings
 from .state import ExecutionState, ResumeTarget
 
 __all__ = ["run_siblings"]
@@ -80,44 +80,4 @@ async def run_siblings(
     calls, again = _plan(ex, steps, input_data, target, resuming)
     if calls:
         await _run_all(ex, calls, again)
-    _settle(ex, steps, allow_failure)
-
-
-def _settle(ex: ExecutionState, steps: Sequence[StepLike], allow_failure: bool) -> None:
-    output: dict[str, Any] = {}
-    failed: StepResult | None = None
-    suspended: dict[str, Any] = {}
-    bailed: StepResult | None = None
-    canceled = False
-    for step in steps:
-        result = ex.step_results[step.id]
-        status = result.status
-        ex.suspended.pop(step.id, None)
-        if status == "bailed":  # ends the whole workflow once the block has settled
-            result.status = "success"  # a bailed step shows success in the run's steps
-            if bailed is None:
-                bailed = result
-        elif status == "success":
-            output[step.id] = result.output
-        elif status == "failed":
-            if allow_failure:
-                output[step.id] = None
-            elif failed is None:
-                failed = result
-        elif status == "suspended":
-            suspended[step.id] = result.suspend_payload
-        else:
-            canceled = True
-    if failed is not None:
-        assert isinstance(failed.error, BaseException)
-        ex.fail(failed.error, failed.tripwire)
-    elif suspended:
-        ex.status = "suspended"
-        ex.suspended.update(suspended)
-    elif bailed is not None:
-        ex.status = "bailed"
-        ex.value = bailed.output
-    elif canceled or ex.scope.aborted:
-        ex.status = "canceled"
-    else:
-        ex.value = output
+    settle_siblings(ex, steps, allow_failure=allow_failure)

@@ -23,6 +23,7 @@ from ..status import StepStatus
 from ..tracing import block_span
 from .condition import evaluate
 from .operator import EntryOperator
+from .outcome import end_entry
 from .state import ExecutionState, now_ms
 
 __all__ = ["sleep_operator"]
@@ -114,11 +115,7 @@ def sleep_operator(entry: SleepEntry | SleepUntilEntry) -> EntryOperator:
                 ended_at=ended_at,
             ),
         )
-        if status == "failed":
-            assert error is not None
-            ex.fail(error)
-        elif status == "canceled":
-            ex.status = "canceled"
+        end_entry(ex, status, input_data, error)
 
     label = f"{entry.duration}ms" if isinstance(entry, SleepEntry) else "until"
     return EntryOperator(entry.kind, label, run)

@@ -3,36 +3,12 @@
 from __future__ import annotations
 
 from ..graph import MapEntry, StepEntry
-from ..results import StepResult
 from .invoke import invoke_step
 from .operator import EntryOperator
+from .outcome import settle_step
 from .state import ExecutionState, ResumeTarget
 
-__all__ = ["settle_step", "step_operator"]
-
-
-def settle_step(
-    ex: ExecutionState, step_id: str, result: StepResult, *, again: bool = False
-) -> None:
-    """Record a single step's result and carry its outcome into the execution."""
-    status = result.status
-    if status == "success":
-        ex.value = result.output
-    elif status == "bailed":
-        result.status = "success"  # a bailed step shows success in the run's steps
-        ex.value = result.output
-        ex.status = "bailed"
-    elif status == "suspended":
-        ex.status = "suspended"
-        ex.suspended[step_id] = result.suspend_payload
-    elif status == "canceled":
-        ex.status = "canceled"
-    else:
-        assert isinstance(result.error, BaseException)
-        ex.fail(result.error, result.tripwire)
-    if status != "suspended":
-        ex.suspended.pop(step_id, None)
-    ex.record(step_id, result, again=again)
+__all__ = ["step_operator"]
 
 
 def step_operator(entry: StepEntry | MapEntry) -> EntryOperator:
