@@ -12,6 +12,7 @@ Every public name lives here; event classes live in ``rxflow.events``.
 
 from .context import ConditionContext, RequestContext, StepContext, TracingContext
 from .errors import (
+    LeaseLostError,
     NonRetryableError,
     ResumeAlreadyClaimedError,
     ResumeError,
@@ -33,6 +34,7 @@ from .workflow import RetryConfig, Workflow, create_workflow
 __all__ = [
     "ConditionContext",
     "InMemoryStorage",
+    "LeaseLostError",
     "NonRetryableError",
     "RequestContext",
     "ResumeAlreadyClaimedError",

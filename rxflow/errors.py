@@ -8,6 +8,7 @@ Our exception hierarchy::
     ├── ResumeError                a resume cannot go ahead (unknown run, not suspended, ...)
     │   └── ResumeAlreadyClaimedError   another caller won the resume of this run
     ├── StorageError               storage failed, or a stored snapshot cannot be read
+    │   └── LeaseLostError              a write by a run's former owner (its lease was taken over)
     ├── NonRetryableError          raised by a step body: fail at once, skip the remaining retries
     └── TripWire                   raised by a step body: end the run with status "tripwire"
 
@@ -20,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "LeaseLostError",
     "NonRetryableError",
     "ResumeAlreadyClaimedError",
     "ResumeError",
@@ -63,6 +65,16 @@ class ResumeAlreadyClaimedError(ResumeError):
 
 class StorageError(RxflowError):
     """Storage failed, or a stored snapshot cannot be read (never reported as a silent ``None``)."""
+
+
+class LeaseLostError(StorageError):
+    """This process no longer owns the run: its lease was taken over or released.
+
+    Raised when a write or renewal carries a lease that is not the run's current one (another
+    process claimed the run after this lease expired, the run was cancelled directly, or the
+    lease was already released). Nothing was written; the process should stop working on the
+    run, since another owner may be running it.
+    """
 
 
 class NonRetryableError(RxflowError):

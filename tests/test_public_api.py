@@ -99,6 +99,8 @@ def test_storage_names_are_public() -> None:
         "snapshot",
         "created_at",
         "updated_at",
+        "lease",
+        "error",
     ]
     assert RunList(runs=[], total=0).total == 0
 

@@ -194,8 +194,10 @@ async def test_an_unreadable_sqlite_snapshot_raises_storage_error_when_attaching
         tables = [
             name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         ]
-        assert len(tables) == 1
-        conn.execute(f"UPDATE {tables[0]} SET snapshot = '{{broken' WHERE run_id = 'u-1'")
+        assert "rxflow_workflow_snapshot" in tables
+        conn.execute(
+            "UPDATE rxflow_workflow_snapshot SET snapshot = '{broken' WHERE run_id = 'u-1'"
+        )
     conn.close()
 
     reopened = SQLiteStorage(path)

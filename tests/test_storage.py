@@ -1,4 +1,8 @@
-"""The storage contract (SPEC §13, §16), run against ``InMemoryStorage`` and ``SQLiteStorage``."""
+"""``SQLiteStorage`` beyond the shared contract: its file, its thread, its errors, processes.
+
+The contract every store meets is in ``storage_conformance``; the in-memory store's own
+behaviour in ``test_storage_memory.py``, the upgrade of older files in ``test_storage_upgrade.py``.
+"""
 
 from __future__ import annotations
 
@@ -17,33 +21,16 @@ from typing import Any
 import pytest
 
 import rxflow
-import rxflow.storage.memory as memory_module
-import rxflow.storage.sqlite as sqlite_module
 from rxflow.errors import StorageError
-from rxflow.storage import InMemoryStorage, RunList, RunRecord, SQLiteStorage, Storage
-from rxflow.storage.protocol import now_ms
+from rxflow.storage import InMemoryStorage, RunList, RunRecord, SQLiteStorage
 
 T0 = 1_700_000_000_000
 WORKER = Path(__file__).with_name("storage_worker.py")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-class FakeClock:
-    """Stands in for ``now_ms`` so timestamps and their ties are chosen by the test."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> int:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(memory_module, "now_ms", fake)
-    monkeypatch.setattr(sqlite_module, "now_ms", fake)
-    return fake
+def clock() -> int:
+    return T0
 
 
 @pytest.fixture
@@ -53,288 +40,6 @@ def db_path(tmp_path: Path) -> Path:
 
 def snap(run_id: str, status: str, **extra: Any) -> dict[str, Any]:
     return {"runId": run_id, "status": status, "value": {}, "context": {}, **extra}
-
-
-# -- the contract, for both implementations ---------------------------------------------------
-
-
-async def test_both_implementations_satisfy_the_protocol(storage: Storage) -> None:
-    assert isinstance(storage, Storage)
-
-
-async def test_persist_then_load_round_trips_the_snapshot(storage: Storage) -> None:
-    snapshot = snap(
-        "r1",
-        "suspended",
-        value={"count": 3, "ratio": 0.25, "ok": True, "none": None},
-        context={"input": {"text": "héllo ✓", "items": [1, [2, 3], {"k": "v"}]}},
-        suspendedPaths={"approve": [1]},
-    )
-    await storage.persist_snapshot("wf", "r1", snapshot)
-
-    assert await storage.load_snapshot("wf", "r1") == snapshot
-
-
-async def test_unknown_runs_are_none_false_or_empty(storage: Storage) -> None:
-    await storage.persist_snapshot("wf", "r1", snap("r1", "running"))
-
-    assert await storage.load_snapshot("wf", "nope") is None
-    assert await storage.load_snapshot("other-wf", "r1") is None
-    assert await storage.get_run("wf", "nope") is None
-    assert await storage.update_status("wf", "nope", "running") is False
-    assert await storage.update_status("wf", "nope", "running", expected="suspended") is False
-    assert await storage.delete_run("wf", "nope") is False
-    assert await storage.list_runs("other-wf") == RunList(runs=[], total=0)
-
-
-async def test_get_run_has_every_field(storage: Storage, clock: FakeClock) -> None:
-    snapshot = snap("r1", "pending")
-    await storage.persist_snapshot("wf", "r1", snapshot, resource_id="user-7")
-
-    assert await storage.get_run("wf", "r1") == RunRecord(
-        workflow_id="wf",
-        run_id="r1",
-        resource_id="user-7",
-        status="pending",
-        snapshot=snapshot,
-        created_at=T0,
-        updated_at=T0,
-    )
-
-
-async def test_replacing_keeps_created_at_and_resource_id(
-    storage: Storage, clock: FakeClock
-) -> None:
-    await storage.persist_snapshot("wf", "r1", snap("r1", "pending"), resource_id="user-7")
-    clock.now = T0 + 250
-    await storage.persist_snapshot("wf", "r1", snap("r1", "running", value={"n": 1}))
-
-    record = await storage.get_run("wf", "r1")
-    assert record is not None
-    assert (record.status, record.snapshot["value"]) == ("running", {"n": 1})
-    assert (record.resource_id, record.created_at, record.updated_at) == ("user-7", T0, T0 + 250)
-
-
-async def test_replacing_with_a_new_resource_id_takes_it(storage: Storage) -> None:
-    await storage.persist_snapshot("wf", "r1", snap("r1", "pending"), resource_id="user-7")
-    await storage.persist_snapshot("wf", "r1", snap("r1", "running"), resource_id="user-8")
-
-    record = await storage.get_run("wf", "r1")
-    assert record is not None and record.resource_id == "user-8"
-
-
-async def test_real_timestamps_are_epoch_milliseconds(storage: Storage) -> None:
-    before = now_ms()
-    await storage.persist_snapshot("wf", "r1", snap("r1", "pending"))
-    after = now_ms()
-
-    record = await storage.get_run("wf", "r1")
-    assert record is not None
-    assert type(record.created_at) is int and type(record.updated_at) is int
-    assert before <= record.created_at == record.updated_at <= after
-    assert 1_600_000_000_000 < record.created_at < 4_000_000_000_000
-
-
-async def test_update_status_without_expected_always_writes(
-    storage: Storage, clock: FakeClock
-) -> None:
-    original = snap("r1", "suspended", value={"kept": True})
-    await storage.persist_snapshot("wf", "r1", original, resource_id="user-7")
-    clock.now = T0 + 10
-
-    assert await storage.update_status("wf", "r1", "canceled") is True
-
-    record = await storage.get_run("wf", "r1")
-    assert record == RunRecord(
-        workflow_id="wf",
-        run_id="r1",
-        resource_id="user-7",
-        status="canceled",
-        snapshot=snap("r1", "canceled", value={"kept": True}),
-        created_at=T0,
-        updated_at=T0 + 10,
-    )
-    assert await storage.load_snapshot("wf", "r1") == snap("r1", "canceled", value={"kept": True})
-    assert original["status"] == "suspended"  # the caller's dict is never changed
-
-
-async def test_update_status_with_one_expected_status(storage: Storage) -> None:
-    await storage.persist_snapshot("wf", "r1", snap("r1", "suspended"))
-
-    assert await storage.update_status("wf", "r1", "running", expected="running") is False
-    assert (await storage.load_snapshot("wf", "r1")) == snap("r1", "suspended")
-
-    assert await storage.update_status("wf", "r1", "running", expected="suspended") is True
-    assert await storage.update_status("wf", "r1", "running", expected="suspended") is False
-    record = await storage.get_run("wf", "r1")
-    assert record is not None
-    assert (record.status, record.snapshot["status"]) == ("running", "running")
-
-
-async def test_update_status_with_a_tuple_of_expected_statuses(storage: Storage) -> None:
-    await storage.persist_snapshot("wf", "r1", snap("r1", "waiting"))
-
-    assert await storage.update_status("wf", "r1", "x", expected=("running", "suspended")) is False
-    assert await storage.update_status("wf", "r1", "canceled", expected=("running", "waiting"))
-    assert await storage.update_status("wf", "r1", "x", expected=()) is False
-    assert (await storage.load_snapshot("wf", "r1")) == snap("r1", "canceled")
-
-
-async def test_update_status_is_seen_by_list_runs(storage: Storage) -> None:
-    await storage.persist_snapshot("wf", "r1", snap("r1", "suspended"))
-    await storage.update_status("wf", "r1", "running")
-
-    assert [r.run_id for r in (await storage.list_runs(status="running")).runs] == ["r1"]
-    assert (await storage.list_runs(status="suspended")).total == 0
-
-
-async def test_only_one_of_many_concurrent_claims_wins(storage: Storage) -> None:
-    await storage.persist_snapshot("wf", "r1", snap("r1", "suspended"))
-
-    claims = [storage.update_status("wf", "r1", "running", expected="suspended") for _ in range(10)]
-    assert sorted(await asyncio.gather(*claims)) == [False] * 9 + [True]
-
-
-async def test_list_runs_is_newest_first_then_latest_inserted(
-    storage: Storage, clock: FakeClock
-) -> None:
-    for run_id, created_at in [("a", T0), ("b", T0 + 5), ("c", T0 + 5), ("d", T0 + 1)]:
-        clock.now = created_at
-        await storage.persist_snapshot("wf", run_id, snap(run_id, "running"))
-    clock.now = T0 + 99
-    await storage.persist_snapshot("wf", "b", snap("b", "success"))  # replacing does not move it
-
-    listed = await storage.list_runs("wf")
-    assert [r.run_id for r in listed.runs] == ["c", "b", "d", "a"]
-    assert listed.total == 4
-
-
-async def test_list_runs_filters_and_pages(storage: Storage, clock: FakeClock) -> None:
-    rows = [
-        ("wf-a", "r1", "success", "alice"),
-        ("wf-a", "r2", "failed", "bob"),
-        ("wf-a", "r3", "success", None),
-        ("wf-b", "r4", "success", "alice"),
-        ("wf-b", "r5", "suspended", "alice"),
-    ]
-    for workflow_id, run_id, status, resource_id in rows:
-        clock.now += 1
-        await storage.persist_snapshot(
-            workflow_id, run_id, snap(run_id, status), resource_id=resource_id
-        )
-
-    async def ids(workflow_id: str | None = None, **kwargs: Any) -> tuple[list[str], int]:
-        listed = await storage.list_runs(workflow_id, **kwargs)
-        return [r.run_id for r in listed.runs], listed.total
-
-    assert await ids() == (["r5", "r4", "r3", "r2", "r1"], 5)
-    assert await ids("wf-a") == (["r3", "r2", "r1"], 3)
-    assert await ids(status="success") == (["r4", "r3", "r1"], 3)
-    assert await ids(resource_id="alice") == (["r5", "r4", "r1"], 3)
-    assert await ids("wf-b", status="success", resource_id="alice") == (["r4"], 1)
-    assert await ids("wf-a", resource_id="carol") == ([], 0)
-    assert await ids(limit=2) == (["r5", "r4"], 5)
-    assert await ids(limit=2, offset=2) == (["r3", "r2"], 5)
-    assert await ids(limit=2, offset=4) == (["r1"], 5)
-    assert await ids(offset=9) == ([], 5)
-    assert await ids(limit=0) == ([], 5)
-    assert await ids(status="success", limit=1, offset=1) == (["r3"], 3)
-
-
-async def test_list_runs_rejects_a_negative_page(storage: Storage) -> None:
-    with pytest.raises(ValueError, match="limit"):
-        await storage.list_runs(limit=-1)
-    with pytest.raises(ValueError, match="offset"):
-        await storage.list_runs(offset=-1)
-
-
-async def test_delete_run(storage: Storage, clock: FakeClock) -> None:
-    await storage.persist_snapshot("wf", "r1", snap("r1", "success"))
-    clock.now += 1
-    await storage.persist_snapshot("wf", "r2", snap("r2", "success"))
-
-    assert await storage.delete_run("wf", "r1") is True
-    assert await storage.delete_run("wf", "r1") is False
-    assert await storage.get_run("wf", "r1") is None
-    assert await storage.load_snapshot("wf", "r1") is None
-    assert [r.run_id for r in (await storage.list_runs()).runs] == ["r2"]
-
-    clock.now += 1
-    await storage.persist_snapshot("wf", "r1", snap("r1", "pending"))  # a new run again
-    record = await storage.get_run("wf", "r1")
-    assert record is not None and record.created_at == T0 + 2
-    assert [r.run_id for r in (await storage.list_runs()).runs] == ["r1", "r2"]
-
-
-async def test_runs_are_keyed_by_workflow_and_run_id(storage: Storage) -> None:
-    await storage.persist_snapshot("wf-a", "same", snap("same", "success"))
-    await storage.persist_snapshot("wf-b", "same", snap("same", "failed"))
-
-    assert await storage.update_status("wf-a", "same", "canceled") is True
-    assert await storage.delete_run("wf-b", "same") is True
-    record = await storage.get_run("wf-a", "same")
-    assert record is not None and record.status == "canceled"
-
-
-async def test_a_snapshot_needs_a_status(storage: Storage) -> None:
-    with pytest.raises(ValueError, match="status"):
-        await storage.persist_snapshot("wf", "r1", {"runId": "r1"})
-    with pytest.raises(TypeError, match="dict"):
-        await storage.persist_snapshot("wf", "r1", [("status", "x")])  # type: ignore[arg-type]
-    assert await storage.get_run("wf", "r1") is None
-
-
-async def test_a_closed_storage_raises_storage_error(storage: Storage) -> None:
-    await storage.persist_snapshot("wf", "r1", snap("r1", "success"))
-    await storage.close()
-    await storage.close()  # closing twice is harmless
-
-    calls = [
-        storage.persist_snapshot("wf", "r2", snap("r2", "pending")),
-        storage.load_snapshot("wf", "r1"),
-        storage.update_status("wf", "r1", "x"),
-        storage.get_run("wf", "r1"),
-        storage.list_runs(),
-        storage.delete_run("wf", "r1"),
-    ]
-    for call in calls:
-        with pytest.raises(StorageError, match="closed"):
-            await call
-
-
-# -- InMemoryStorage: by reference --------------------------------------------------------------
-
-
-async def test_memory_keeps_snapshots_by_reference() -> None:
-    storage = InMemoryStorage()
-    snapshot = snap("r1", "suspended")
-    await storage.persist_snapshot("wf", "r1", snapshot)
-
-    assert await storage.load_snapshot("wf", "r1") is snapshot
-    record = await storage.get_run("wf", "r1")
-    assert record is not None and record.snapshot is snapshot
-
-    await storage.update_status("wf", "r1", "running")
-    updated = await storage.load_snapshot("wf", "r1")
-    assert updated is not snapshot and updated == {**snapshot, "status": "running"}
-    assert updated is not None and updated["value"] is snapshot["value"]  # a shallow copy
-    assert snapshot["status"] == "suspended"
-
-
-async def test_memory_calls_never_yield_to_the_loop() -> None:
-    storage = InMemoryStorage()
-    calls = [
-        storage.persist_snapshot("wf", "r1", snap("r1", "suspended")),
-        storage.load_snapshot("wf", "r1"),
-        storage.update_status("wf", "r1", "running", expected="suspended"),
-        storage.get_run("wf", "r1"),
-        storage.list_runs(),
-        storage.delete_run("wf", "r1"),
-        storage.close(),
-    ]
-    for call in calls:
-        with pytest.raises(StopIteration):
-            call.send(None)  # finishes on its first step: no suspension point inside
 
 
 # -- SQLiteStorage ------------------------------------------------------------------------------
@@ -351,24 +56,39 @@ async def test_sqlite_survives_reopening_the_file(db_path: Path) -> None:
         assert (await reopened.list_runs()).total == 1
 
 
-async def test_sqlite_file_is_in_wal_mode_with_the_documented_table(db_path: Path) -> None:
-    async with SQLiteStorage(db_path) as storage:
-        await storage.persist_snapshot("wf", "r1", snap("r1", "running"), resource_id="u1")
+async def test_sqlite_file_is_in_wal_mode_with_the_documented_tables(db_path: Path) -> None:
+    async with SQLiteStorage(db_path, clock=clock) as storage:
+        await storage.persist_snapshot("wf", "r1", snap("r1", "pending"), resource_id="u1")
+        lease = await storage.claim_run("wf", "r1", "running", expected="pending", owner="o")
+        assert lease is not None
+        await storage.checkpoint(lease, state={"value": {"n": 1}}, results={"a": {"output": 2}})
 
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert conn.execute("SELECT version FROM rxflow_schema_version").fetchall() == [(2,)]
         row = conn.execute(
-            "SELECT workflow_id, run_id, resource_id, status, snapshot"
+            "SELECT workflow_id, run_id, resource_id, status, snapshot, patch, lease_owner,"
+            " lease_version, lease_expires_at, lease_pid, cancel_requested"
             " FROM rxflow_workflow_snapshot"
         ).fetchone()
+        results = conn.execute(
+            "SELECT workflow_id, run_id, key, attempt, result, written_at FROM rxflow_step_result"
+        ).fetchall()
     conn.close()
     assert row == (
         "wf",
         "r1",
         "u1",
         "running",
-        json.dumps(snap("r1", "running"), separators=(",", ":")),
+        json.dumps(snap("r1", "pending"), separators=(",", ":")),  # as persisted, never rewritten
+        '{"status":"running","value":{"n":1}}',  # what claims and checkpoints changed since
+        "o",
+        1,
+        T0 + 30_000,
+        os.getpid(),
+        0,
     )
+    assert results == [("wf", "r1", "a", 0, '{"output":2}', T0)]
 
 
 async def test_sqlite_keeps_writes_in_call_order(db_path: Path) -> None:
@@ -384,7 +104,7 @@ async def test_sqlite_keeps_writes_in_call_order(db_path: Path) -> None:
 async def test_sqlite_carries_out_a_write_whose_caller_was_cancelled(db_path: Path) -> None:
     async with SQLiteStorage(db_path) as storage:
         gate = threading.Event()
-        storage._executor.submit(gate.wait)  # hold the worker so the write below stays queued
+        storage.worker.executor.submit(gate.wait)  # hold the worker so the write below stays queued
         task = asyncio.create_task(storage.persist_snapshot("wf", "r1", snap("r1", "canceled")))
         await asyncio.sleep(0)  # one loop step: the task makes its call and waits
         task.cancel()
@@ -395,8 +115,8 @@ async def test_sqlite_carries_out_a_write_whose_caller_was_cancelled(db_path: Pa
         assert await storage.load_snapshot("wf", "r1") == snap("r1", "canceled")
 
 
-async def test_sqlite_in_memory_database(clock: FakeClock) -> None:
-    async with SQLiteStorage(":memory:") as storage:
+async def test_sqlite_in_memory_database() -> None:
+    async with SQLiteStorage(":memory:", clock=clock) as storage:
         await storage.persist_snapshot("wf", "r1", snap("r1", "success"))
         assert await storage.get_run("wf", "r1") == RunRecord(
             "wf", "r1", None, "success", snap("r1", "success"), T0, T0
@@ -427,15 +147,63 @@ async def test_sqlite_unreadable_snapshot_raises_storage_error(
         calls = [
             storage.load_snapshot("wf", "bad-run"),
             storage.get_run("wf", "bad-run"),
-            storage.list_runs(),
-            storage.list_runs("wf"),
             storage.update_status("wf", "bad-run", "running", expected="suspended"),
+            storage.claim_run("wf", "bad-run", "running", expected="suspended"),
         ]
         for call in calls:
             with pytest.raises(StorageError, match=f"'bad-run'.*{reason}"):
                 await call
-        assert (await storage.list_runs("other-wf")).total == 1  # other runs still read fine
+        # Listing reports the bad run in its row; the other runs still read fine.
+        listed = await storage.list_runs()
+        assert [(r.run_id, r.snapshot is None) for r in listed.runs] == [
+            ("ok", False),
+            ("bad-run", True),
+        ]
+        assert listed.runs[1].error is not None
+        assert listed.runs[1].error.startswith("stored snapshot of run 'bad-run' of workflow 'wf'")
+        assert reason in listed.runs[1].error
+        record = await storage.get_run("other-wf", "ok")
+        assert record is not None and record.snapshot == snap("ok", "success")
         assert await storage.delete_run("wf", "bad-run") is True
+
+
+async def test_sqlite_reports_an_unreadable_result_in_its_row(db_path: Path) -> None:
+    async with SQLiteStorage(db_path) as storage:
+        await storage.persist_snapshot("wf", "r1", snap("r1", "pending"))
+        lease = await storage.claim_run("wf", "r1", "running", expected="pending")
+        assert lease is not None
+        await storage.checkpoint(lease, results={"a": {"output": 1}})
+        with sqlite3.connect(db_path) as conn:
+            conn.execute("UPDATE rxflow_step_result SET result = '{oops'")
+        conn.close()
+
+        with pytest.raises(StorageError, match="stored result 'a' of run 'r1'.*cannot be read"):
+            await storage.load_snapshot("wf", "r1")
+        with pytest.raises(StorageError, match="stored result 'a' of run 'r1'"):
+            await storage.load_results("wf", "r1")
+        (listed,) = (await storage.list_runs()).runs
+        assert listed.snapshot is None and listed.error is not None
+        assert listed.error.startswith("stored result 'a' of run 'r1' of workflow 'wf'")
+
+
+async def test_sqlite_a_checkpoint_that_is_not_json_data_writes_nothing(db_path: Path) -> None:
+    async with SQLiteStorage(db_path) as storage:
+        await storage.persist_snapshot("wf", "r1", snap("r1", "pending"))
+        lease = await storage.claim_run("wf", "r1", "running", expected="pending")
+        assert lease is not None
+        before = await storage.get_run("wf", "r1")
+
+        with pytest.raises(StorageError, match="result 'b' of run 'r1'.*not JSON data"):
+            await storage.checkpoint(
+                lease, state={"value": {"n": 1}}, results={"a": {"ok": 1}, "b": {"bad": {1}}}
+            )
+        with pytest.raises(StorageError, match="snapshot of run 'r1'.*not JSON data"):
+            await storage.checkpoint(lease, state={"value": {1, 2}})
+
+        assert await storage.get_run("wf", "r1") == before
+        assert await storage.load_results("wf", "r1") == []
+        await storage.checkpoint(lease, results={"a": {"ok": 1}})  # still usable
+        assert [r.attempt for r in await storage.load_results("wf", "r1")] == [0]
 
 
 async def test_sqlite_refuses_a_snapshot_that_is_not_json_data(db_path: Path) -> None:
@@ -569,8 +337,19 @@ EXPECTED_SIGNATURES = {
     "load_snapshot": "(self, workflow_id, run_id)",
     "update_status": "(self, workflow_id, run_id, status, *, expected=None)",
     "get_run": "(self, workflow_id, run_id)",
-    "list_runs": "(self, workflow_id=None, *, status=None, resource_id=None, limit=100, offset=0)",
+    "list_runs": (
+        "(self, workflow_id=None, *, status=None, resource_id=None, limit=100, offset=0,"
+        " orphaned=False)"
+    ),
     "delete_run": "(self, workflow_id, run_id)",
+    "delete_runs": "(self, *, workflow_id=None, older_than=None, status=None)",
+    "claim_run": "(self, workflow_id, run_id, status, *, expected, owner=None)",
+    "renew_lease": "(self, lease)",
+    "release_lease": "(self, lease)",
+    "checkpoint": "(self, lease, *, state=None, results=None, release=False)",
+    "load_results": "(self, workflow_id, run_id)",
+    "request_cancel": "(self, workflow_id, run_id)",
+    "cancel_requested": "(self, workflow_id, run_id)",
     "close": "(self)",
 }
 

@@ -7,6 +7,16 @@ from __future__ import annotations
 
 from .memory import InMemoryStorage
 from .protocol import RunList, RunRecord, Storage
+from .records import CancelOutcome, Lease, ResultRecord
 from .sqlite import SQLiteStorage
 
-__all__ = ["InMemoryStorage", "RunList", "RunRecord", "SQLiteStorage", "Storage"]
+__all__ = [
+    "CancelOutcome",
+    "InMemoryStorage",
+    "Lease",
+    "ResultRecord",
+    "RunList",
+    "RunRecord",
+    "SQLiteStorage",
+    "Storage",
+]

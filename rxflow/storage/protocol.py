@@ -1,4 +1,4 @@
-"""The ``Storage`` protocol, its records, and the argument checks its implementations share.
+"""The ``Storage`` protocol and the records it hands out; the argument checks are in ``checks``.
 
 Implementations live in ``memory.py`` and ``sqlite.py``; nothing here does any I/O.
 """
@@ -6,12 +6,14 @@ Implementations live in ``memory.py`` and ``sqlite.py``; nothing here does any I
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any, Protocol, cast, runtime_checkable
+from collections.abc import Callable, Collection, Mapping
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
 from ..status import RunStatus
+from .records import CancelOutcome, Lease, ResultRecord
 
 __all__ = ["RunList", "RunRecord", "SnapshotBuilder", "Storage", "follow_live", "is_durable"]
 
@@ -25,15 +27,20 @@ class RunRecord:
     ``status`` is always ``snapshot["status"]``. ``created_at`` and ``updated_at`` are integer
     milliseconds since the epoch; ``created_at`` is kept when the snapshot is replaced.
     The ``snapshot`` dict belongs to the storage: read it, copy it before changing it.
+    ``lease`` is the run's current lease (``None`` when no process holds it). In a
+    :meth:`Storage.list_runs` page, a run whose stored data cannot be read has ``snapshot``
+    ``None`` and ``error`` saying why, so one damaged run does not hide the others.
     """
 
     workflow_id: str
     run_id: str
     resource_id: str | None
     status: RunStatus
-    snapshot: dict[str, Any]
+    snapshot: dict[str, Any] | None
     created_at: int
     updated_at: int
+    lease: Lease | None = attrs.field(default=None, kw_only=True)
+    error: str | None = attrs.field(default=None, kw_only=True)
 
 
 @attrs.frozen(slots=True)
@@ -54,6 +61,12 @@ class Storage(Protocol):
     :meth:`load_snapshot`, :meth:`get_run` or :meth:`list_runs` must be treated as read-only.
     That lets :class:`~rxflow.storage.InMemoryStorage` keep and return dicts by reference.
     Storage failures and snapshots that cannot be read raise :class:`~rxflow.errors.StorageError`.
+
+    A run being executed is owned by one process at a time through a lease
+    (:meth:`claim_run`): the owner writes its progress with :meth:`checkpoint`, which stores
+    the run's small control state and each new step result as its own record, so a write
+    costs the same at the hundredth step as at the first. :meth:`load_snapshot` assembles the
+    full snapshot (results inside ``context``) from both.
 
     Two capabilities tell a run how to use the store: :attr:`durable` and the live-snapshot
     lane :meth:`follow_live`. Both are optional for a store written against this protocol: a
@@ -86,6 +99,11 @@ class Storage(Protocol):
         method is treated the same way. Either way its snapshots are always wire data.
         """
 
+    @property
+    def lease_ttl(self) -> float:
+        """Seconds a lease lasts unless renewed; an owner renews well before (a third of it)."""
+        ...
+
     async def persist_snapshot(
         self,
         workflow_id: str,
@@ -97,11 +115,19 @@ class Storage(Protocol):
         """Create or replace the run's snapshot; its status becomes ``snapshot["status"]``.
 
         Replacing keeps ``created_at`` and bumps ``updated_at``; a ``resource_id`` of ``None``
-        keeps the one already stored.
+        keeps the one already stored. The snapshot replaces everything: afterwards
+        :meth:`load_snapshot` returns it as given, and step results stored earlier by
+        :meth:`checkpoint` stay available from :meth:`load_results` only. It does not look at
+        or change the run's lease.
         """
 
     async def load_snapshot(self, workflow_id: str, run_id: str) -> dict[str, Any] | None:
-        """The run's latest snapshot, or ``None`` when the run is unknown."""
+        """The run's latest snapshot, or ``None`` when the run is unknown.
+
+        Its ``context`` holds, for each step key, the latest result stored by
+        :meth:`checkpoint` since the last :meth:`persist_snapshot`, over the context that
+        snapshot had.
+        """
 
     async def update_status(
         self,
@@ -109,13 +135,14 @@ class Storage(Protocol):
         run_id: str,
         status: RunStatus,
         *,
-        expected: RunStatus | tuple[RunStatus, ...] | None = None,
+        expected: RunStatus | Collection[RunStatus] | None = None,
     ) -> bool:
         """Set the run's status and ``snapshot["status"]`` together, as one compare-and-set.
 
-        With ``expected`` (one status or a tuple of them), the write happens only when the stored
-        status is one of them. Returns ``False`` when the compare-and-set lost or the run is
-        unknown, ``True`` when the status was written.
+        With ``expected`` (one status, or any collection of them: list, tuple, set), the
+        write happens only when the stored status is one of them. Returns ``False`` when the
+        compare-and-set lost or the run is unknown, ``True`` when the status was written.
+        It does not look at or change the run's lease (owners write with :meth:`checkpoint`).
         """
 
     async def get_run(self, workflow_id: str, run_id: str) -> RunRecord | None:
@@ -129,11 +156,103 @@ class Storage(Protocol):
         resource_id: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        orphaned: bool = False,
     ) -> RunList:
-        """Runs matching every given filter, newest first (by ``created_at``, then insertion)."""
+        """Runs matching every given filter, newest first (by ``created_at``, then insertion).
+
+        ``orphaned=True`` keeps only runs that should be executing (``running`` or
+        ``restarting``) but whose lease expired, was never taken, or belongs to a process of
+        this host that is gone: the runs to restart. A run whose stored data cannot be read
+        is listed with ``snapshot`` ``None`` and its ``error``; the others list as usual.
+        """
 
     async def delete_run(self, workflow_id: str, run_id: str) -> bool:
-        """Forget the run. Returns whether it was stored."""
+        """Forget the run and its step results. Returns whether it was stored."""
+
+    async def delete_runs(
+        self,
+        *,
+        workflow_id: str | None = None,
+        older_than: timedelta | datetime | None = None,
+        status: RunStatus | Collection[RunStatus] | None = None,
+    ) -> int:
+        """Forget every run matching all the given filters; returns how many were deleted.
+
+        ``status`` is one status or a collection of them; by default every finished status
+        (``success``, ``failed``, ``canceled``, ``tripwire``), so runs in progress or waiting
+        for a resume are kept unless asked for. ``older_than`` keeps runs written more
+        recently: a ``timedelta`` counts back from now, a ``datetime`` is a moment; the age is
+        that of the run's last write (``updated_at``).
+        """
+
+    async def claim_run(
+        self,
+        workflow_id: str,
+        run_id: str,
+        status: RunStatus,
+        *,
+        expected: RunStatus | Collection[RunStatus],
+        owner: str | None = None,
+    ) -> Lease | None:
+        """Take the run to execute it: a compare-and-set of its status that also takes its lease.
+
+        Succeeds when the stored status is one of ``expected`` and nobody holds the run's
+        lease: never claimed, released, expired, or taken by a process of this host that no
+        longer exists (a crashed single-machine app restarts its runs at once). Then the
+        status becomes ``status`` and the caller owns the run for :attr:`lease_ttl` seconds
+        under a new fencing version. ``owner`` names the new owner (by default a fresh unique
+        id). Returns the lease, or ``None`` when the run is unknown or the claim lost.
+        """
+
+    async def renew_lease(self, lease: Lease) -> Lease:
+        """Extend the lease by :attr:`lease_ttl` seconds from now; returns the renewed lease.
+
+        Its ``cancel_requested`` tells whether a cancel was asked for. Raises
+        :class:`~rxflow.errors.LeaseLostError` when the lease is no longer the run's (a renewal
+        arriving after expiry still succeeds if nobody claimed the run meanwhile).
+        """
+
+    async def release_lease(self, lease: Lease) -> bool:
+        """Give the run up (the status stays as it is). ``False`` when the lease was no longer
+        the run's, so there was nothing to give up."""
+
+    async def checkpoint(
+        self,
+        lease: Lease,
+        *,
+        state: Mapping[str, Any] | None = None,
+        results: Mapping[str, Any] | None = None,
+        release: bool = False,
+    ) -> Lease:
+        """Store the owner's progress in one atomic write; returns the renewed lease.
+
+        ``state`` replaces top-level keys of the run's snapshot (its control state: a
+        ``"status"`` key changes the run's status). ``results`` maps step keys to wire-form
+        step results; each is stored as a new :class:`~rxflow.storage.ResultRecord` (a key
+        stored before gets its next ``attempt``; the earlier records stay). Nothing stored
+        earlier is written again, so the cost of a checkpoint does not grow with the run.
+        The write also renews the lease, or gives it up with ``release`` (at a suspension or
+        the end). A lease that is no longer the run's raises
+        :class:`~rxflow.errors.LeaseLostError` and writes nothing. The dicts handed over must
+        not change afterwards.
+        """
+
+    async def load_results(self, workflow_id: str, run_id: str) -> list[ResultRecord]:
+        """Every step result record of the run, every attempt, in the order they were written
+        (empty for an unknown run)."""
+
+    async def request_cancel(self, workflow_id: str, run_id: str) -> CancelOutcome | None:
+        """Ask for the run to be cancelled; ``None`` when the run is unknown.
+
+        A run whose lease is held gets a cancel request that its owner sees at its next
+        renewal or checkpoint (``"requested"``). A run nobody owns (lease expired, released or
+        never taken) is cancelled here and now: its status becomes ``canceled`` and any former
+        owner's later write is refused (``"canceled"``). A finished run is left alone
+        (``"finished"``).
+        """
+
+    async def cancel_requested(self, workflow_id: str, run_id: str) -> bool:
+        """Whether a cancel was requested for the run (a cheap check for its owner)."""
 
     async def close(self) -> None:
         """Release the storage; later calls raise ``StorageError``. Closing twice is harmless."""
@@ -154,34 +273,3 @@ def follow_live(storage: Storage, workflow_id: str, run_id: str, build: Snapshot
 def now_ms() -> int:
     """The wall-clock time in integer milliseconds since the epoch (the records' timestamps)."""
     return time.time_ns() // 1_000_000
-
-
-def snapshot_status(snapshot: dict[str, Any]) -> RunStatus:
-    """The status a snapshot carries; a snapshot without a string ``"status"`` is a caller bug."""
-    if not isinstance(snapshot, dict):
-        raise TypeError(f"a snapshot must be a dict, got {type(snapshot).__name__}")
-    status = snapshot.get("status")
-    if not isinstance(status, str):
-        raise ValueError(f'a snapshot needs a string "status", got {status!r}')
-    return cast("RunStatus", status)
-
-
-def expected_statuses(
-    expected: RunStatus | tuple[RunStatus, ...] | None,
-) -> tuple[RunStatus, ...] | None:
-    """``expected`` of ``update_status`` as a tuple of statuses (``None``: no condition)."""
-    if expected is None:
-        return None
-    if isinstance(expected, str):
-        return (expected,)
-    if isinstance(expected, tuple) and all(isinstance(s, str) for s in expected):
-        return expected
-    raise TypeError(f"expected must be a status, a tuple of statuses or None, got {expected!r}")
-
-
-def check_page(limit: int, offset: int) -> None:
-    """Reject a negative ``limit`` or ``offset`` of ``list_runs``."""
-    if type(limit) is not int or limit < 0:
-        raise ValueError(f"limit must be an int >= 0, got {limit!r}")
-    if type(offset) is not int or offset < 0:
-        raise ValueError(f"offset must be an int >= 0, got {offset!r}")

@@ -1,158 +1,71 @@
 """``SQLiteStorage``: runs in one SQLite file (WAL mode) that threads and processes can share.
 
 Uses the stdlib ``sqlite3`` only; all SQLite work runs on one worker thread per instance, in order.
+The SQL lives in ``sqlite_runs`` and ``sqlite_leases``, the tables in ``sqlite_schema``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import contextlib
-import json
 import os
 import sqlite3
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Collection, Mapping
+from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 from ..errors import StorageError
 from ..status import RunStatus
-from .protocol import (
-    RunList,
-    RunRecord,
-    SnapshotBuilder,
+from . import protocol, sqlite_leases, sqlite_runs
+from .checks import (
+    check_checkpoint,
+    check_lease_ttl,
     check_page,
+    claim_statuses,
     expected_statuses,
-    now_ms,
+    retention_cutoff,
     snapshot_status,
+    status_set,
 )
+from .lease import DEFAULT_LEASE_TTL, Clock, new_owner_id
+from .protocol import RunList, RunRecord, SnapshotBuilder
+from .records import CancelOutcome, Lease, ResultRecord
+from .sqlite_rows import encode
+from .sqlite_schema import prepare
+from .sqlite_worker import SQLiteWorker
 
 __all__ = ["SQLiteStorage"]
-
-_T = TypeVar("_T")
-
-_TABLE = "rxflow_workflow_snapshot"
-_SCHEMA = (
-    f"CREATE TABLE IF NOT EXISTS {_TABLE} ("
-    " workflow_id TEXT NOT NULL,"
-    " run_id TEXT NOT NULL,"
-    " resource_id TEXT,"
-    " status TEXT NOT NULL,"
-    " snapshot TEXT NOT NULL,"
-    " created_at INTEGER NOT NULL,"
-    " updated_at INTEGER NOT NULL,"
-    " PRIMARY KEY (workflow_id, run_id))",
-    f"CREATE INDEX IF NOT EXISTS {_TABLE}_by_created ON {_TABLE} (workflow_id, created_at)",
-)
-_COLUMNS = "workflow_id, run_id, resource_id, status, snapshot, created_at, updated_at"
-# The upsert keeps the row (and so its rowid, the "then insertion" order of list_runs).
-_UPSERT = (
-    f"INSERT INTO {_TABLE} ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (workflow_id, run_id) DO UPDATE SET"
-    " resource_id = COALESCE(excluded.resource_id, resource_id),"
-    " status = excluded.status, snapshot = excluded.snapshot, updated_at = excluded.updated_at"
-)
-_KEY = "workflow_id = ? AND run_id = ?"
-
-# SQLite can report "database is locked" without waiting out busy_timeout (e.g. while another
-# connection recovers the WAL); such attempts are retried, within busy_timeout and this bound.
-_MAX_ATTEMPTS = 10
-
-
-def _is_locked(error: sqlite3.OperationalError) -> bool:
-    code = getattr(error, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-    return "locked" in str(error) or "busy" in str(error)
-
-
-def _encode(workflow_id: str, run_id: str, snapshot: dict[str, Any]) -> str:
-    try:
-        return json.dumps(snapshot, separators=(",", ":"))
-    except (TypeError, ValueError, RecursionError) as error:
-        raise StorageError(
-            f"snapshot of run {run_id!r} of workflow {workflow_id!r} is not JSON data: {error}"
-        ) from error
-
-
-def _decode(workflow_id: str, run_id: str, text: Any) -> dict[str, Any]:
-    try:
-        snapshot = json.loads(text)
-    except (TypeError, ValueError, RecursionError) as error:
-        raise StorageError(
-            f"stored snapshot of run {run_id!r} of workflow {workflow_id!r} cannot be read: {error}"
-        ) from error
-    if not isinstance(snapshot, dict):
-        raise StorageError(
-            f"stored snapshot of run {run_id!r} of workflow {workflow_id!r} cannot be read:"
-            f" it is a JSON {type(snapshot).__name__}, not an object"
-        )
-    return snapshot
-
-
-def _record(row: Sequence[Any]) -> RunRecord:
-    workflow_id, run_id, resource_id, status, text, created_at, updated_at = row
-    return RunRecord(
-        workflow_id=workflow_id,
-        run_id=run_id,
-        resource_id=resource_id,
-        status=status,
-        snapshot=_decode(workflow_id, run_id, text),
-        created_at=created_at,
-        updated_at=updated_at,
-    )
-
-
-def _settled(job: concurrent.futures.Future[_T]) -> asyncio.Future[_T]:
-    """Await a worker job without cancelling it when the awaiting task is cancelled.
-
-    (``asyncio.wrap_future`` would cancel a job still queued, silently dropping a write that was
-    already asked for; here every call made is carried out, in order.)
-    """
-    loop = asyncio.get_running_loop()
-    waiter: asyncio.Future[_T] = loop.create_future()
-
-    def settle() -> None:
-        if waiter.cancelled():
-            return
-        if job.cancelled():
-            waiter.cancel()
-            return
-        error = job.exception()
-        if error is not None:
-            waiter.set_exception(error)
-        else:
-            waiter.set_result(job.result())
-
-    def on_done(_: concurrent.futures.Future[_T]) -> None:
-        if not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(settle)
-
-    job.add_done_callback(on_done)
-    return waiter
 
 
 class SQLiteStorage:
     """Runs stored in the SQLite file at ``path`` (``":memory:"`` for a private in-memory one).
 
     The file is opened on first use (or by ``async with``) in WAL journal mode with
-    ``synchronous=NORMAL``; its parent directory must exist. Every write is one
-    ``BEGIN IMMEDIATE`` transaction, so processes sharing the file take turns, waiting up to
-    ``busy_timeout_ms`` for each other; :meth:`update_status` is a compare-and-set that holds
+    ``synchronous=NORMAL``; its parent directory must exist. A file written by an older
+    rxflow is upgraded in place when opened. Every write is one ``BEGIN IMMEDIATE``
+    transaction, so processes sharing the file take turns, waiting up to ``busy_timeout_ms``
+    for each other; :meth:`update_status` and :meth:`claim_run` are compare-and-sets that hold
     across processes. Calls run on this instance's worker thread in the order they were made,
     so the event loop never waits on disk; a call whose awaiting task is cancelled is still
-    carried out. Snapshots are serialised and parsed on that thread too, which is why a snapshot
-    handed to :meth:`persist_snapshot` must not change afterwards. Any failure raises
-    :class:`~rxflow.errors.StorageError`.
+    carried out. Snapshots and results are serialised and parsed on that thread too, which is
+    why what is handed to :meth:`persist_snapshot` and :meth:`checkpoint` must not change
+    afterwards. Any failure raises :class:`~rxflow.errors.StorageError`.
+
+    ``lease_ttl`` is how many seconds a lease lasts unless renewed; ``clock`` (integer
+    milliseconds since the epoch) replaces the wall clock for timestamps and lease expiry.
 
     It is durable (runs outlive the process) and has no live lane.
     """
 
     durable = True
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_ms: int = 30000) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout_ms: int = 30000,
+        lease_ttl: float = DEFAULT_LEASE_TTL,
+        clock: Clock | None = None,
+    ) -> None:
         if type(busy_timeout_ms) is not int or busy_timeout_ms < 0:
             raise ValueError(f"busy_timeout_ms must be an int >= 0, got {busy_timeout_ms!r}")
         self._path = os.fspath(path)
@@ -162,23 +75,31 @@ class SQLiteStorage:
                 raise StorageError(
                     f"cannot open SQLite storage {self._path!r}: no directory {parent!r}"
                 )
-        self._busy_timeout_ms = busy_timeout_ms
-        self._conn: sqlite3.Connection | None = None  # touched only on the worker thread
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="rxflow-sqlite"
-        )
-        self._closing: concurrent.futures.Future[None] | None = None
+        self._lease_ttl = check_lease_ttl(lease_ttl)
+        self._ttl_ms = int(self._lease_ttl * 1000)
+        self._clock = clock
+        self._worker = SQLiteWorker(self._path, busy_timeout_ms, prepare)
 
     @property
     def path(self) -> str:
         """The database file's path, as given."""
         return self._path
 
+    @property
+    def lease_ttl(self) -> float:
+        """Seconds a lease lasts unless renewed."""
+        return self._lease_ttl
+
+    @property
+    def worker(self) -> SQLiteWorker:
+        """The thread this store's SQLite work runs on (package-internal; tests hold it)."""
+        return self._worker
+
     def __repr__(self) -> str:
-        return f"<SQLiteStorage {self._path!r}{'' if self._closing is None else ' closed'}>"
+        return f"<SQLiteStorage {self._path!r}{' closed' if self._worker.closed else ''}>"
 
     async def __aenter__(self) -> Self:
-        await self._call("open", lambda conn: None)
+        await self._worker.call("open", lambda conn: None)
         return self
 
     async def __aexit__(
@@ -189,7 +110,11 @@ class SQLiteStorage:
     ) -> None:
         await self.close()
 
-    # -- the public API ------------------------------------------------------------------------
+    def _now(self) -> int:
+        # Called on the worker thread; the module-level clock is looked up on each call.
+        return self._clock() if self._clock is not None else protocol.now_ms()
+
+    # -- snapshots -------------------------------------------------------------------------------
 
     def follow_live(self, workflow_id: str, run_id: str, build: SnapshotBuilder) -> bool:
         """No live lane: a run writes its trail of snapshots to the file."""
@@ -207,24 +132,20 @@ class SQLiteStorage:
         status = snapshot_status(snapshot)
 
         def write(conn: sqlite3.Connection) -> None:
-            text = _encode(workflow_id, run_id, snapshot)
-            now = now_ms()
-            params = (workflow_id, run_id, resource_id, status, text, now, now)
-            self._transaction(conn, lambda: conn.execute(_UPSERT, params), write=True)
+            text = encode(workflow_id, run_id, "snapshot", snapshot)
+            sqlite_runs.persist(conn, workflow_id, run_id, text, status, resource_id, self._now())
 
-        await self._call(f"persist_snapshot of run {run_id!r} ({workflow_id!r})", write)
+        await self._worker.run(
+            f"persist_snapshot of {_run(workflow_id, run_id)}", write, write=True
+        )
 
     async def load_snapshot(self, workflow_id: str, run_id: str) -> dict[str, Any] | None:
         """A fresh dict parsed from the stored JSON, or ``None`` when the run is unknown."""
-
-        def read(conn: sqlite3.Connection) -> dict[str, Any] | None:
-            sql = f"SELECT snapshot FROM {_TABLE} WHERE {_KEY}"
-            row = self._transaction(
-                conn, lambda: conn.execute(sql, (workflow_id, run_id)).fetchone(), write=False
-            )
-            return None if row is None else _decode(workflow_id, run_id, row[0])
-
-        return await self._call(f"load_snapshot of run {run_id!r} ({workflow_id!r})", read)
+        return await self._worker.run(
+            f"load_snapshot of {_run(workflow_id, run_id)}",
+            lambda conn: sqlite_runs.load_snapshot(conn, workflow_id, run_id),
+            write=False,
+        )
 
     async def update_status(
         self,
@@ -232,39 +153,25 @@ class SQLiteStorage:
         run_id: str,
         status: RunStatus,
         *,
-        expected: RunStatus | tuple[RunStatus, ...] | None = None,
+        expected: RunStatus | Collection[RunStatus] | None = None,
     ) -> bool:
         """Compare-and-set the status column and ``snapshot["status"]`` in one transaction."""
         allowed = expected_statuses(expected)
-
-        def compare_and_set(conn: sqlite3.Connection) -> bool:
-            select = f"SELECT status, snapshot FROM {_TABLE} WHERE {_KEY}"
-            row = conn.execute(select, (workflow_id, run_id)).fetchone()
-            if row is None or (allowed is not None and row[0] not in allowed):
-                return False
-            snapshot = _decode(workflow_id, run_id, row[1])
-            snapshot["status"] = status
-            update = f"UPDATE {_TABLE} SET status = ?, snapshot = ?, updated_at = ? WHERE {_KEY}"
-            text = _encode(workflow_id, run_id, snapshot)
-            conn.execute(update, (status, text, now_ms(), workflow_id, run_id))
-            return True
-
-        return await self._call(
-            f"update_status of run {run_id!r} ({workflow_id!r})",
-            lambda conn: self._transaction(conn, lambda: compare_and_set(conn), write=True),
+        return await self._worker.run(
+            f"update_status of {_run(workflow_id, run_id)}",
+            lambda conn: sqlite_runs.update_status(
+                conn, workflow_id, run_id, status, allowed, self._now()
+            ),
+            write=True,
         )
 
     async def get_run(self, workflow_id: str, run_id: str) -> RunRecord | None:
         """The run's record (with a freshly parsed snapshot), or ``None``."""
-
-        def read(conn: sqlite3.Connection) -> RunRecord | None:
-            sql = f"SELECT {_COLUMNS} FROM {_TABLE} WHERE {_KEY}"
-            row = self._transaction(
-                conn, lambda: conn.execute(sql, (workflow_id, run_id)).fetchone(), write=False
-            )
-            return None if row is None else _record(row)
-
-        return await self._call(f"get_run of run {run_id!r} ({workflow_id!r})", read)
+        return await self._worker.run(
+            f"get_run of {_run(workflow_id, run_id)}",
+            lambda conn: sqlite_runs.get_run(conn, workflow_id, run_id),
+            write=False,
+        )
 
     async def list_runs(
         self,
@@ -274,114 +181,128 @@ class SQLiteStorage:
         resource_id: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        orphaned: bool = False,
     ) -> RunList:
         """Matching runs, newest first (by ``created_at``, then insertion); count and page agree."""
         check_page(limit, offset)
         filters = {"workflow_id": workflow_id, "status": status, "resource_id": resource_id}
-        given = {column: value for column, value in filters.items() if value is not None}
-        where = " AND ".join(f"{column} = ?" for column in given)
-        where = f" WHERE {where}" if where else ""
-        params = tuple(given.values())
-        count = f"SELECT COUNT(*) FROM {_TABLE}{where}"
-        page = (
-            f"SELECT {_COLUMNS} FROM {_TABLE}{where}"
-            " ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
+        return await self._worker.run(
+            "list_runs",
+            lambda conn: sqlite_runs.list_runs(
+                conn, filters, bool(orphaned), limit, offset, self._now()
+            ),
+            write=False,
         )
 
-        def read(conn: sqlite3.Connection) -> RunList:
-            def both() -> tuple[int, list[Any]]:
-                total = conn.execute(count, params).fetchone()[0]
-                return total, conn.execute(page, (*params, limit, offset)).fetchall()
-
-            total, rows = self._transaction(conn, both, write=False)
-            return RunList(runs=[_record(row) for row in rows], total=total)
-
-        return await self._call("list_runs", read)
-
     async def delete_run(self, workflow_id: str, run_id: str) -> bool:
-        """Delete the run's row; ``True`` when it existed."""
+        """Delete the run's row and its results; ``True`` when it existed."""
+        return await self._worker.run(
+            f"delete_run of {_run(workflow_id, run_id)}",
+            lambda conn: sqlite_runs.delete_run(conn, workflow_id, run_id),
+            write=True,
+        )
 
-        def delete(conn: sqlite3.Connection) -> bool:
-            sql = f"DELETE FROM {_TABLE} WHERE {_KEY}"
-            cursor = self._transaction(
-                conn, lambda: conn.execute(sql, (workflow_id, run_id)), write=True
-            )
-            return cursor.rowcount > 0
+    async def delete_runs(
+        self,
+        *,
+        workflow_id: str | None = None,
+        older_than: timedelta | datetime | None = None,
+        status: RunStatus | Collection[RunStatus] | None = None,
+    ) -> int:
+        """Delete the matching runs (by default finished ones only); returns how many."""
+        statuses = status_set(status)
+        retention_cutoff(older_than, 0)  # type check at the call
 
-        return await self._call(f"delete_run of run {run_id!r} ({workflow_id!r})", delete)
+        def delete(conn: sqlite3.Connection) -> int:
+            cutoff = retention_cutoff(older_than, self._now())
+            return sqlite_runs.delete_runs(conn, workflow_id, statuses, cutoff)
+
+        return await self._worker.run("delete_runs", delete, write=True)
+
+    # -- leases, checkpoints, cancel requests ------------------------------------------------------
+
+    async def claim_run(
+        self,
+        workflow_id: str,
+        run_id: str,
+        status: RunStatus,
+        *,
+        expected: RunStatus | Collection[RunStatus],
+        owner: str | None = None,
+    ) -> Lease | None:
+        """Compare-and-set the status and take the lease, when the lease is free."""
+        allowed = claim_statuses(expected)
+        owner = owner or new_owner_id()
+        return await self._worker.run(
+            f"claim_run of {_run(workflow_id, run_id)}",
+            lambda conn: sqlite_leases.claim(
+                conn, workflow_id, run_id, status, allowed, owner, self._now(), self._ttl_ms
+            ),
+            write=True,
+        )
+
+    async def renew_lease(self, lease: Lease) -> Lease:
+        """Extend the lease from now; raises ``LeaseLostError`` when it is no longer the run's."""
+        return await self._worker.run(
+            f"renew_lease of {_run(lease.workflow_id, lease.run_id)}",
+            lambda conn: sqlite_leases.renew(conn, lease, self._now(), self._ttl_ms),
+            write=True,
+        )
+
+    async def release_lease(self, lease: Lease) -> bool:
+        """Give the run up; ``False`` when the lease was no longer the run's."""
+        return await self._worker.run(
+            f"release_lease of {_run(lease.workflow_id, lease.run_id)}",
+            lambda conn: sqlite_leases.release(conn, lease),
+            write=True,
+        )
+
+    async def checkpoint(
+        self,
+        lease: Lease,
+        *,
+        state: Mapping[str, Any] | None = None,
+        results: Mapping[str, Any] | None = None,
+        release: bool = False,
+    ) -> Lease:
+        """One transaction: the state patch, one new row per result, the lease renewed."""
+        check_checkpoint(state, results)
+        return await self._worker.run(
+            f"checkpoint of {_run(lease.workflow_id, lease.run_id)}",
+            lambda conn: sqlite_leases.checkpoint(
+                conn, lease, state, results, release, self._now(), self._ttl_ms
+            ),
+            write=True,
+        )
+
+    async def load_results(self, workflow_id: str, run_id: str) -> list[ResultRecord]:
+        """Every result record of the run, in the order written."""
+        return await self._worker.run(
+            f"load_results of {_run(workflow_id, run_id)}",
+            lambda conn: sqlite_leases.load_results(conn, workflow_id, run_id),
+            write=False,
+        )
+
+    async def request_cancel(self, workflow_id: str, run_id: str) -> CancelOutcome | None:
+        """Flag the run for its live owner, or store ``canceled`` when nobody owns it."""
+        return await self._worker.run(
+            f"request_cancel of {_run(workflow_id, run_id)}",
+            lambda conn: sqlite_leases.request_cancel(conn, workflow_id, run_id, self._now()),
+            write=True,
+        )
+
+    async def cancel_requested(self, workflow_id: str, run_id: str) -> bool:
+        """Whether a cancel was requested for the run."""
+        return await self._worker.run(
+            f"cancel_requested of {_run(workflow_id, run_id)}",
+            lambda conn: sqlite_leases.cancel_requested(conn, workflow_id, run_id),
+            write=False,
+        )
 
     async def close(self) -> None:
         """Finish the calls already made, close the file and stop the worker thread."""
-        if self._closing is None:
-            self._closing = self._executor.submit(self._close_in_worker)
-            self._executor.shutdown(wait=False)  # the worker exits once the queue is drained
-        await _settled(self._closing)
+        await self._worker.close()
 
-    # -- the worker thread ---------------------------------------------------------------------
 
-    async def _call(self, operation: str, job: Callable[[sqlite3.Connection], _T]) -> _T:
-        if self._closing is not None:
-            raise StorageError(f"{operation}: SQLite storage {self._path!r} is closed")
-        return await _settled(self._executor.submit(self._in_worker, operation, job))
-
-    def _in_worker(self, operation: str, job: Callable[[sqlite3.Connection], _T]) -> _T:
-        try:
-            if self._conn is None:
-                self._conn = self._connect()
-            return job(self._conn)
-        except sqlite3.Error as error:
-            raise StorageError(
-                f"{operation} failed on SQLite storage {self._path!r}: {error}"
-            ) from error
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self._path, timeout=self._busy_timeout_ms / 1000, isolation_level=None
-        )
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
-            self._retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
-            conn.execute("PRAGMA synchronous = NORMAL")
-            self._transaction(conn, lambda: [conn.execute(sql) for sql in _SCHEMA], write=True)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _close_in_worker(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except sqlite3.Error as error:
-                raise StorageError(
-                    f"closing SQLite storage {self._path!r} failed: {error}"
-                ) from error
-
-    def _transaction(self, conn: sqlite3.Connection, body: Callable[[], _T], *, write: bool) -> _T:
-        """Run ``body`` in one transaction (``BEGIN IMMEDIATE`` for writes), retried if locked."""
-
-        def attempt() -> _T:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                result = body()
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                raise
-            return result
-
-        return self._retry_locked(attempt)
-
-    def _retry_locked(self, attempt: Callable[[], _T]) -> _T:
-        deadline = time.monotonic() + self._busy_timeout_ms / 1000
-        for tries in range(1, _MAX_ATTEMPTS + 1):
-            try:
-                return attempt()
-            except sqlite3.OperationalError as error:
-                if not _is_locked(error) or tries == _MAX_ATTEMPTS or time.monotonic() > deadline:
-                    raise
-                time.sleep(min(0.002 * 2**tries, 0.25))  # back off on this worker thread only
-        raise AssertionError("unreachable")
+def _run(workflow_id: str, run_id: str) -> str:
+    return f"run {run_id!r} ({workflow_id!r})"

@@ -1,0 +1,178 @@
+"""The thread ``SQLiteStorage`` does all its SQLite work on: one connection, calls in order.
+
+Also the transaction helper (``BEGIN IMMEDIATE`` for writes, retried while the file is locked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from ..errors import StorageError
+
+__all__ = ["SQLiteWorker", "is_locked", "settled"]
+
+_T = TypeVar("_T")
+
+# SQLite can report "database is locked" without waiting out busy_timeout (e.g. while another
+# connection recovers the WAL); such attempts are retried, within busy_timeout and this bound.
+_MAX_ATTEMPTS = 10
+
+
+def is_locked(error: sqlite3.OperationalError) -> bool:
+    """Whether ``error`` says another connection holds the file (worth trying again)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(error) or "busy" in str(error)
+
+
+def settled(job: concurrent.futures.Future[_T]) -> asyncio.Future[_T]:
+    """Await a worker job without cancelling it when the awaiting task is cancelled.
+
+    (``asyncio.wrap_future`` would cancel a job still queued, silently dropping a write that was
+    already asked for; here every call made is carried out, in order.)
+    """
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[_T] = loop.create_future()
+
+    def settle() -> None:
+        if waiter.cancelled():
+            return
+        if job.cancelled():
+            waiter.cancel()
+            return
+        error = job.exception()
+        if error is not None:
+            waiter.set_exception(error)
+        else:
+            waiter.set_result(job.result())
+
+    def on_done(_: concurrent.futures.Future[_T]) -> None:
+        if not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(settle)
+
+    job.add_done_callback(on_done)
+    return waiter
+
+
+class SQLiteWorker:
+    """One connection to the file at ``path``, used only from this worker's one thread.
+
+    The connection is opened by the first call (WAL journal mode, ``synchronous=NORMAL``),
+    then ``prepare`` runs on it (the schema). :meth:`call` runs a job on the thread, in call
+    order; every ``sqlite3.Error`` becomes a :class:`~rxflow.errors.StorageError` naming the
+    operation and the file, with the cause chained.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        busy_timeout_ms: int,
+        prepare: Callable[[SQLiteWorker, sqlite3.Connection], None],
+    ) -> None:
+        self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
+        self._prepare = prepare
+        self._conn: sqlite3.Connection | None = None  # touched only on the worker thread
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="rxflow-sqlite"
+        )
+        self._closing: concurrent.futures.Future[None] | None = None
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (later calls raise ``StorageError``)."""
+        return self._closing is not None
+
+    async def call(self, operation: str, job: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Run ``job`` on the worker thread with the connection; a cancelled caller does not
+        stop it."""
+        if self._closing is not None:
+            raise StorageError(f"{operation}: SQLite storage {self.path!r} is closed")
+        return await settled(self.executor.submit(self._in_worker, operation, job))
+
+    async def run(
+        self, operation: str, body: Callable[[sqlite3.Connection], _T], *, write: bool
+    ) -> _T:
+        """:meth:`call` with ``body`` inside one transaction (see :meth:`transaction`)."""
+        return await self.call(
+            operation, lambda conn: self.transaction(conn, lambda: body(conn), write=write)
+        )
+
+    async def close(self) -> None:
+        """Finish the calls already made, close the file and stop the thread."""
+        if self._closing is None:
+            self._closing = self.executor.submit(self._close_in_worker)
+            self.executor.shutdown(wait=False)  # the worker exits once the queue is drained
+        await settled(self._closing)
+
+    def _in_worker(self, operation: str, job: Callable[[sqlite3.Connection], _T]) -> _T:
+        try:
+            if self._conn is None:
+                self._conn = self._connect()
+            return job(self._conn)
+        except sqlite3.Error as error:
+            raise StorageError(
+                f"{operation} failed on SQLite storage {self.path!r}: {error}"
+            ) from error
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
+            self.retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._prepare(self, conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _close_in_worker(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except sqlite3.Error as error:
+                raise StorageError(
+                    f"closing SQLite storage {self.path!r} failed: {error}"
+                ) from error
+
+    def transaction(self, conn: sqlite3.Connection, body: Callable[[], _T], *, write: bool) -> _T:
+        """Run ``body`` in one transaction (``BEGIN IMMEDIATE`` for writes), retried if locked.
+
+        Any exception rolls the transaction back, so ``body`` may raise to write nothing.
+        """
+
+        def attempt() -> _T:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                result = body()
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
+            return result
+
+        return self.retry_locked(attempt)
+
+    def retry_locked(self, attempt: Callable[[], _T]) -> _T:
+        """Run ``attempt``, again (with back-off) while it fails because the file is locked."""
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        for tries in range(1, _MAX_ATTEMPTS + 1):
+            try:
+                return attempt()
+            except sqlite3.OperationalError as error:
+                if not is_locked(error) or tries == _MAX_ATTEMPTS or time.monotonic() > deadline:
+                    raise
+                time.sleep(min(0.002 * 2**tries, 0.25))  # back off on this worker thread only
+        raise AssertionError("unreachable")
