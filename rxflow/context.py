@@ -111,7 +111,11 @@ class TracingContext:
 
 
 class AbortSignal:
-    """Tells step bodies that the run was canceled: ``.aborted``, or ``await .wait()``."""
+    """Tells step bodies that the run was canceled: ``.aborted``, or ``await .wait()``.
+
+    ``mark_aborted`` is the engine's side (it calls it when the run is canceled); bodies only
+    read the signal.
+    """
 
     __slots__ = ("_aborted", "_event", "_loop", "_on_abort")
 
@@ -133,8 +137,8 @@ class AbortSignal:
             self._event = asyncio.Event()
         await self._event.wait()
 
-    def _fire(self) -> None:
-        """Mark aborted and run the abort callbacks (loop thread only)."""
+    def mark_aborted(self) -> None:
+        """Engine-facing: mark aborted, wake ``wait()``-ers, run abort callbacks (loop thread)."""
         if self._aborted:
             return
         self._aborted = True
@@ -145,28 +149,18 @@ class AbortSignal:
             callback()
 
 
+@attrs.frozen(slots=True, eq=False)
 class Bail:
     """The marker ``ctx.bail(value)`` returns: ends the whole workflow successfully."""
 
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        return f"Bail({self.value!r})"
+    value: Any
 
 
+@attrs.frozen(slots=True, eq=False)
 class Suspended:
     """The marker ``await ctx.suspend(...)`` returns; the step ends suspended."""
 
-    __slots__ = ("payload",)
-
-    def __init__(self, payload: Any) -> None:
-        self.payload = payload
-
-    def __repr__(self) -> str:
-        return f"Suspended({self.payload!r})"
+    payload: Any
 
 
 # A step writing in a tight loop gives the event loop a turn every this many chunks, so
@@ -320,20 +314,23 @@ class ConditionContext(_ContextBase):
 class StepContext(_ContextBase):
     """What a step body receives: one instance per invocation (each retry gets a fresh one).
 
-    See SPEC §2 for every attribute. ``set_state``, ``bail``, ``abort`` and ``record_usage``
-    are plain methods (callable from sync and async bodies); ``suspend`` and the writer are
-    async.
+    ``set_state``, ``bail``, ``abort`` and ``record_usage`` are plain methods (callable from
+    sync and async bodies); ``suspend`` and the writer are async.
+
+    Engine-facing members (read by the engine once the body has returned; bodies leave them
+    alone): ``suspension``, ``state_partials`` and ``merged_state()``.
     """
 
     _step: StepNode = attrs.field(repr=False)
     resume_data: Any = None
     suspend_data: Any = None
     _writer: StepWriter | None = attrs.field(init=False, default=None, repr=False)
-    _state_partials: list[dict[str, Any]] | None = attrs.field(init=False, default=None, repr=False)
-    _suspend: tuple[Any, list[str] | None] | None = attrs.field(
+    #: Engine-facing: the ``set_state`` partials of this invocation, in call order (or None).
+    state_partials: list[dict[str, Any]] | None = attrs.field(init=False, default=None, repr=False)
+    #: Engine-facing: ``(payload, resume labels)`` once the body called ``suspend``, else None.
+    suspension: tuple[Any, list[str] | None] | None = attrs.field(
         init=False, default=None, repr=False
     )
-    _bail: Bail | None = attrs.field(init=False, default=None, repr=False)
 
     @property
     def writer(self) -> StepWriter:
@@ -356,15 +353,27 @@ class StepContext(_ContextBase):
         partial = dict(partial)
         if schema is not None:
             check_state_partial(partial, schema, what=f"state set by step '{self._step.id}'")
-        if self._state_partials is None:
-            self._state_partials = []
-        self._state_partials.append(partial)
+        if self.state_partials is None:
+            self.state_partials = []
+        self.state_partials.append(partial)
+
+    def merged_state(self) -> dict[str, Any]:
+        """Engine-facing: the run's current state with this invocation's ``set_state``
+        partials merged in call order (a new dict), checked against the state schema.
+
+        Raises ``ValidationError`` when the merged state breaks the schema.
+        """
+        merged = dict(self._exec.state)
+        for partial in self.state_partials or ():
+            merged.update(partial)
+        schema = self._step.state_schema or self._exec.workflow.state_schema
+        if schema is not None:
+            conform(merged, schema, what=f"state after step '{self._step.id}'")
+        return merged
 
     def bail(self, value: Any = None) -> Bail:
         """``return ctx.bail(v)`` ends the whole workflow successfully with result ``v``."""
-        marker = Bail(value)
-        self._bail = marker
-        return marker
+        return Bail(value)
 
     async def suspend(
         self, payload: Any = None, *, resume_label: str | list[str] | None = None
@@ -388,5 +397,5 @@ class StepContext(_ContextBase):
                 what=f"suspend payload of step '{self._step.id}'",
             )
         labels = [resume_label] if isinstance(resume_label, str) else resume_label
-        self._suspend = (payload, list(labels) if labels else None)
+        self.suspension = (payload, list(labels) if labels else None)
         return Suspended(payload)

@@ -139,14 +139,14 @@ class RunScope:
         if signal is None:
             signal = self._signal = AbortSignal(self.loop)
             if self.aborted:
-                signal._fire()
+                signal.mark_aborted()
         return signal
 
     def fire_abort(self) -> None:
         """Mark the run canceled and wake whoever waits on its abort signal (loop thread)."""
         self.aborted = True
         if self._signal is not None:
-            self._signal._fire()
+            self._signal.mark_aborted()
 
     def absorb_cancel(self) -> bool:
         """Call inside ``except CancelledError``: True when the run's own abort caused it.
