@@ -48,12 +48,12 @@ class InMemoryStorage:
     :class:`~rxflow.storage.Storage`). :meth:`update_status` therefore never mutates a stored
     dict: it stores a shallow copy carrying the new status.
 
-    ``max_runs`` bounds how many runs are kept: once there are more, finished runs
-    (``success``, ``failed``, ``canceled``, ``tripwire``) are dropped, those that finished
-    earliest first; runs that are pending, running or suspended are never dropped. ``None``
-    keeps every run. ``lease_ttl`` is how many seconds a lease lasts unless renewed, and
-    ``clock`` (integer milliseconds since the epoch) replaces the wall clock for timestamps
-    and lease expiry, e.g. in tests.
+    ``max_runs`` (10,000 by default) bounds how many runs are kept: once there are more,
+    finished runs (``success``, ``failed``, ``canceled``, ``tripwire``) are dropped, those
+    that finished earliest first; runs that are pending, running or suspended are never
+    dropped. ``None`` keeps every run. ``lease_ttl`` is how many seconds a lease lasts unless
+    renewed, and ``clock`` (integer milliseconds since the epoch) replaces the wall clock for
+    timestamps and lease expiry, e.g. in tests.
 
     It is not durable, and it follows runs of this process live (:meth:`follow_live`);
     subclasses too, so a subclass that overrides :meth:`persist_snapshot` receives a followed

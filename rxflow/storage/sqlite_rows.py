@@ -20,10 +20,13 @@ __all__ = [
     "RUN_COLUMNS",
     "assembled",
     "control_state",
+    "decode",
     "decode_object",
     "encode",
     "lease_of",
+    "listed_record",
     "record_of",
+    "run_row",
 ]
 
 KEY = "workflow_id = ? AND run_id = ?"
