@@ -63,9 +63,13 @@ def _check_body(step_id: str, execute: object) -> None:
         signature.bind(None)
     except TypeError:
         name = getattr(execute, "__name__", type(execute).__name__)
+        bare = signature.replace(  # names only: annotations may be strings, noisy to read
+            parameters=[p.replace(annotation=p.empty) for p in signature.parameters.values()],
+            return_annotation=signature.empty,
+        )
         raise WorkflowDefinitionError(
             f"step '{step_id}': execute must take one positional argument (the step "
-            f"context), but {name}{signature} does not"
+            f"context), but {name}{bare} does not"
         ) from None
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextvars
+import functools
 import inspect
 import threading
-from typing import Any
+from typing import Any, Literal
 
 import attrs
+import pytest
 from _steps import Num, const, inc, wf_of
 from conftest import collect, one, shape, types
 
@@ -424,3 +426,91 @@ async def test_set_state_applied_when_bailing() -> None:
     )
     assert result.status == "success"
     assert result.state == {"b": 1}
+
+
+# --- bad definitions are refused when the step is made, naming the parameter ------------------
+
+STEP_SCHEMAS = [
+    "input_schema",
+    "output_schema",
+    "resume_schema",
+    "suspend_schema",
+    "state_schema",
+    "request_context_schema",
+]
+
+
+async def _body(ctx: StepContext) -> Any:
+    return ctx.input_data
+
+
+@pytest.mark.parametrize("name", STEP_SCHEMAS)
+def test_a_schema_that_is_not_a_type_is_refused_at_create_step(name: str) -> None:
+    with pytest.raises(rxflow.WorkflowDefinitionError) as caught:
+        create_step(id="s", execute=_body, **{name: 42})
+    assert str(caught.value) == (
+        f"step 's': {name} must be a type (a class, or a typing form such as list[int]), got 42"
+    )
+
+
+@pytest.mark.parametrize("name", STEP_SCHEMAS)
+def test_a_schema_that_is_not_a_type_is_refused_by_the_decorator(name: str) -> None:
+    with pytest.raises(rxflow.WorkflowDefinitionError) as caught:
+        step(**{name: "Point"})(_body)
+    assert str(caught.value) == (
+        f"step '_body': {name} must be a type (a class, or a typing form such as list[int]), "
+        "got 'Point'"
+    )
+
+
+@pytest.mark.parametrize(
+    "schema", [int, Num, list[int], dict[str, float], int | None, Literal["a", "b"], Any]
+)
+def test_types_and_typing_forms_are_schemas(schema: Any) -> None:
+    assert create_step(id="s", execute=_body, input_schema=schema).input_schema == schema
+
+
+def test_a_body_that_cannot_take_the_context_is_refused() -> None:
+    with pytest.raises(rxflow.WorkflowDefinitionError) as caught:
+        create_step(id="s", execute=lambda: 1)
+    assert str(caught.value) == (
+        "step 's': execute must take one positional argument (the step context), "
+        "but <lambda>() does not"
+    )
+
+    def two(ctx: Any, extra: Any) -> None: ...
+
+    with pytest.raises(rxflow.WorkflowDefinitionError) as caught:
+        create_step(id="t", execute=two)
+    assert str(caught.value) == (
+        "step 't': execute must take one positional argument (the step context), "
+        "but two(ctx, extra) does not"
+    )
+
+
+def test_bodies_that_take_the_context_are_accepted() -> None:
+    def with_default(ctx: Any, scale: int = 2) -> None: ...
+
+    def star(*args: Any) -> None: ...
+
+    for body in [
+        lambda ctx: 1,
+        with_default,
+        star,
+        functools.partial(with_default, scale=3),
+        print,
+    ]:
+        assert create_step(id="s", execute=body).execute is body
+
+
+def test_a_body_that_is_not_callable_is_refused() -> None:
+    with pytest.raises(rxflow.WorkflowDefinitionError) as caught:
+        create_step(id="s", execute=42)  # type: ignore[arg-type]
+    assert str(caught.value) == "step 's': execute must be callable, got 42"
+
+
+def test_metadata_that_is_not_a_mapping_is_refused() -> None:
+    with pytest.raises(rxflow.WorkflowDefinitionError) as caught:
+        create_step(id="s", execute=_body, metadata="str")  # type: ignore[arg-type]
+    assert str(caught.value) == "step 's': metadata must be a mapping or None, got 'str'"
+    assert create_step(id="s", execute=_body, metadata={"team": "a"}).metadata == {"team": "a"}

@@ -12,6 +12,7 @@ from conftest import collect, types
 
 import rxflow
 from rxflow import RetryConfig, StepContext, WorkflowDefinitionError, create_step, create_workflow
+from rxflow.storage import InMemoryStorage
 
 # --- building ---------------------------------------------------------------------------------
 
@@ -105,3 +106,46 @@ def test_duplicate_step_ids_rejected_at_commit() -> None:
         create_workflow(id="dup").then(const("x", 1)).then(const("x", 2)).commit()
     with pytest.raises(WorkflowDefinitionError):
         create_workflow(id="dup2").parallel([const("x", 1), const("x", 2)]).commit()
+
+
+# --- bad definitions are refused at create_workflow, naming the parameter ---------------------
+
+
+def test_a_storage_that_is_not_a_storage_is_refused() -> None:
+    with pytest.raises(WorkflowDefinitionError) as caught:
+        create_workflow(id="wf", storage="x.db")  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        "workflow 'wf': storage must be a Storage such as InMemoryStorage() or "
+        "SQLiteStorage(path), got 'x.db'"
+    )
+    with pytest.raises(WorkflowDefinitionError, match="^workflow 'wf': storage must be a Storage"):
+        create_workflow(id="wf", storage=InMemoryStorage)  # type: ignore[arg-type]
+    storage = InMemoryStorage()
+    assert create_workflow(id="wf", storage=storage).storage is storage
+
+
+@pytest.mark.parametrize(
+    "name", ["input_schema", "output_schema", "state_schema", "request_context_schema"]
+)
+def test_a_schema_that_is_not_a_type_is_refused_at_create_workflow(name: str) -> None:
+    with pytest.raises(WorkflowDefinitionError) as caught:
+        create_workflow(id="wf", **{name: 42})
+    assert str(caught.value) == (
+        f"workflow 'wf': {name} must be a type (a class, or a typing form such as list[int]), "
+        "got 42"
+    )
+
+
+def test_workflow_metadata_that_is_not_a_mapping_is_refused() -> None:
+    with pytest.raises(WorkflowDefinitionError) as caught:
+        create_workflow(id="wf", metadata="str")  # type: ignore[arg-type]
+    assert str(caught.value) == "workflow 'wf': metadata must be a mapping or None, got 'str'"
+
+
+def test_an_uncommitted_nested_workflow_is_refused_where_it_is_added() -> None:
+    inner = create_workflow(id="inner").then(const("a", 1))
+    with pytest.raises(WorkflowDefinitionError) as caught:
+        create_workflow(id="outer").then(inner)
+    assert str(caught.value) == (
+        "workflow 'outer': then(): nested workflow 'inner' must be committed first"
+    )
