@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from .convert import conform, error_to_wire, to_wire
 from .errors import StorageError, ValidationError
 from .graph import ForeachEntry, WorkflowGraph, entry_steps
@@ -39,6 +41,7 @@ __all__ = [
 SNAPSHOT_VERSION = 1
 
 
+@attrs.define(slots=True, eq=False)
 class WireCache:
     """Wire forms of step results, converted once per result object.
 
@@ -46,10 +49,7 @@ class WireCache:
     converted again on every snapshot until it ends.
     """
 
-    __slots__ = ("_wire",)
-
-    def __init__(self) -> None:
-        self._wire: dict[str, tuple[StepResult, dict[str, Any]]] = {}
+    _wire: dict[str, tuple[StepResult, dict[str, Any]]] = attrs.field(factory=dict, init=False)
 
     def wire(self, step_id: str, result: StepResult) -> dict[str, Any]:
         cached = self._wire.get(step_id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
 import reactivex
 
 from ..graph import (
@@ -40,6 +41,7 @@ from .then import step_operator
 __all__ = ["Program", "compile_entry", "compile_program"]
 
 
+@attrs.define(slots=True, eq=False)
 class Program:
     """A committed workflow's entries, compiled; run with ``drive`` or as an operator.
 
@@ -47,17 +49,9 @@ class Program:
     by its step id.
     """
 
-    __slots__ = ("entries", "graph", "nested")
-
-    def __init__(
-        self,
-        graph: WorkflowGraph,
-        entries: list[EntryOperator],
-        nested: Mapping[str, Program] | None = None,
-    ) -> None:
-        self.graph = graph
-        self.entries = entries
-        self.nested: Mapping[str, Program] = nested or {}
+    graph: WorkflowGraph
+    entries: list[EntryOperator]
+    nested: Mapping[str, Program] = attrs.field(factory=dict)
 
     async def drive(self, ex: ExecutionState, start: int = 0) -> None:
         """Run the entries from ``start`` until one does not succeed (or all have)."""
