@@ -1,11 +1,5 @@
-"""Outcomes: a step's result carried into its execution, a block's results into the block's
-outcome, an entry's output read back from stored results, and the run's ``WorkflowResult``.
-
-The bail rule lives here too. A step whose body returned ``ctx.bail(v)`` says ``bailed`` in its
-events and ends the whole workflow with ``v``; in ``WorkflowResult.steps`` and in snapshots its
-result says ``success``. That displayed result is a new object: no result is changed in place
-to change how it shows.
-"""
+"""Outcomes: a step's result into its execution, a block's results into its outcome, an entry's
+output from stored results, the run's ``WorkflowResult``, and how a bail shows."""
 
 from __future__ import annotations
 
@@ -37,6 +31,10 @@ __all__ = [
 
 
 # -- the bail rule ------------------------------------------------------------------------------
+# A step whose body returned ``ctx.bail(v)`` says ``bailed`` in its events and ends the whole
+# workflow with ``v``; in ``WorkflowResult.steps`` and in snapshots its result says ``success``.
+# That displayed result is a new object: results are shared (events, snapshots kept by
+# reference, wire forms cached per object), so none is changed in place to change how it shows.
 
 
 def shown_status(status: StepStatus) -> StepStatus:
