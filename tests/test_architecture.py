@@ -1,6 +1,7 @@
 """The layering holds: ``lint-imports`` checks the import contracts in pyproject.toml (the
-engine never imports the builder, run or output; storage never imports the engine; data modules
-import nothing above them), counting imports inside functions and under TYPE_CHECKING."""
+engine never imports the builder, run, output or a concrete store; storage never imports the
+engine; data modules import nothing above them), counting imports inside functions and under
+TYPE_CHECKING."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ def test_type_checking_imports_count() -> None:
     assert config["exclude_type_checking_imports"] is False
     assert {c["id"] for c in config["contracts"]} >= {
         "engine-below-builder",
+        "engine-without-concrete-stores",
         "storage-below-engine",
         "data-at-the-bottom",
     }

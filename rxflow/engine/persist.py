@@ -22,7 +22,7 @@ from ..errors import StorageError
 from ..storage.protocol import SnapshotBuilder, follow_live, is_durable
 
 if TYPE_CHECKING:
-    from ..storage import Storage
+    from ..storage.protocol import Storage
 
 __all__ = ["Persister"]
 
