@@ -41,6 +41,7 @@ from .snapshot import (
     restore_execution,
 )
 from .status import ResultStatus, RunStatus
+from .stored import stored_run
 from .tracing import TracingOptions, end_span, run_span, span_ids
 
 if TYPE_CHECKING:
@@ -255,7 +256,7 @@ class Run:
         """A new run (its ``pending`` snapshot stored), or the stored run ``run_id``."""
         storage = workflow.storage
         if run_id is not None:
-            record = await storage.get_run(workflow.id, run_id)
+            record = await stored_run(storage, workflow.id, run_id)
             if record is not None:
                 owner = resource_id if resource_id is not None else record.resource_id
                 return cls(workflow, run_id, owner, status=record.status)

@@ -33,6 +33,7 @@ from .run import Run
 from .schema import check_schema
 from .step import Step
 from .storage import InMemoryStorage, Storage
+from .stored import stored_run
 
 __all__ = ["RetryConfig", "StepOrWorkflow", "Workflow", "create_workflow"]
 
@@ -341,11 +342,16 @@ class Workflow:
     # -- running -------------------------------------------------------------------------
 
     async def create_run(self, run_id: str | None = None, resource_id: str | None = None) -> Run:
-        """A run of this workflow. With the id of a live or stored run, attaches to it."""
-        if self._graph is None:
-            raise WorkflowDefinitionError(
-                f"workflow '{self.id}' is not committed; call commit() before create_run()"
-            )
+        """A run of this workflow: attach to ``run_id`` if it exists, else create it.
+
+        Without ``run_id`` a new run gets a random UUID (version 4) as its id. With the id of a
+        run of this workflow that is live in this process, returns that same ``Run``; with the
+        id of one in its storage, a ``Run`` attached to it (its status read from storage);
+        with an id that is neither, creates the run under that id (its ``pending`` snapshot
+        is stored). To look a run up without ever creating one (a run id from a URL, say),
+        use :meth:`get_run`.
+        """
+        self._check_committed("create_run")
         if run_id is not None:
             live = self._runs.get(run_id)
             if live is not None:
@@ -353,6 +359,34 @@ class Workflow:
         run = await Run.create(self, run_id=run_id, resource_id=resource_id)
         self._runs[run.run_id] = run
         return run
+
+    async def get_run(self, run_id: str) -> Run | None:
+        """The run ``run_id`` of this workflow, or ``None`` if there is none; never creates one.
+
+        A run live in this process comes back as the same ``Run`` object; a run in this
+        workflow's storage (written by any process) as a ``Run`` attached to it, its status
+        read from storage, ready to ``resume``, ``restart``, ``cancel`` or read. Runs of other
+        workflows in the same storage are not found. A storage failure raises
+        ``StorageError``.
+        """
+        self._check_committed("get_run")
+        if not isinstance(run_id, str):
+            raise TypeError(f"run_id must be a string, got {run_id!r}")
+        live = self._runs.get(run_id)
+        if live is not None:
+            return live
+        record = await stored_run(self.storage, self.id, run_id)
+        if record is None:
+            return None
+        run = Run(self, run_id, record.resource_id, status=record.status)
+        # Two lookups racing may each attach a Run; the first one kept is the one handed out.
+        return self._runs.setdefault(run_id, run)
+
+    def _check_committed(self, method: str) -> None:
+        if self._graph is None:
+            raise WorkflowDefinitionError(
+                f"workflow '{self.id}' is not committed; call commit() before {method}()"
+            )
 
 
 Step.register(Workflow)  # a workflow is itself a step

@@ -12,6 +12,7 @@ import itertools
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,11 +41,24 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-# Ids shaped like UUIDs but made from a random per-process prefix and a counter: unique, and
-# far cheaper than uuid4() on the per-step path.
-_RANDOM = os.urandom(10).hex()
-_ID_HEAD = f"{_RANDOM[:8]}-{_RANDOM[8:12]}-4{_RANDOM[13:16]}-{_RANDOM[16:20]}-"
+def _call_id_head() -> str:
+    random = os.urandom(10).hex()
+    return f"{random[:8]}-{random[8:12]}-4{random[13:16]}-{random[16:20]}-"
+
+
+# Step call ids are shaped like UUIDs but made from a random per-process prefix and a counter:
+# unique, and far cheaper than uuid4() on the per-step path. A forked child draws its own
+# prefix, so workers forked after import do not repeat each other's ids.
+_ID_HEAD = _call_id_head()
 _counter = itertools.count(1)
+
+
+def _new_call_id_head() -> None:
+    global _ID_HEAD
+    _ID_HEAD = _call_id_head()
+
+
+os.register_at_fork(after_in_child=_new_call_id_head)
 
 
 def new_call_id() -> str:
@@ -52,7 +66,10 @@ def new_call_id() -> str:
 
 
 def new_run_id() -> str:
-    return new_call_id()
+    """A random UUID (version 4) as a string: distinct across processes (forked workers
+    included) and not guessable from other runs' ids, since a run id is often the only handle
+    an app gives out to approve or cancel a run."""
+    return str(uuid.uuid4())
 
 
 class RecordSink(Protocol):
