@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Create .venv-bench at the repository root with the pinned peer frameworks
-# (LangGraph, LlamaIndex Workflows) and an editable install of rxflow, so that
-# benchmarks/run.py can compare them in one run. The project's own environment
-# is left untouched: the peers are installed into this venv only.
+# (LangGraph with its SQLite and PostgreSQL checkpointers, LlamaIndex Workflows,
+# psycopg for rxflow's PostgreSQL storage) and an editable install of rxflow, so
+# that benchmarks/run.py and benchmarks/durability.py can compare them in one run.
+# The project's own environment is left untouched: the peers go into this venv only.
 #
 # Usage:  bash benchmarks/setup_peers.sh        (PYTHON=python3.12 to pick another interpreter)
 set -euo pipefail
@@ -27,3 +28,4 @@ fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$root"
 
 echo "ready: $venv/bin/python benchmarks/run.py --quick"
+echo "       $venv/bin/python benchmarks/durability.py --quick"
