@@ -17,9 +17,11 @@ from .errors import (
     ResumeAlreadyClaimedError,
     ResumeError,
     RxflowError,
+    SnapshotError,
     StorageError,
     TripWire,
     ValidationError,
+    WorkflowChangedError,
     WorkflowDefinitionError,
 )
 from .output import WorkflowRunOutput
@@ -47,6 +49,7 @@ __all__ = [
     "RunStatus",
     "RxflowError",
     "SQLiteStorage",
+    "SnapshotError",
     "Step",
     "StepContext",
     "StepResult",
@@ -59,6 +62,7 @@ __all__ = [
     "Usage",
     "ValidationError",
     "Workflow",
+    "WorkflowChangedError",
     "WorkflowDefinitionError",
     "WorkflowResult",
     "WorkflowRunOutput",

@@ -6,9 +6,11 @@ Our exception hierarchy::
     ├── ValidationError            a value does not fit its schema (lists every bad field path)
     ├── WorkflowDefinitionError    the workflow graph is built wrongly (caught at build time)
     ├── ResumeError                a resume cannot go ahead (unknown run, not suspended, ...)
-    │   └── ResumeAlreadyClaimedError   another caller won the resume of this run
+    │   ├── ResumeAlreadyClaimedError   another caller won the resume of this run
+    │   └── WorkflowChangedError        the workflow's graph changed since the run was stored
     ├── StorageError               storage failed, or a stored snapshot cannot be read
-    │   └── LeaseLostError              a write by a run's former owner (its lease was taken over)
+    │   ├── LeaseLostError              a write by a run's former owner (its lease was taken over)
+    │   └── SnapshotError               a stored snapshot has a field of the wrong type or range
     ├── NonRetryableError          raised by a step body: fail at once, skip the remaining retries
     └── TripWire                   raised by a step body: end the run with status "tripwire"
 
@@ -26,9 +28,11 @@ __all__ = [
     "ResumeAlreadyClaimedError",
     "ResumeError",
     "RxflowError",
+    "SnapshotError",
     "StorageError",
     "TripWire",
     "ValidationError",
+    "WorkflowChangedError",
     "WorkflowDefinitionError",
 ]
 
@@ -63,6 +67,24 @@ class ResumeAlreadyClaimedError(ResumeError):
     """Another caller claimed this suspension first (decided by a compare-and-set in storage)."""
 
 
+class WorkflowChangedError(ResumeError):
+    """The run was stored by a workflow whose graph differs from this one's.
+
+    Raised by ``resume``, ``resume_stream`` and ``restart`` before anything runs; ``changes``
+    holds one line per difference, like ``entry 2 was step 'approve', is now step 'enrich'``
+    (entries counted from 1). Pass ``allow_changed_graph=True`` to continue the run in the new
+    graph anyway.
+    """
+
+    def __init__(
+        self, message: str, *, workflow_id: str, run_id: str, changes: Sequence[str]
+    ) -> None:
+        super().__init__(message)
+        self.workflow_id = workflow_id
+        self.run_id = run_id
+        self.changes: list[str] = list(changes)
+
+
 class StorageError(RxflowError):
     """Storage failed, or a stored snapshot cannot be read (never reported as a silent ``None``)."""
 
@@ -75,6 +97,22 @@ class LeaseLostError(StorageError):
     lease was already released). Nothing was written; the process should stop working on the
     run, since another owner may be running it.
     """
+
+
+class SnapshotError(StorageError):
+    """A stored snapshot cannot be acted on: ``field`` (a dotted path such as ``activePaths``
+    or ``nestedRuns.review.value``) has the wrong type or is out of range.
+
+    Found before a resume or restart claims the run, so the run stays as it was: repair the
+    row and try again. Nothing stored is ever executed; snapshots are JSON data only.
+    """
+
+    def __init__(self, run_id: str, field: str, problem: str) -> None:
+        where = f"{field}: " if field else ""
+        super().__init__(f"the stored snapshot of run '{run_id}' cannot be used: {where}{problem}")
+        self.run_id = run_id
+        self.field = field
+        self.problem = problem
 
 
 class NonRetryableError(RxflowError):

@@ -3,7 +3,9 @@ loop, foreach, map, sleep). The builder makes graphs; the engine compiles and ru
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Literal, Protocol
 
@@ -25,7 +27,10 @@ __all__ = [
     "StepLike",
     "StepNode",
     "WorkflowGraph",
+    "EntryShape",
     "entry_steps",
+    "graph_fingerprint",
+    "graph_shape",
     "serialize_graph",
 ]
 
@@ -172,7 +177,8 @@ class WorkflowGraph:
 
     Used as a step of another workflow, the graph is that step's node (a nested workflow).
     ``serialized`` is the graph as JSON data, the way snapshots store it
-    (``serializedStepGraph``), computed once.
+    (``serializedStepGraph``), computed once, and ``shape`` its structure (see ``graph_shape``),
+    whose ``fingerprint`` every snapshot of a run carries (``graphFingerprint``).
     """
 
     id: str
@@ -187,6 +193,8 @@ class WorkflowGraph:
     retry_config: RetryConfig = attrs.field(factory=RetryConfig)
     metadata: Mapping[str, Any] | None = None
     serialized: list[dict[str, Any]] = attrs.field(init=False)
+    shape: tuple[EntryShape, ...] = attrs.field(init=False, repr=False)
+    fingerprint: str = attrs.field(init=False, repr=False)
     # Every step of the top-level entries, by id.
     steps: Mapping[str, StepLike] = attrs.field(init=False, repr=False)
 
@@ -198,6 +206,14 @@ class WorkflowGraph:
     @serialized.default
     def _serialize(self) -> list[dict[str, Any]]:
         return serialize_graph(self.entries)
+
+    @shape.default
+    def _shape(self) -> tuple[EntryShape, ...]:
+        return graph_shape(self.serialized)
+
+    @fingerprint.default
+    def _fingerprint(self) -> str:
+        return graph_fingerprint(self.shape)
 
     @steps.default
     def _steps(self) -> Mapping[str, StepLike]:
@@ -266,3 +282,48 @@ def _serialize_entry(entry: Entry) -> dict[str, Any]:
 def serialize_graph(entries: tuple[Entry, ...] | list[Entry]) -> list[dict[str, Any]]:
     """Entries as JSON data, the way snapshots store them (``serializedStepGraph``)."""
     return [_serialize_entry(e) for e in entries]
+
+
+# What a graph's fingerprint covers: per entry, in order, its kind and the ids of its steps, in
+# order, a nested workflow with its own entries. These decide what a stored run's positions and
+# step results mean. Conditions, loop types, foreach concurrency, durations, schemas, retries
+# and step bodies do not: they can change between deploys without moving any step.
+EntryShape = tuple[str, tuple[tuple[str, "tuple[EntryShape, ...] | None"], ...]]
+
+
+def graph_shape(serialized: Sequence[Mapping[str, Any]]) -> tuple[EntryShape, ...]:
+    """The structure of a serialised graph (its own, or one read from a snapshot): per entry
+    ``(kind, ((step_id, nested entries or None), ...))``. Raises ``KeyError``, ``TypeError`` or
+    ``AttributeError`` for data that is not a serialised graph."""
+    return tuple(_entry_shape(entry) for entry in serialized)
+
+
+def _entry_shape(entry: Mapping[str, Any]) -> EntryShape:
+    kind = entry["type"]
+    if not isinstance(kind, str):
+        raise TypeError(f"an entry's type must be a string, got {kind!r}")
+    if "steps" in entry:
+        steps = tuple(_step_shape(item["step"]) for item in entry["steps"])
+    elif "step" in entry:
+        steps = (_step_shape(entry["step"]),)
+    else:  # a sleep: its own id
+        steps = ((_an_id(entry["id"]), None),)
+    return (kind, steps)
+
+
+def _step_shape(info: Mapping[str, Any]) -> tuple[str, tuple[EntryShape, ...] | None]:
+    nested = info.get("serializedStepFlow")
+    return (_an_id(info["id"]), graph_shape(nested) if nested is not None else None)
+
+
+def _an_id(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"a step id must be a string, got {value!r}")
+    return value
+
+
+def graph_fingerprint(shape: Sequence[EntryShape]) -> str:
+    """A SHA-256 (hex) of a graph's structure: equal for graphs whose entries have the same
+    kinds and step ids in the same order and nesting."""
+    text = json.dumps(shape, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,20 +1,45 @@
 """Planning a resume from a stored snapshot: which suspended path, which step, is the data valid.
 
-Everything here only reads; a plan that raises (``ResumeError``, ``ValidationError``) leaves the
-run suspended and resumable. Claiming the run is the caller's next step.
+Everything here only reads; a plan that raises (``ResumeError``, ``ValidationError``,
+``StorageError``) leaves the run as it was. Claiming the run is the caller's next step, and
+``release_claim`` gives a claim back when what follows it fails.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from .convert import conform
-from .errors import ResumeAlreadyClaimedError, ResumeError, StorageError
-from .graph import StepLike, WorkflowGraph
-from .snapshot import nested_child, suspended_paths
+import attrs
 
-__all__ = ["StepSelector", "find_step", "path_of", "plan_resume"]
+from .convert import conform
+from .errors import (
+    ResumeAlreadyClaimedError,
+    ResumeError,
+    SnapshotError,
+    StorageError,
+    WorkflowChangedError,
+)
+from .graph import StepLike, WorkflowGraph
+from .graph_changes import snapshot_for_graph
+from .snapshot import nested_child, suspended_paths
+from .snapshot_check import CheckedSnapshot, check_stored_snapshot
+from .status import RunStatus
+from .storage.protocol import Storage
+from .stored import load_snapshot, update_status
+
+__all__ = [
+    "ResumePlan",
+    "StepSelector",
+    "find_step",
+    "load_checked",
+    "path_of",
+    "plan_resume",
+    "release_claim",
+]
+
+_log = logging.getLogger("rxflow")
 
 
 class _Named(Protocol):
@@ -89,20 +114,55 @@ def _was_resumed(snapshot: Mapping[str, Any]) -> bool:
     )
 
 
+async def load_checked(
+    storage: Storage, graph: WorkflowGraph, run_id: str
+) -> CheckedSnapshot | None:
+    """The stored snapshot of the run, every field checked (``SnapshotError`` naming the
+    field), or ``None`` for an unknown run. A store's own failure is a ``StorageError``."""
+    snapshot = await load_snapshot(storage, graph.id, run_id)
+    if snapshot is None:
+        return None
+    return check_stored_snapshot(snapshot, graph, run_id)
+
+
+async def release_claim(
+    storage: Storage, workflow_id: str, run_id: str, *, claimed: RunStatus, previous: RunStatus
+) -> None:
+    """Give back a claim (status ``claimed``, set by this caller) after what followed it
+    failed: the run gets its ``previous`` status again, so it can be continued later."""
+    try:
+        await update_status(storage, workflow_id, run_id, previous, expected=claimed)
+    except StorageError as error:
+        _log.error("run '%s': could not give back its claim: %s", run_id, error)
+
+
+@attrs.frozen(slots=True)
+class ResumePlan:
+    """A resume that can go ahead: the snapshot to continue (its positions in the workflow's
+    current graph), the full suspended path, the foreach item and the resume data."""
+
+    snapshot: Mapping[str, Any]
+    path: list[str]
+    for_each_index: int | None
+    resume_data: Any
+
+
 def plan_resume(
     workflow: WorkflowGraph,
     run_id: str,
-    snapshot: Mapping[str, Any] | None,
+    checked: CheckedSnapshot | None,
     *,
     step: StepSelector,
     label: str | None,
     for_each_index: int | None,
     resume_data: Any,
-) -> tuple[list[str], int | None, Any]:
-    """Check a resume against the stored run; the full suspended path, the foreach index and
-    the validated resume data."""
-    if snapshot is None:
+    allow_changed_graph: bool = False,
+) -> ResumePlan:
+    """Check a resume against the stored run (``ResumeError``, ``WorkflowChangedError``,
+    ``ValidationError``); what the resume continues, and with what."""
+    if checked is None:
         raise ResumeError(f"no stored run '{run_id}' of workflow '{workflow.id}' to resume")
+    snapshot = checked.snapshot
     status = snapshot.get("status")
     if status in ("running", "restarting"):
         raise ResumeAlreadyClaimedError(
@@ -116,11 +176,13 @@ def plan_resume(
                 "resumed it first"
             )
         raise ResumeError(f"run '{run_id}' is not suspended (status: {status})")
+    snapshot = snapshot_for_graph(
+        checked, workflow, run_id, allow_changed_graph=allow_changed_graph
+    )
     available = suspended_paths(snapshot)
     if not available:
-        raise StorageError(
-            f"run '{run_id}' is stored as suspended but its snapshot names no suspended step "
-            "(the snapshot is damaged)"
+        raise SnapshotError(
+            run_id, "suspendedPaths", "the run is stored as suspended but names no suspended step"
         )
     if label is not None:
         where = (snapshot.get("resumeLabels") or {}).get(label)
@@ -163,11 +225,15 @@ def plan_resume(
             )
     target = find_step(workflow, path)
     if target is None:
-        raise ResumeError(
-            f"step {'.'.join(path)!r} of run '{run_id}' is not in workflow '{workflow.id}' "
-            "(was the workflow changed since the run was stored?)"
+        shown = ".".join(path)
+        raise WorkflowChangedError(
+            f"step {shown!r} of run '{run_id}' is not in workflow '{workflow.id}' (was the "
+            "workflow changed since the run was stored?)",
+            workflow_id=workflow.id,
+            run_id=run_id,
+            changes=[f"step {shown!r} is not in the workflow"],
         )
     schema = target.resume_schema
     if schema is not None:
         resume_data = conform(resume_data, schema, what=f"resume data of step '{target.id}'")
-    return path, for_each_index, resume_data
+    return ResumePlan(snapshot, path, for_each_index, resume_data)

@@ -30,18 +30,13 @@ from .engine.persist import Persister
 from .engine.state import ExecutionState, ResumeTarget, RunScope, new_run_id, now_ms
 from .errors import ResumeAlreadyClaimedError, ResumeError, RxflowError, StorageError
 from .events import EmptyPayload, EventRecord, UsageRecorded, WorkflowCanceled, build_event
+from .graph_changes import snapshot_for_graph
 from .output import WorkflowRunOutput
 from .results import StepResult, WorkflowResult
-from .resume import StepSelector, path_of, plan_resume
-from .snapshot import (
-    WireCache,
-    build_snapshot,
-    check_snapshot,
-    pending_snapshot,
-    restore_execution,
-)
+from .resume import StepSelector, load_checked, path_of, plan_resume, release_claim
+from .snapshot import WireCache, build_snapshot, pending_snapshot, restore_execution
 from .status import ResultStatus, RunStatus
-from .stored import stored_run
+from .stored import stored_run, update_status
 from .tracing import TracingOptions, end_span, run_span, span_ids
 
 if TYPE_CHECKING:
@@ -560,17 +555,30 @@ class Run:
         for_each_index: int | None = None,
         label: str | None = None,
         tracing_options: Any = None,
+        *,
+        allow_changed_graph: bool = False,
     ) -> WorkflowResult:
         """Resume the suspended run and return its ``WorkflowResult``.
 
         ``step`` is a step, a step id, a dotted ``"outer.inner"`` path or a list of those;
         omitted, it is the single suspended path. Raises ``ResumeError`` (unknown run, not
-        suspended, step not suspended, several candidates), ``ValidationError`` (bad
-        ``resume_data``) or ``ResumeAlreadyClaimedError`` (another caller won); after any of
-        these the run is still suspended and resumable.
+        suspended, step not suspended, several candidates), ``WorkflowChangedError`` (the
+        workflow's graph changed since the run was stored), ``ValidationError`` (bad
+        ``resume_data``), ``ResumeAlreadyClaimedError`` (another caller won) or
+        ``SnapshotError`` (the stored snapshot is damaged); after any of these the run is
+        still suspended and resumable. ``allow_changed_graph=True`` continues a run stored by
+        a different graph: it resumes at the entry of the new graph that holds the suspended
+        step, found by id; steps before that entry do not run (even new ones), stored results
+        are kept by step id, and the entries after it run as the new graph says.
         """
         segment = await self._claim_and_launch(
-            step, resume_data, request_context, for_each_index, label, tracing_options
+            step,
+            resume_data,
+            request_context,
+            for_each_index,
+            label,
+            tracing_options,
+            allow_changed_graph,
         )
         return await segment.outcome()
 
@@ -583,20 +591,29 @@ class Run:
         label: str | None = None,
         tracing_options: Any = None,
         history_limit: int | None = None,
+        *,
+        allow_changed_graph: bool = False,
     ) -> WorkflowRunOutput:
         """Resume the suspended run; a new output with its own ``workflow-start`` and
         ``workflow-finish``, which closes when this segment ends (even at a new suspension).
 
         Errors that ``resume`` raises are reported through the output instead (wrong argument
-        types still raise here).
+        types still raise here). ``allow_changed_graph`` is as for ``resume``.
         """
         _check_resume_arguments(step, request_context, for_each_index, label, tracing_options)
+        _check_allow_changed_graph(allow_changed_graph)
         output = self._new_output(close_on_suspend=True, history_limit=history_limit)
 
         async def go() -> None:
             try:
                 await self._claim_and_launch(
-                    step, resume_data, request_context, for_each_index, label, tracing_options
+                    step,
+                    resume_data,
+                    request_context,
+                    for_each_index,
+                    label,
+                    tracing_options,
+                    allow_changed_graph,
                 )
             except RxflowError as error:
                 self._drop_output(output)
@@ -613,29 +630,29 @@ class Run:
         for_each_index: int | None,
         label: str | None,
         tracing_options: Any,
+        allow_changed_graph: bool,
     ) -> _Segment:
         _check_resume_arguments(step, request_context, for_each_index, label, tracing_options)
+        _check_allow_changed_graph(allow_changed_graph)
         tracing = _tracing(None, tracing_options)
         storage = self.workflow.storage
-        snapshot = await storage.load_snapshot(self.workflow_id, self.run_id)
-        if snapshot is not None:
-            check_snapshot(snapshot, self.run_id)
-        path, index, data = plan_resume(
+        plan = plan_resume(
             self.workflow.graph,
             self.run_id,
-            snapshot,
+            await load_checked(storage, self.workflow.graph, self.run_id),
             step=step,
             label=label,
             for_each_index=for_each_index,
             resume_data=resume_data,
+            allow_changed_graph=allow_changed_graph,
         )
-        assert snapshot is not None
+        snapshot = plan.snapshot
         context = _request_context(request_context)
         for key, value in (snapshot.get("requestContext") or {}).items():
             if not context.has(key):  # stored keys fill only what the caller did not give
                 context.set(key, value)
-        claimed = await storage.update_status(
-            self.workflow_id, self.run_id, "running", expected="suspended"
+        claimed = await update_status(
+            storage, self.workflow_id, self.run_id, "running", expected="suspended"
         )
         if not claimed:
             raise ResumeAlreadyClaimedError(
@@ -648,14 +665,16 @@ class Run:
                 scope=self._new_scope(context),
                 run_id=self.run_id,
             )
-        except StorageError:
-            await storage.update_status(self.workflow_id, self.run_id, "failed")
+        except BaseException:
+            await release_claim(
+                storage, self.workflow_id, self.run_id, claimed="running", previous="suspended"
+            )
             raise
-        target = ResumeTarget(path, data, index, now_ms())
+        target = ResumeTarget(plan.path, plan.resume_data, plan.for_each_index, now_ms())
         resumed_from = snapshot.get("tracingContext") or {}
         return self._launch(ex, (ex.entry_index, target), tracing, resumed_from)
 
-    async def restart(self) -> WorkflowResult:
+    async def restart(self, *, allow_changed_graph: bool = False) -> WorkflowResult:
         """Continue a run left ``running`` by a process that is gone (the caller knows it is).
 
         Top-level entries that finished are not run again, nor are block items whose results
@@ -665,12 +684,19 @@ class Run:
         restarted run keeps the status ``restarting`` until it ends. (If the process of a
         restart dies too, set the status back with ``storage.update_status(workflow_id,
         run_id, "running", expected="restarting")`` before restarting again.)
+
+        A damaged stored snapshot raises ``SnapshotError`` and a graph changed since the run
+        was stored ``WorkflowChangedError``, before the run is claimed; with
+        ``allow_changed_graph=True`` the run continues at the entry of the new graph that holds
+        the steps of the entry it was in (found by id), as ``resume`` describes.
         """
+        _check_allow_changed_graph(allow_changed_graph)
         storage = self.workflow.storage
-        snapshot = await storage.load_snapshot(self.workflow_id, self.run_id)
-        if snapshot is None:
+        graph = self.workflow.graph
+        checked = await load_checked(storage, graph, self.run_id)
+        if checked is None:
             raise ResumeError(f"no stored run '{self.run_id}' of workflow '{self.workflow_id}'")
-        check_snapshot(snapshot, self.run_id)
+        snapshot = checked.snapshot
         status = snapshot.get("status")
         if status in FINISHED:
             self._status = cast("ResultStatus", status)
@@ -686,18 +712,27 @@ class Run:
                 f"run '{self.run_id}' is {status}, not running; "
                 + ("resume it instead" if status == "suspended" else "start it instead")
             )
+        snapshot = snapshot_for_graph(
+            checked, graph, self.run_id, allow_changed_graph=allow_changed_graph
+        )
         claimed: RunStatus = "restarting"
-        if not await storage.update_status(
-            self.workflow_id, self.run_id, claimed, expected="running"
+        if not await update_status(
+            storage, self.workflow_id, self.run_id, claimed, expected="running"
         ):
             raise ResumeAlreadyClaimedError(f"run '{self.run_id}' was restarted by another caller")
-        context = _request_context(snapshot.get("requestContext") or {})
-        ex = restore_execution(
-            snapshot,
-            program=self.workflow.program,
-            scope=self._new_scope(context),
-            run_id=self.run_id,
-        )
+        try:
+            context = _request_context(snapshot.get("requestContext") or {})
+            ex = restore_execution(
+                snapshot,
+                program=self.workflow.program,
+                scope=self._new_scope(context),
+                run_id=self.run_id,
+            )
+        except BaseException:
+            await release_claim(
+                storage, self.workflow_id, self.run_id, claimed=claimed, previous="running"
+            )
+            raise
         segment = self._launch(
             ex,
             (ex.entry_index, None),
@@ -808,6 +843,11 @@ def _check_resume_arguments(
         raise TypeError(f"for_each_index must be an int >= 0, got {for_each_index!r}")
     if label is not None and not isinstance(label, str):
         raise TypeError(f"label must be a string, got {label!r}")
+
+
+def _check_allow_changed_graph(allow: Any) -> None:
+    if allow is not True and allow is not False:
+        raise TypeError(f"allow_changed_graph must be a bool, got {allow!r}")
 
 
 def _tracing(context: TracingContext | None, options: Any) -> _Tracing:

@@ -3,8 +3,9 @@
 A snapshot holds ``runId, status, value (the run state), context (input + step results),
 activePaths, suspendedPaths, resumeLabels, stepExecutionPath, serializedStepGraph, result,
 error, requestContext, tracingContext, timestamp, version``, plus ``nestedRuns``: the snapshots
-of nested workflows that are suspended inside a step, keyed by that step's id. The
-``serializedStepGraph`` is the workflow graph's own, made once when it was committed.
+of nested workflows that are suspended inside a step, keyed by that step's id, and
+``graphFingerprint``: the fingerprint of the graph that wrote it. The ``serializedStepGraph``
+and the fingerprint are the workflow graph's own, made once when it was committed.
 
 Each finished step result is converted once and reused by every later snapshot of the run.
 """
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .convert import conform, error_to_wire, to_wire
-from .errors import StorageError, ValidationError
+from .errors import SnapshotError, StorageError, ValidationError
 from .graph import ForeachEntry, WorkflowGraph, entry_steps
 from .results import StepResult
 from .status import RunStatus
@@ -72,6 +73,7 @@ def pending_snapshot(graph: WorkflowGraph, run_id: str, timestamp: int) -> dict[
         "resumeLabels": {},
         "stepExecutionPath": [],
         "serializedStepGraph": graph.serialized,
+        "graphFingerprint": graph.fingerprint,
         "result": None,
         "error": None,
         "requestContext": {},
@@ -119,6 +121,7 @@ def build_snapshot(
         if live and status != "running"
         else list(ex.execution_path),
         "serializedStepGraph": ex.workflow.serialized,
+        "graphFingerprint": ex.workflow.fingerprint,
         "result": to_wire(result) if status == "success" else None,
         "error": error_to_wire(error) if error is not None else None,
         "requestContext": to_wire(ex.scope.request_context.to_dict()),
@@ -191,17 +194,17 @@ def _retype(ex: ExecutionState) -> None:
 
 
 def check_snapshot(snapshot: Any, run_id: str) -> Mapping[str, Any]:
-    """The snapshot, if this rxflow can read it; else ``StorageError`` saying why (a snapshot
-    is never half-read into a silently wrong state)."""
+    """The snapshot, if this rxflow can read its format; else ``SnapshotError`` saying why (a
+    snapshot is never half-read into a silently wrong state). ``snapshot_check`` checks every
+    field before a stored run is continued."""
     if not isinstance(snapshot, Mapping):
-        raise StorageError(
-            f"snapshot of run '{run_id}' is not a mapping: {type(snapshot).__name__}"
-        )
+        raise SnapshotError(run_id, "", f"not a mapping but {type(snapshot).__name__}")
     version = snapshot.get("version")
     if version != SNAPSHOT_VERSION:
-        raise StorageError(
-            f"snapshot of run '{run_id}' has format version {version!r}; "
-            f"this rxflow reads version {SNAPSHOT_VERSION}"
+        raise SnapshotError(
+            run_id,
+            "version",
+            f"format version {version!r}; this rxflow reads version {SNAPSHOT_VERSION}",
         )
     shapes = {
         "context": Mapping,
@@ -211,9 +214,8 @@ def check_snapshot(snapshot: Any, run_id: str) -> Mapping[str, Any]:
     }
     for key, shape in shapes.items():
         if not isinstance(snapshot.get(key), shape):
-            raise StorageError(
-                f"snapshot of run '{run_id}' has no readable '{key}' "
-                f"(expected {shape.__name__}, got {type(snapshot.get(key)).__name__})"
+            raise SnapshotError(
+                run_id, key, f"expected {shape.__name__}, got {type(snapshot.get(key)).__name__}"
             )
     return snapshot
 

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from .errors import StorageError
 from .status import RunStatus
-from .storage import RunRecord, Storage
+from .storage.protocol import RunRecord, Storage
 
 __all__ = ["load_snapshot", "stored_run", "update_status"]
 
