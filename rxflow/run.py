@@ -36,7 +36,7 @@ from .results import StepResult, WorkflowResult
 from .resume import StepSelector, load_checked, path_of, plan_resume, release_claim
 from .snapshot import WireCache, build_snapshot, pending_snapshot, restore_execution
 from .status import ResultStatus, RunStatus
-from .stored import stored_run, update_status
+from .stored import load_snapshot, persist_snapshot, stored_run, update_status
 from .tracing import TracingOptions, end_span, run_span, span_ids
 
 if TYPE_CHECKING:
@@ -256,7 +256,8 @@ class Run:
                 owner = resource_id if resource_id is not None else record.resource_id
                 return cls(workflow, run_id, owner, status=record.status)
         run = cls(workflow, run_id or new_run_id(), resource_id)
-        await storage.persist_snapshot(
+        await persist_snapshot(
+            storage,
             workflow.id,
             run.run_id,
             pending_snapshot(workflow.graph, run.run_id, now_ms()),
@@ -771,12 +772,12 @@ class Run:
             # The segment reached its suspension before the abort could stop it: cancel the
             # suspended run like any other.
         storage = self.workflow.storage
-        if await storage.update_status(
-            self.workflow_id, self.run_id, "canceled", expected=("pending", "suspended")
+        if await update_status(
+            storage, self.workflow_id, self.run_id, "canceled", expected=("pending", "suspended")
         ):
             self._status = "canceled"
             self._bus.on_next(WorkflowCanceled(run_id=self.run_id, payload=EmptyPayload()))
-            snapshot = await storage.load_snapshot(self.workflow_id, self.run_id)
+            snapshot = await load_snapshot(storage, self.workflow_id, self.run_id)
             self._end_outputs(_stored_result(snapshot or {}, self.run_id, status="canceled"))
 
     def watch(self, callback: Callable[[Any], None]) -> Callable[[], None]:

@@ -116,6 +116,21 @@ async def test_a_failing_custom_store_is_a_storage_error_with_its_cause() -> Non
         await wf.create_run(run_id="r")
 
 
+async def test_create_run_reports_a_failing_custom_store_as_a_storage_error() -> None:
+    class ReadOnly(InMemoryStorage):
+        async def persist_snapshot(self, *args: Any, **kwargs: Any) -> None:
+            raise PermissionError("read-only database")
+
+    wf = approval(ReadOnly())
+    with pytest.raises(StorageError) as caught:
+        await wf.create_run(run_id="r")
+    assert str(caught.value) == (
+        "ReadOnly failed to store the snapshot of run 'r' of workflow 'approval': "
+        "PermissionError('read-only database')"
+    )
+    assert isinstance(caught.value.__cause__, PermissionError)
+
+
 # --- a fresh process on the same SQLite file -------------------------------------------------
 
 FRESH_PROCESS = textwrap.dedent(

@@ -388,6 +388,20 @@ async def test_a_custom_stores_exception_is_a_storage_error_with_its_cause(
     assert result.status == "success"
 
 
+async def test_cancel_reports_a_failing_custom_store_as_a_storage_error() -> None:
+    storage = Flaky()
+    await suspended_run(storage)
+    run = await build(storage).get_run("r1")
+    assert run is not None
+    storage.failing = "update_status"
+    with pytest.raises(StorageError, match="to 'canceled': TimeoutError") as caught:
+        await run.cancel()
+    assert isinstance(caught.value.__cause__, TimeoutError)
+    storage.failing = None
+    await run.cancel()
+    assert await status_of(storage) == "canceled"
+
+
 async def test_resume_of_an_unknown_run_is_still_a_resume_error(storage: Any) -> None:
     run = await build(storage).create_run(run_id="ghost")
     await storage.delete_run(WID, "ghost")
