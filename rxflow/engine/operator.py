@@ -12,11 +12,13 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
+import attrs
 import reactivex
 from reactivex import abc
 from reactivex.disposable import Disposable
 from reactivex.observer import Observer
 
+from .fanout import Operator, Worker, fan_out
 from .state import ExecutionState, ResumeTarget
 
 __all__ = [
@@ -25,7 +27,8 @@ __all__ = [
     "Runner",
     "coroutine_observable",
     "coroutine_operator",
-    "emit_once",
+    "enter_entry",
+    "leave_last_entry",
 ]
 
 _T = TypeVar("_T")
@@ -33,20 +36,6 @@ Runner = Callable[[ExecutionState], Coroutine[Any, Any, None]]
 # Continue an entry from its stored results: with a target, resume its suspended step(s);
 # with None (a restart after a crash), re-run only what has no stored result.
 Resumer = Callable[[ExecutionState, ResumeTarget | None], Awaitable[None]]
-
-
-def emit_once(value: Any) -> reactivex.Observable[Any]:
-    """A one-value source that emits on subscribe: ``reactivex.just`` without its trampoline
-    scheduling, which costs more than the rest of a short run's subscription."""
-
-    def subscribe(
-        observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
-    ) -> abc.DisposableBase:
-        observer.on_next(value)
-        observer.on_completed()
-        return Disposable()
-
-    return reactivex.create(subscribe)
 
 
 class _CoroutineObservable(reactivex.Observable[_T]):
@@ -107,96 +96,90 @@ def coroutine_observable(
     return _CoroutineObservable(run, args)
 
 
-def coroutine_operator(
-    run: Runner,
-) -> Callable[[reactivex.Observable[ExecutionState]], reactivex.Observable[ExecutionState]]:
-    """Operator running ``await run(state)`` for each state, emitting the state when done.
+def coroutine_operator(run: Runner, label: str) -> Operator[ExecutionState, ExecutionState]:
+    """Operator awaiting ``run(state)`` for each state and emitting the state when done.
 
-    Like ``flat_map(from_future(task))`` but one small observable: results come in completion
+    The engine's fan-out with no bound: every state runs at once, states come out in completion
     order, the output completes once the source has and every run has finished, an exception
-    goes to ``on_error``, and disposing cancels the runs still in flight.
+    goes to ``on_error``, and disposing cancels the runs in flight. ``label`` names it in errors.
     """
 
-    def operator(
-        source: reactivex.Observable[ExecutionState],
-    ) -> reactivex.Observable[ExecutionState]:
-        def subscribe(
-            observer: abc.ObserverBase[ExecutionState],
-            scheduler: abc.SchedulerBase | None = None,
-        ) -> abc.DisposableBase:
-            loop = asyncio.get_running_loop()
-            tasks: set[asyncio.Task[None]] = set()
-            state = {"source_done": False, "stopped": False}
+    async def job(ex: ExecutionState, worker: Worker[ExecutionState]) -> None:
+        await run(ex)
+        worker.emit(ex)
 
-            def finished(task: asyncio.Task[None], item: ExecutionState) -> None:
-                tasks.discard(task)
-                if state["stopped"]:
-                    return
-                # reactivex types on_error's argument as Exception; a task's is a BaseException.
-                if task.cancelled():
-                    state["stopped"] = True
-                    observer.on_error(asyncio.CancelledError())  # type: ignore[arg-type]
-                    return
-                error = task.exception()
-                if error is not None:
-                    state["stopped"] = True
-                    observer.on_error(error)  # type: ignore[arg-type]
-                    return
-                observer.on_next(item)
-                if state["source_done"] and not tasks:
-                    state["stopped"] = True
-                    observer.on_completed()
-
-            def on_next(item: ExecutionState) -> None:
-                task = loop.create_task(run(item))
-                tasks.add(task)
-                task.add_done_callback(lambda t: finished(t, item))
-
-            def on_completed() -> None:
-                state["source_done"] = True
-                if not tasks and not state["stopped"]:
-                    state["stopped"] = True
-                    observer.on_completed()
-
-            def on_error(error: Exception) -> None:
-                state["stopped"] = True
-                observer.on_error(error)
-
-            subscription = source.subscribe(on_next, on_error, on_completed, scheduler=scheduler)
-
-            def dispose() -> None:
-                state["stopped"] = True
-                subscription.dispose()
-                for task in list(tasks):
-                    task.cancel()
-
-            return Disposable(dispose)
-
-        return reactivex.create(subscribe)
-
-    return operator
+    return fan_out(job, None, label)
 
 
+def enter_entry(ex: ExecutionState, index: int) -> bool:
+    """The gate before entry ``index`` of a program: whether it runs on ``ex`` now.
+
+    The program's driver and every entry's operator form pass through this one gate. A state
+    that is not ``running`` is left untouched; a canceled run's state becomes ``canceled``; a
+    run whose last snapshot could not be stored fails with that storage error. Otherwise the
+    state notes the entry's index (the snapshot's active path), a snapshot is marked due, and
+    the entry runs.
+    """
+    if ex.status != "running":
+        return False
+    scope = ex.scope
+    if scope.aborted:
+        ex.status = "canceled"
+        return False
+    ex.entry_index = index
+    persister = scope.persister
+    if persister is not None and not ex.prefix:  # only the run's own execution is stored
+        if persister.error is not None:
+            ex.fail(persister.error)
+            return False
+        scope.mark()
+    return True
+
+
+def leave_last_entry(ex: ExecutionState) -> None:
+    """After a program's last entry: a state still running ends ``success`` (``canceled`` when
+    the run was canceled meanwhile)."""
+    if ex.status == "running":
+        ex.status = "canceled" if ex.scope.aborted else "success"
+
+
+def _rerun(operator: EntryOperator) -> Resumer:
+    run = operator.run
+    return lambda ex, target: run(ex)
+
+
+@attrs.define(slots=True, eq=False)
 class EntryOperator:
-    """One compiled workflow entry: an Rx operator (``__call__``) and its fast path (``run``).
+    """One compiled workflow entry: its fast path (``run``) and the same entry as an operator.
 
     ``kind`` names the entry kind (``step``, ``parallel``, ``foreach``...), ``label`` the entry
-    for error messages and tracing; ``resume`` continues the entry from stored results.
+    for error messages and tracing; ``resume`` continues the entry from stored results (by
+    default it runs the entry again). ``index`` and ``last`` place the entry in its program.
+
+    Called on an ``Observable[ExecutionState]``, it is an operator meaning exactly what the
+    program's driver does at this entry: the same gate (``enter_entry``), then ``run``, and
+    after the last entry the same end (``leave_last_entry``). A state that is not running passes
+    through untouched, so ``reactivex.pipe(*program.entries)`` is the program.
     """
 
-    __slots__ = ("kind", "label", "resume", "run")
+    kind: str
+    label: str
+    run: Runner
+    resume: Resumer = attrs.field(default=attrs.Factory(_rerun, takes_self=True))
+    index: int = 0
+    last: bool = True
 
-    def __init__(self, kind: str, label: str, run: Runner, resume: Resumer | None = None) -> None:
-        self.kind = kind
-        self.label = label
-        self.run = run
-        self.resume: Resumer = resume or (lambda ex, target: run(ex))
+    async def run_gated(self, ex: ExecutionState) -> None:
+        """The entry as the driver runs it: through the gate, then (if last) to the end."""
+        if enter_entry(ex, self.index):
+            await self.run(ex)
+            if self.last:
+                leave_last_entry(ex)
 
     def __call__(
         self, source: reactivex.Observable[ExecutionState]
     ) -> reactivex.Observable[ExecutionState]:
-        return coroutine_operator(self.run)(source)
+        return coroutine_operator(self.run_gated, repr(self))(source)
 
     def __repr__(self) -> str:
         return f"<EntryOperator {self.kind} {self.label!r}>"
-

@@ -1,10 +1,10 @@
-"""The compiled workflow: a ``WorkflowGraph``'s entries as operators, driven in sequence.
+"""The compiled workflow: a ``WorkflowGraph``'s entries, and the driver loop that runs them.
 
 ``Program.drive`` is the single driver coroutine of an execution: it awaits each entry's fast
-path in turn, so neither call depth nor subscription depth grows with the number of steps.
-``Program`` is itself an operator (``Observable[ExecutionState] -> Observable[ExecutionState]``),
-which is how a run subscribes to it. A nested workflow's graph is compiled with its parent's
-(``Program.nested``).
+path in turn, so neither call depth nor subscription depth grows with the number of steps. Each
+entry is also an Rx operator that means the same (both pass the one gate, ``enter_entry``), and
+``Program`` is itself an operator (``Observable[ExecutionState] -> Observable[ExecutionState]``).
+A nested workflow's graph is compiled with its parent's (``Program.nested``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from ..graph import (
 from .branch import branch_operator
 from .foreach import foreach_operator
 from .loop import loop_operator
-from .operator import EntryOperator, coroutine_operator
+from .operator import EntryOperator, coroutine_operator, enter_entry, leave_last_entry
 from .outcome import entry_output
 from .parallel import parallel_operator
 from .sleep import sleep_operator
@@ -53,25 +53,22 @@ class Program:
     entries: list[EntryOperator]
     nested: Mapping[str, Program] = attrs.field(factory=dict)
 
+    def __attrs_post_init__(self) -> None:
+        entries = self.entries
+        for index, entry in enumerate(entries):  # each entry's operator form knows its place
+            entry.index, entry.last = index, index == len(entries) - 1
+
     async def drive(self, ex: ExecutionState, start: int = 0) -> None:
-        """Run the entries from ``start`` until one does not succeed (or all have)."""
-        scope = ex.scope
-        persister = scope.persister if ex.is_root else None
+        """Run the entries from ``start`` until one does not succeed (or all have).
+
+        A state that is not running is left as it is.
+        """
         entries = self.entries
         for index in range(start, len(entries)):
-            if scope.aborted:
-                ex.status = "canceled"
+            if not enter_entry(ex, index):
                 return
-            ex.entry_index = index
-            if persister is not None:
-                if persister.error is not None:  # a snapshot could not be stored: stop here
-                    ex.fail(persister.error)
-                    return
-                scope.mark()
             await entries[index].run(ex)
-            if ex.status != "running":
-                return
-        ex.status = "canceled" if scope.aborted else "success"
+        leave_last_entry(ex)
 
     async def resume_drive(
         self, ex: ExecutionState, index: int, target: ResumeTarget | None
@@ -82,8 +79,7 @@ class Program:
         ex.status = "running"
         ex.value = self.input_of(index, ex)
         await self.entries[index].resume(ex, target)
-        if ex.status == "running":
-            await self.drive(ex, index + 1)
+        await self.drive(ex, index + 1)
 
     def input_of(self, index: int, ex: ExecutionState) -> Any:
         """The input entry ``index`` got: the workflow input, or the previous entry's output."""
@@ -94,7 +90,7 @@ class Program:
     def __call__(
         self, source: reactivex.Observable[ExecutionState]
     ) -> reactivex.Observable[ExecutionState]:
-        return coroutine_operator(self.drive)(source)
+        return coroutine_operator(self.drive, "a workflow program as an operator")(source)
 
 
 def compile_entry(entry: Entry) -> EntryOperator:

@@ -1,0 +1,163 @@
+"""foreach's items: one invocation per item (resuming a suspended one), and the progress kept as
+they settle (progress events, the per-item record a resume continues from)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from ..events import StepProgressPayload, WorkflowStepProgress
+from ..graph import StepLike
+from ..results import StepResult
+from .invoke import invoke_step
+from .outcome import BlockTally
+from .state import ExecutionState, ResumeTarget
+
+__all__ = ["ItemProgress", "Settled", "item_runner"]
+
+Settled = tuple[int, StepResult]
+"""One settled item: its index and its result."""
+
+
+def item_runner(
+    ex: ExecutionState,
+    step: StepLike,
+    items: Sequence[Any],
+    started_at: int,
+    suspended: Mapping[int, Any],
+    target: ResumeTarget | None,
+) -> Callable[[int], Awaitable[StepResult]]:
+    """``run_item(index)``: invoke the step on one item, resuming it (with ``target``) where it
+    is one of the ``suspended`` items (index -> suspend payload)."""
+
+    def run_item(index: int) -> Awaitable[StepResult]:
+        if index in suspended and target is not None:
+            stored_item = StepResult(
+                status="suspended",
+                payload=items[index],
+                suspend_payload=suspended[index],
+                started_at=started_at,
+            )
+            return invoke_step(
+                ex,
+                step,
+                items[index],
+                events=False,
+                resume_from=stored_item,
+                target=target,
+                foreach_index=index,
+            )
+        return invoke_step(ex, step, items[index], events=False, foreach_index=index)
+
+    return run_item
+
+
+@attrs.define(slots=True, eq=False)
+class ItemProgress:
+    """Folds settled items into progress events and the block's outcome.
+
+    ``outputs`` (by index), ``done`` (indexes that succeeded) and ``suspended`` (index ->
+    suspend payload) are what the block's step result stores (``metadata["foreach"]``). Where
+    the storage is durable a running step result (``live``) carries them as items settle, so
+    each one reaches the snapshot trail.
+    """
+
+    ex: ExecutionState
+    step_id: str
+    event_id: str
+    total: int
+    outputs: list[Any]
+    done: list[int]
+    suspended: dict[int, Any]
+    completed: int
+    # the first item that failed, the first that bailed
+    tally: BlockTally = attrs.field(factory=BlockTally)
+    live: StepResult | None = None
+
+    @classmethod
+    def begin(
+        cls,
+        ex: ExecutionState,
+        step_id: str,
+        items: Sequence[Any],
+        started_at: int,
+        stored: Mapping[str, Any] | None = None,
+    ) -> ItemProgress:
+        """The progress of a block starting (or, with ``stored``, continuing) over ``items``."""
+        done: list[int] = list(stored["done"]) if stored else []
+        progress = cls(
+            ex=ex,
+            step_id=step_id,
+            event_id=ex.prefix + step_id,
+            total=len(items),
+            outputs=list(stored["outputs"]) if stored else [None] * len(items),
+            done=done,
+            suspended={int(i): payload for i, payload in stored["suspended"]} if stored else {},
+            completed=len(done),
+        )
+        persister = ex.scope.persister
+        if ex.is_root and persister is not None and persister.durable:
+            progress.live = StepResult(
+                status="running",
+                payload=items,
+                started_at=started_at,
+                metadata=progress.metadata(),
+            )
+            ex.step_results[step_id] = progress.live
+        return progress
+
+    def pending(self, target: ResumeTarget | None) -> list[int]:
+        """The items a resume runs: the suspended ones ``target`` names (all of them, or its
+        ``for_each_index``), then every item never started; succeeded items never run again."""
+        resumed = [
+            i
+            for i in sorted(self.suspended)
+            if target is not None and target.for_each_index in (None, i)
+        ]
+        settled = set(self.suspended).union(self.done)
+        return resumed + [i for i in range(self.total) if i not in settled]
+
+    def metadata(self) -> dict[str, Any]:
+        """The per-item progress, as stored in the block's step result."""
+        return {
+            "foreach": {
+                "outputs": self.outputs,
+                "done": self.done,
+                "suspended": [[i, p] for i, p in sorted(self.suspended.items())],
+            }
+        }
+
+    def on_settled(self, settled: Settled) -> None:
+        index, result = settled
+        status = self.tally.add(result)  # a bailed item shows success, with the bail value
+        self.suspended.pop(index, None)
+        if status == "success":
+            self.completed += 1
+            self.outputs[index] = result.output
+            self.done.append(index)
+        elif status == "failed":
+            self.completed += 1
+        elif status == "suspended":
+            self.suspended[index] = result.suspend_payload
+        else:  # canceled items report nothing: the block result says canceled
+            return
+        scope = self.ex.scope
+        scope.emit(
+            WorkflowStepProgress(
+                run_id=scope.run_id,
+                payload=StepProgressPayload(
+                    id=self.event_id,
+                    step_name=self.event_id,
+                    completed_count=self.completed,
+                    total_count=self.total,
+                    current_index=index,
+                    iteration_status=status,
+                    iteration_output=result.output if status == "success" else None,
+                ),
+            )
+        )
+        if self.live is not None:
+            self.live.metadata = self.metadata()
+            scope.mark()
