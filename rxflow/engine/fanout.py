@@ -15,7 +15,7 @@ import asyncio
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -25,7 +25,7 @@ from reactivex.disposable import Disposable, SingleAssignmentDisposable
 
 from ..errors import RxflowError
 
-__all__ = ["FanOut", "Job", "Operator", "Worker", "each_of", "fan_out", "running_loop"]
+__all__ = ["FanOut", "Job", "Operator", "Settle", "Worker", "each_of", "fan_out", "running_loop"]
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -49,8 +49,12 @@ class Worker(Generic[_R]):
     on_cancel: Callable[[], None] | None = None
 
 
-Job = Callable[[_T, Worker[_R]], Coroutine[Any, Any, None]]
-"""``job(value, worker)``: process one input, emitting its outputs with ``worker.emit``."""
+Job = Callable[[_T, Worker[_R]], Awaitable[Any]]
+"""``job(value, worker)``: process one input, emitting its outputs with ``worker.emit`` (or
+returning the outcome that ``settle`` makes its one output of)."""
+
+Settle = Callable[[Worker[_R], _T, Any], _R]
+"""``settle(worker, value, outcome)``: the one output of a job that returned ``outcome``."""
 
 
 def running_loop(what: str) -> asyncio.AbstractEventLoop:
@@ -64,18 +68,29 @@ def running_loop(what: str) -> asyncio.AbstractEventLoop:
         ) from None
 
 
+def _raise(error: Exception) -> None:
+    raise error  # an error nobody subscribed to handle, as reactivex's default observer does
+
+
 class FanOut(abc.ObserverBase[_T], Generic[_T, _R]):
     """One subscription of :func:`fan_out`: the source's observer, the queue and the workers.
 
+    It calls its subscriber's handlers itself and keeps the Rx grammar (nothing after the end).
     Everything runs on the loop thread: notifications from the source (and a disposal) that
     arrive from another thread are moved onto the loop first.
     """
 
     def __init__(
-        self, observer: abc.ObserverBase[_R], job: Job[_T, _R], limit: int, label: str
+        self,
+        handlers: tuple[abc.OnNext[_R], abc.OnError, abc.OnCompleted],
+        job: Job[_T, _R],
+        settle: Settle[_R, _T] | None,
+        limit: int,
+        label: str,
     ) -> None:
-        self.observer = observer
+        self.send, self.send_error, self.send_completed = handlers
         self.job = job
+        self.settle = settle
         self.limit = limit
         self.label = label
         self.loop = running_loop(label)
@@ -90,10 +105,28 @@ class FanOut(abc.ObserverBase[_T], Generic[_T, _R]):
     # -- from the source (any thread) ------------------------------------------------------------
 
     def on_next(self, value: _T) -> None:
-        if threading.get_ident() == self.loop_thread:
-            self.accept(value)
-        elif not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self.accept, value)
+        if threading.get_ident() != self.loop_thread:
+            if not self.loop.is_closed():
+                self.loop.call_soon_threadsafe(self.on_next, value)
+        elif self.stopped or self.draining:
+            return
+        elif len(self.workers) < self.limit:
+            self._start_worker(value)
+        else:
+            self.queue.append(value)
+
+    def extend(self, values: Iterable[_T]) -> None:
+        """``on_next`` for each of ``values``, in one call on the loop thread (see ``each_of``)."""
+        if self.stopped or self.draining:
+            return
+        remaining = iter(values)
+        for value in remaining:
+            if len(self.workers) < self.limit:
+                self._start_worker(value)  # the worker runs later: nothing changes meanwhile
+            else:
+                self.queue.append(value)
+                self.queue.extend(remaining)
+                return
 
     def on_error(self, error: Exception) -> None:
         self._on_loop(lambda: self.fail(error))
@@ -112,24 +145,21 @@ class FanOut(abc.ObserverBase[_T], Generic[_T, _R]):
 
     # -- on the loop -------------------------------------------------------------------------------
 
-    def accept(self, value: _T) -> None:
-        """Start ``value`` on a new worker while there is room for one more, else queue it."""
-        if self.stopped or self.draining:
-            return
-        if len(self.workers) < self.limit:
-            worker: Worker[_R] = Worker(self.emit, self.drain)
-            self.workers.add(worker)
-            worker.task = self.loop.create_task(self._work(worker, value))
-        else:
-            self.queue.append(value)
+    def _start_worker(self, value: _T) -> None:
+        worker: Worker[_R] = Worker(self.emit, self.drain)
+        self.workers.add(worker)
+        worker.task = self.loop.create_task(self._work(worker, value))
 
     async def _work(self, worker: Worker[_R], value: _T) -> None:
         """Run ``value``, then the queued inputs one after another until none is left."""
         queue = self.queue
         job = self.job
+        settle = self.settle
         try:
             while True:
-                await job(value, worker)
+                outcome = await job(value, worker)
+                if settle is not None and not self.stopped:
+                    self.send(settle(worker, value, outcome))
                 worker.on_cancel = None
                 if not queue or self.stopped:
                     break
@@ -147,7 +177,7 @@ class FanOut(abc.ObserverBase[_T], Generic[_T, _R]):
         if self.stopped:
             return
         try:
-            self.observer.on_next(value)
+            self.send(value)
         except Exception as error:  # a downstream bug ends the stream, not the job
             self.fail(error)
 
@@ -163,14 +193,14 @@ class FanOut(abc.ObserverBase[_T], Generic[_T, _R]):
     def _complete_when_idle(self) -> None:
         if self.source_done and not self.workers and not self.stopped:
             self.stopped = True
-            self.observer.on_completed()
+            self.send_completed()
 
     def fail(self, error: Exception) -> None:
         """End the output with ``error`` (once), canceling the jobs in flight."""
         if self.stopped:
             return
         self.stop()
-        self.observer.on_error(error)
+        self.send_error(error)
 
     def stop(self) -> None:
         """Stop: drop the queue, leave the source, cancel every job in flight."""
@@ -184,46 +214,81 @@ class FanOut(abc.ObserverBase[_T], Generic[_T, _R]):
                 worker.task.cancel()
 
 
-class _LoopObservable(reactivex.Observable[_T]):
-    """An Observable that must be subscribed with a running asyncio loop.
+class _FanOutObservable(reactivex.Observable[_R], Generic[_T, _R]):
+    """See ``fan_out``."""
 
-    Subscribed directly without one, it raises ``RuntimeError`` at once (rather than sending it
-    to ``on_error``); behind another operator, reactivex hands that error to ``on_error``.
-    """
+    def __init__(
+        self,
+        source: reactivex.Observable[_T],
+        job: Job[_T, _R],
+        settle: Settle[_R, _T] | None,
+        limit: int,
+        label: str,
+    ) -> None:
+        super().__init__()
+        self._source = source
+        self._job = job
+        self._settle = settle
+        self._limit = limit
+        self._label = label
 
-    def __init__(self, what: str, subscribe: abc.Subscription[_T]) -> None:
-        super().__init__(subscribe)
-        self._what = what
+    def _subscribe_core(
+        self, observer: abc.ObserverBase[_R], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        return self._start((observer.on_next, observer.on_error, observer.on_completed), scheduler)
 
     def subscribe(
         self,
-        on_next: abc.ObserverBase[_T] | abc.OnNext[_T] | None = None,
+        on_next: abc.ObserverBase[_R] | abc.OnNext[_R] | None = None,
         on_error: abc.OnError | None = None,
         on_completed: abc.OnCompleted | None = None,
         *,
         scheduler: abc.SchedulerBase | None = None,
     ) -> abc.DisposableBase:
-        running_loop(self._what)
-        return super().subscribe(on_next, on_error, on_completed, scheduler=scheduler)
+        # The fan-out keeps the Rx grammar itself and emits only from its workers (or ends
+        # during subscribe), so it needs neither the observer wrapping nor the trampoline of
+        # Observable.subscribe: its subscriber's handlers are called directly.
+        if isinstance(on_next, abc.ObserverBase):
+            return self._subscribe_core(on_next, scheduler)
+        handlers = (on_next or _ignore, on_error or _raise, on_completed or _nothing)
+        return self._start(handlers, scheduler)
+
+    def _start(
+        self,
+        handlers: tuple[abc.OnNext[_R], abc.OnError, abc.OnCompleted],
+        scheduler: abc.SchedulerBase | None,
+    ) -> abc.DisposableBase:
+        fan = FanOut(handlers, self._job, self._settle, self._limit, self._label)
+        fan.upstream.disposable = self._source.subscribe(fan, scheduler=scheduler)
+        return Disposable(fan.dispose)
 
 
-def fan_out(job: Job[_T, _R], concurrency: int | None, label: str) -> Operator[_T, _R]:
+def _ignore(value: Any) -> None:
+    pass
+
+
+def _nothing() -> None:
+    pass
+
+
+def fan_out(
+    job: Job[_T, _R],
+    concurrency: int | None,
+    label: str,
+    settle: Settle[_R, _T] | None = None,
+) -> Operator[_T, _R]:
     """Operator: ``job(value, worker)`` for each input, at most ``concurrency`` at once (``None``:
     no bound), queued inputs starting in arrival order as jobs finish.
 
-    It runs on the asyncio loop running when it is subscribed; ``label`` names it in errors.
+    A job emits its outputs itself (``worker.emit``), or returns an outcome that ``settle``
+    makes the job's one output of (a plain call: no coroutine of its own per input). It runs on
+    the asyncio loop running when it is subscribed (subscribing without one raises
+    ``RuntimeError``); ``label`` names it in errors.
     """
     limit = sys.maxsize if concurrency is None else concurrency
 
     def operator(source: reactivex.Observable[_T]) -> reactivex.Observable[_R]:
-        def subscribe(
-            observer: abc.ObserverBase[_R], scheduler: abc.SchedulerBase | None = None
-        ) -> abc.DisposableBase:
-            fan = FanOut(observer, job, limit, label)
-            fan.upstream.disposable = source.subscribe(fan, scheduler=scheduler)
-            return Disposable(fan.dispose)
-
-        return _LoopObservable(label, subscribe)
+        return _FanOutObservable(source, job, settle, limit, label)
 
     return operator
 
@@ -251,9 +316,14 @@ class _Each(reactivex.Observable[_T]):
         *,
         scheduler: abc.SchedulerBase | None = None,
     ) -> abc.DisposableBase:
-        # An observer object (as fan_out subscribes) gets the values straight, without the
-        # per-value wrapping and trampoline of Observable.subscribe: for a fan-out of many
-        # items they would cost more than queueing the items does.
+        # Subscribed by a fan-out (on the loop, as it always is), the values go into its queue
+        # in one call: queue fusion, as Rx libraries fuse a known source into its consumer.
+        # Any other observer object gets them straight, without Observable.subscribe's
+        # per-value wrapping and trampoline.
+        if isinstance(on_next, FanOut):
+            on_next.extend(self._values)
+            on_next.on_completed()
+            return Disposable()
         if isinstance(on_next, abc.ObserverBase):
             return self._subscribe_core(on_next, scheduler)
         return super().subscribe(on_next, on_error, on_completed, scheduler=scheduler)

@@ -15,14 +15,14 @@ that succeeded are never run again.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import ValidationError
 from ..graph import ForeachEntry
 from ..results import StepResult
 from ..tracing import block_span
-from .fanout import Operator, Worker, each_of, fan_out
+from .fanout import Job, Operator, Worker, each_of, fan_out
 from .foreach_block import emit_block_start, finish_block, suspend_block
 from .foreach_items import ItemProgress, Settled, item_runner
 from .operator import EntryOperator
@@ -32,7 +32,7 @@ __all__ = ["foreach_operator", "settle_items"]
 
 
 def settle_items(
-    run_item: Callable[[int], Awaitable[StepResult]], concurrency: int, label: str
+    run_item: Job[int, Settled], concurrency: int, label: str
 ) -> Operator[int, Settled]:
     """Operator: item indexes in, ``(index, result)`` out per item, in completion order.
 
@@ -41,13 +41,12 @@ def settle_items(
     the items in flight.
     """
 
-    async def settle(index: int, worker: Worker[Settled]) -> None:
-        result = await run_item(index)
-        worker.emit((index, result))
+    def settle(worker: Worker[Settled], index: int, result: StepResult) -> Settled:
         if result.status != "success":
             worker.drain()
+        return index, result
 
-    return fan_out(settle, concurrency, label)
+    return fan_out(run_item, concurrency, label, settle)
 
 
 def _not_a_list(step_id: str, items: Any) -> ValidationError:

@@ -3,7 +3,7 @@ they settle (progress events, the per-item record a resume continues from)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -11,6 +11,7 @@ import attrs
 from ..events import StepProgressPayload, WorkflowStepProgress
 from ..graph import StepLike
 from ..results import StepResult
+from .fanout import Job, Worker
 from .invoke import invoke_step
 from .outcome import BlockTally
 from .state import ExecutionState, ResumeTarget
@@ -28,11 +29,12 @@ def item_runner(
     started_at: int,
     suspended: Mapping[int, Any],
     target: ResumeTarget | None,
-) -> Callable[[int], Awaitable[StepResult]]:
-    """``run_item(index)``: invoke the step on one item, resuming it (with ``target``) where it
-    is one of the ``suspended`` items (index -> suspend payload)."""
+) -> Job[int, Settled]:
+    """``run_item(index, worker)``: invoke the step on one item (a fan-out job returning the
+    item's result), resuming it (with ``target``) where it is one of the ``suspended`` items
+    (index -> suspend payload)."""
 
-    def run_item(index: int) -> Awaitable[StepResult]:
+    def run_item(index: int, worker: Worker[Settled]) -> Awaitable[StepResult]:
         if index in suspended and target is not None:
             stored_item = StepResult(
                 status="suspended",
@@ -132,7 +134,8 @@ class ItemProgress:
     def on_settled(self, settled: Settled) -> None:
         index, result = settled
         status = self.tally.add(result)  # a bailed item shows success, with the bail value
-        self.suspended.pop(index, None)
+        if self.suspended:  # a resumed item settles again
+            self.suspended.pop(index, None)
         if status == "success":
             self.completed += 1
             self.outputs[index] = result.output

@@ -104,11 +104,10 @@ def coroutine_operator(run: Runner, label: str) -> Operator[ExecutionState, Exec
     goes to ``on_error``, and disposing cancels the runs in flight. ``label`` names it in errors.
     """
 
-    async def job(ex: ExecutionState, worker: Worker[ExecutionState]) -> None:
-        await run(ex)
-        worker.emit(ex)
+    def the_state(worker: Worker[ExecutionState], ex: ExecutionState, _: None) -> ExecutionState:
+        return ex
 
-    return fan_out(job, None, label)
+    return fan_out(lambda ex, worker: run(ex), None, label, the_state)
 
 
 def enter_entry(ex: ExecutionState, index: int) -> bool:
@@ -132,7 +131,8 @@ def enter_entry(ex: ExecutionState, index: int) -> bool:
         if persister.error is not None:
             ex.fail(persister.error)
             return False
-        scope.mark()
+        if persister.durable:
+            persister.mark()
     return True
 
 
