@@ -106,3 +106,88 @@ async def test_disposing_an_entry_operator_subscription_cancels_its_work() -> No
     for _ in range(5):
         await asyncio.sleep(0)
     assert cancelled == [True]
+
+
+async def _boom(ctx: StepContext) -> int:
+    raise ValueError("boom")
+
+
+def _summary(ex: ExecutionState, events: list[Any]) -> tuple[Any, ...]:
+    return (
+        ex.status,
+        ex.value,
+        {step_id: result.status for step_id, result in ex.step_results.items()},
+        [(e.type, e.payload.id) for e in events],
+    )
+
+
+async def test_piped_entries_stop_after_a_failed_step_as_the_driver_does() -> None:
+    wf = (
+        create_workflow(id="stops")
+        .then(create_step(id="a", execute=_inc))
+        .then(create_step(id="b", execute=_boom))
+        .then(create_step(id="c", execute=_inc))
+        .commit()
+    )
+    expected = (
+        "failed",
+        2,
+        {"a": "success", "b": "failed"},
+        [
+            ("workflow-step-start", "a"),
+            ("workflow-step-result", "a"),
+            ("workflow-step-start", "b"),
+            ("workflow-step-result", "b"),
+        ],
+    )
+    driven_events: list[Any] = []
+    driven = execution(wf, 1, driven_events)
+    await wf.program.drive(driven)
+    assert _summary(driven, driven_events) == expected
+
+    piped_events: list[Any] = []
+    piped = execution(wf, 1, piped_events)
+    assert await collect(reactivex.of(piped).pipe(*wf.program.entries)) == [piped]
+    assert _summary(piped, piped_events) == expected
+    assert str(piped.error) == "boom"
+
+
+async def test_a_state_that_is_not_running_passes_an_entry_untouched() -> None:
+    wf = create_workflow(id="passes").then(create_step(id="a", execute=_inc)).commit()
+    events: list[Any] = []
+    ex = execution(wf, 1, events)
+    ex.status = "suspended"
+    ex.entry_index = 7
+    assert await collect(reactivex.of(ex).pipe(wf.program.entries[0])) == [ex]
+    assert (ex.status, ex.value, ex.step_results, ex.entry_index, events) == (
+        "suspended",
+        1,
+        {},
+        7,
+        [],
+    )
+
+
+async def test_an_entry_on_a_canceled_run_cancels_without_running() -> None:
+    wf = create_workflow(id="aborted").then(create_step(id="a", execute=_inc)).commit()
+    events: list[Any] = []
+    ex = execution(wf, 1, events)
+    ex.scope.fire_abort()
+    assert await collect(reactivex.of(ex).pipe(wf.program.entries[0])) == [ex]
+    assert (ex.status, ex.value, ex.step_results, events) == ("canceled", 1, {}, [])
+
+
+async def test_the_last_piped_entry_ends_the_execution_as_the_driver_does() -> None:
+    wf = (
+        create_workflow(id="ends")
+        .then(create_step(id="a", execute=_inc))
+        .then(create_step(id="b", execute=_inc))
+        .commit()
+    )
+    first, last = wf.program.entries
+    assert (first.index, first.last, last.index, last.last) == (0, False, 1, True)
+    ex = execution(wf, 1, [])
+    await collect(reactivex.of(ex).pipe(first))
+    assert (ex.status, ex.value, ex.entry_index) == ("running", 2, 0)
+    await collect(reactivex.of(ex).pipe(last))
+    assert (ex.status, ex.value, ex.entry_index) == ("success", 3, 1)
