@@ -1,12 +1,5 @@
-"""Public Rx interop: workflows and steps as reactivex operators.
-
-``run_workflow`` and ``stream_workflow`` turn an Observable of inputs into the results, or the
-events, of one run per input; ``step_operator`` (what ``Step.as_operator()`` returns) runs one
-step body per input. All three are the engine's one bounded fan-out (``rxflow.engine.fanout``):
-at most ``concurrency`` inputs in flight, the rest queued in arrival order, output in completion
-order, and disposing the subscription cancels what it started. The engine's own operators live
-in ``rxflow.engine``.
-"""
+"""Public Rx interop: ``run_workflow``, ``stream_workflow`` (a run per input) and
+``step_operator`` (a step body per input), each a bounded fan-out over its inputs."""
 
 from __future__ import annotations
 

@@ -1,13 +1,5 @@
-"""``fan_out``: the one bounded fan-out operator, where n workers each pull the next input as
-they finish one (a sliding window, never batches).
-
-Used by foreach (items), by the entries' operator form (executions) and by the public
-``rxflow.operators`` (runs and step bodies). Its rules: at most ``concurrency`` jobs in flight,
-the rest queued in arrival order; outputs in the order jobs emit them; completion once the
-source has completed and every job has finished; a job's exception (or the source's error) goes
-to ``on_error`` and cancels the jobs in flight, as disposing does; nothing is emitted after that.
-There is no task per input: a worker task runs job after job while the queue has inputs.
-"""
+"""``fan_out``: the one bounded fan-out operator, n workers each pulling the next input as they
+finish one (foreach items, entries as operators, ``rxflow.operators``)."""
 
 from __future__ import annotations
 
@@ -278,7 +270,14 @@ def fan_out(
     settle: Settle[_R, _T] | None = None,
 ) -> Operator[_T, _R]:
     """Operator: ``job(value, worker)`` for each input, at most ``concurrency`` at once (``None``:
-    no bound), queued inputs starting in arrival order as jobs finish.
+    no bound), queued inputs starting in arrival order as jobs finish (a sliding window, never
+    batches; a worker task runs job after job while inputs are queued, so there is no task per
+    input).
+
+    Outputs go out in the order jobs emit them. The output completes once the source has
+    completed and every job has finished. A job's exception (or the source's error) goes to
+    ``on_error`` and cancels the jobs in flight, as disposing does; nothing is emitted after
+    that, and what canceled jobs raise while unwinding is dropped.
 
     A job emits its outputs itself (``worker.emit``), or returns an outcome that ``settle``
     makes the job's one output of (a plain call: no coroutine of its own per input). It runs on

@@ -1,16 +1,5 @@
-"""``foreach(step, concurrency=n)``: the step over every item of a list, a sliding window of n.
-
-The items go through the engine's one fan-out operator (``fanout.fan_out``): at most n item
-invocations in flight, a freed slot taking the next item at once (no batches, no task per item).
-The block emits one ``workflow-step-start``, one ``workflow-step-progress`` per settled item (in
-completion order), then one result whose output lists the item outputs in input order. The first
-item that does not succeed stops queued items from starting; items in flight still finish.
-
-Per-item progress lives in the block's step result (``metadata["foreach"]``: the outputs, the
-indexes that succeeded, the suspended items). A resume runs only what is left: suspended items
-(all, or the one ``for_each_index`` names) with the resume data, and items never started; items
-that succeeded are never run again.
-"""
+"""``foreach(step, concurrency=n)``: the step over every item of a list, a sliding window of n
+items in flight through the engine's fan-out; its resume runs only the items left."""
 
 from __future__ import annotations
 
@@ -57,6 +46,16 @@ def _not_a_list(step_id: str, items: Any) -> ValidationError:
 
 
 def foreach_operator(entry: ForeachEntry) -> EntryOperator:
+    """The foreach entry: one ``workflow-step-start`` for the block, one
+    ``workflow-step-progress`` per settled item (in completion order), then one result whose
+    output lists the item outputs in input order. The first item that does not succeed stops
+    queued items from starting; items in flight still finish.
+
+    Per-item progress lives in the block's step result (``metadata["foreach"]``: the outputs,
+    the indexes that succeeded, the suspended items). A resume runs only what is left:
+    suspended items (all, or the one ``for_each_index`` names) with the resume data, and items
+    never started; items that succeeded are never run again.
+    """
     step = entry.step
     step_id = step.id
     concurrency = entry.concurrency

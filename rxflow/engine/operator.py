@@ -1,9 +1,5 @@
-"""``EntryOperator``: a workflow entry as a reactivex operator with a fast path.
-
-Every entry kind (step, parallel, branch, loop, foreach, sleep, and the whole sequence) is an
-``EntryOperator``: called on an ``Observable[ExecutionState]`` it is an ordinary operator; its
-``run`` coroutine is the fast path that a run's single driver coroutine awaits directly, so a
-step costs neither a task nor a scheduler hop of its own.
+"""A workflow entry's two forms (the fast path the driver awaits, an equivalent Rx operator),
+the one gate both pass before the entry, and the run's coroutine observable.
 """
 
 from __future__ import annotations

@@ -1,11 +1,5 @@
-"""The compiled workflow: a ``WorkflowGraph``'s entries, and the driver loop that runs them.
-
-``Program.drive`` is the single driver coroutine of an execution: it awaits each entry's fast
-path in turn, so neither call depth nor subscription depth grows with the number of steps. Each
-entry is also an Rx operator that means the same (both pass the one gate, ``enter_entry``), and
-``Program`` is itself an operator (``Observable[ExecutionState] -> Observable[ExecutionState]``).
-A nested workflow's graph is compiled with its parent's (``Program.nested``).
-"""
+"""The compiled workflow (``Program``): a ``WorkflowGraph``'s entries and the driver loop that
+runs them in order, each entry also being an equivalent Rx operator."""
 
 from __future__ import annotations
 
@@ -44,6 +38,12 @@ __all__ = ["Program", "compile_entry", "compile_program"]
 @attrs.define(slots=True, eq=False)
 class Program:
     """A committed workflow's entries, compiled; run with ``drive`` or as an operator.
+
+    ``drive`` is the single driver coroutine of an execution: it awaits each entry's fast path
+    in turn, so neither call depth nor subscription depth grows with the number of steps. Each
+    entry is also an Rx operator meaning the same (both pass the one gate, ``enter_entry``),
+    and the program itself is one (``Observable[ExecutionState] ->
+    Observable[ExecutionState]``).
 
     ``nested`` holds the compiled program of every nested workflow of the top-level entries,
     by its step id.
