@@ -155,7 +155,7 @@ class EntryOperator:
     Called on an ``Observable[ExecutionState]``, it is an operator meaning exactly what the
     program's driver does at this entry: the same gate (``enter_entry``), then ``run``, and
     after the last entry the same end (``leave_last_entry``). A state that is not running passes
-    through untouched, so ``reactivex.pipe(*program.entries)`` is the program.
+    through untouched, so ``source.pipe(*program.entries)`` runs the program as ``drive`` does.
     """
 
     kind: str
