@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -110,6 +110,7 @@ class TracingContext:
     current_span: Any = None
 
 
+@attrs.define(slots=True, eq=False)
 class AbortSignal:
     """Tells step bodies that the run was canceled: ``.aborted``, or ``await .wait()``.
 
@@ -117,13 +118,8 @@ class AbortSignal:
     read the signal.
     """
 
-    __slots__ = ("_aborted", "_event", "_loop", "_on_abort")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._aborted = False
-        self._event: asyncio.Event | None = None
-        self._loop = loop
-        self._on_abort: list[Any] | None = None
+    _aborted: bool = attrs.field(init=False, default=False)
+    _event: asyncio.Event | None = attrs.field(init=False, default=None)  # made on first wait
 
     @property
     def aborted(self) -> bool:
@@ -138,15 +134,10 @@ class AbortSignal:
         await self._event.wait()
 
     def mark_aborted(self) -> None:
-        """Engine-facing: mark aborted, wake ``wait()``-ers, run abort callbacks (loop thread)."""
-        if self._aborted:
-            return
+        """Engine-facing: mark the run canceled and wake ``wait()``-ers (loop thread only)."""
         self._aborted = True
         if self._event is not None:
             self._event.set()
-        callbacks, self._on_abort = self._on_abort or (), None
-        for callback in callbacks:
-            callback()
 
 
 @attrs.frozen(slots=True, eq=False)
@@ -168,6 +159,7 @@ class Suspended:
 WRITES_PER_YIELD = 100
 
 
+@attrs.define(slots=True, eq=False)
 class StepWriter:
     """``ctx.writer``: streams values out of a running step as ``workflow-step-output``.
 
@@ -175,13 +167,10 @@ class StepWriter:
     it returns, so a step writing many chunks without awaiting anything else cannot stall it.
     """
 
-    __slots__ = ("_emit", "_run_id", "_step_name", "_unyielded")
-
-    def __init__(self, emit: Any, run_id: str, step_name: str) -> None:
-        self._emit = emit
-        self._run_id = run_id
-        self._step_name = step_name
-        self._unyielded = 0  # chunks written since the writer last yielded
+    _emit: Callable[[Any], None]
+    _run_id: str
+    _step_name: str
+    _unyielded: int = attrs.field(init=False, default=0)  # chunks since the writer last yielded
 
     def _yield_due(self) -> bool:
         """Count one chunk; True every ``WRITES_PER_YIELD`` chunks (then the writer yields)."""

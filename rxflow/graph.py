@@ -64,10 +64,6 @@ class StepNode(Protocol):
     def is_async(self) -> bool:
         """Whether ``execute`` is an ``async def`` (run on the loop; else in a thread)."""
 
-    @property
-    def plain_async(self) -> bool:
-        """An async body with no schema on its input: the engine's fastest path."""
-
 
 @attrs.frozen(slots=True)
 class RetryConfig:
@@ -201,7 +197,6 @@ class WorkflowGraph:
     # As a step: the inner steps retry by the child's own config; it runs on the loop.
     retries: ClassVar[int | None] = None
     is_async: ClassVar[bool] = True
-    plain_async: ClassVar[bool] = False
 
     @serialized.default
     def _serialize(self) -> list[dict[str, Any]]:

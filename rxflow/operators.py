@@ -9,7 +9,7 @@ from typing import Any
 
 from .context import RequestContext
 from .engine.fanout import Operator, Worker, fan_out
-from .engine.invoke import invoke_step
+from .engine.invoke import compile_step
 from .engine.program import compile_program
 from .engine.state import ExecutionState, RunScope, new_run_id
 from .errors import RxflowError
@@ -131,6 +131,7 @@ def step_operator(step: Step, concurrency: int = 1) -> Operator[Any, Any]:
     _check_concurrency(concurrency)
     # Holds what the engine reads from a workflow (its id, retry config, state schema).
     home = compile_program(WorkflowGraph(id=step.id))
+    invoker = compile_step(step)
 
     async def job(value: Any, worker: Worker[Any]) -> None:
         run_id = new_run_id()
@@ -146,7 +147,7 @@ def step_operator(step: Step, concurrency: int = 1) -> Operator[Any, Any]:
         scope.can_suspend = False
         worker.on_cancel = scope.fire_abort
         ex = ExecutionState(scope=scope, program=home, run_id=run_id, input=value)
-        result = await invoke_step(ex, step, value, events=False)
+        result = await invoker.invoke(ex, value, events=False)
         if scope.aborted:
             raise RxflowError(f"step '{step.id}' was aborted (ctx.abort()) in its operator")
         if result.status in OUTPUT_STATUSES:  # a bail value counts as an output

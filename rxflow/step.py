@@ -108,16 +108,10 @@ class Step(abc.ABC):
     retries: int | None = attrs.field(default=None, converter=_check_retries)
     metadata: Mapping[str, Any] | None = None
     is_async: bool = attrs.field(init=False)
-    # An async body with no schema on its input: the engine's fastest path.
-    plain_async: bool = attrs.field(init=False, repr=False)
 
     @is_async.default
     def _is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.execute)
-
-    @plain_async.default
-    def _no_input_checks(self) -> bool:
-        return self.is_async and self.input_schema is None and self.request_context_schema is None
 
     def __attrs_post_init__(self) -> None:
         _check_step(self)

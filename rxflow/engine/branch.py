@@ -6,9 +6,10 @@ that raises fails the block with that error; none true gives ``{}``.
 
 from __future__ import annotations
 
-from ..graph import BranchEntry, StepLike
+from ..graph import BranchEntry
 from ..tracing import block_span
 from .condition import evaluate
+from .invoke import StepInvoker, compile_step
 from .operator import EntryOperator
 from .siblings import run_siblings
 from .state import ExecutionState, ResumeTarget
@@ -17,14 +18,14 @@ __all__ = ["branch_operator"]
 
 
 def branch_operator(entry: BranchEntry) -> EntryOperator:
-    branches = entry.branches
+    branches = [(condition, compile_step(step)) for condition, step in entry.branches]
 
-    async def choose(ex: ExecutionState) -> list[StepLike] | None:
+    async def choose(ex: ExecutionState) -> list[StepInvoker] | None:
         chosen = []
-        for condition, step in branches:
+        for condition, invoker in branches:
             try:
                 if await evaluate(condition, ex, ex.value):
-                    chosen.append(step)
+                    chosen.append(invoker)
             except Exception as error:
                 ex.fail(error)
                 return None
@@ -40,9 +41,9 @@ def branch_operator(entry: BranchEntry) -> EntryOperator:
 
     async def resume(ex: ExecutionState, target: ResumeTarget | None) -> None:
         with block_span(ex, name, {}):
-            chosen: list[StepLike] | None
+            chosen: list[StepInvoker] | None
             if target is not None:
-                chosen = [step for _, step in branches if step.id in ex.step_results]
+                chosen = [invoker for _, invoker in branches if invoker.step.id in ex.step_results]
             else:
                 chosen = await choose(ex)
                 if chosen is None:

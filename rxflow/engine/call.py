@@ -1,8 +1,5 @@
-"""A started step invocation (``StepCall``): its start event, and the results it can end with.
-
-Running the body is not done here (see ``invoke``); this is what every way of running one
-shares.
-"""
+"""A started step invocation (``StepCall``) and the results it can end with; what every way of
+running a step shares."""
 
 from __future__ import annotations
 
@@ -12,24 +9,15 @@ import attrs
 
 from ..convert import conform
 from ..errors import TripWire, ValidationError
-from ..events import STEP_START_RECORD
 from ..results import IterationMetadata, StepResult, TripwireInfo
 from ..status import StepStatus
-from .state import ExecutionState, ResumeTarget, new_call_id, now_ms
+from .state import ExecutionState, ResumeTarget, now_ms
 
 if TYPE_CHECKING:
     from ..context import StepContext
     from ..graph import StepLike
 
-__all__ = [
-    "StepCall",
-    "canceled",
-    "failed",
-    "finished",
-    "keep_labels",
-    "start_step",
-    "suspended",
-]
+__all__ = ["StepCall", "canceled", "failed", "finished", "keep_labels", "suspended"]
 
 
 @attrs.define(slots=True, eq=False)
@@ -52,62 +40,21 @@ class StepCall:
     span: Any = None  # this invocation's span, while the run is traced
     context: StepContext | None = None  # the latest attempt's context
 
-
-def start_step(
-    ex: ExecutionState,
-    step: StepLike,
-    input_data: Any,
-    *,
-    iteration: int | None = None,
-    events: bool = True,
-    resume_from: StepResult | None = None,
-    target: ResumeTarget | None = None,
-    foreach_index: int | None = None,
-) -> StepCall:
-    """Begin an invocation: emit ``workflow-step-start`` (unless ``events`` is off).
-
-    With ``resume_from`` (the stored suspended result) and ``target``, the invocation resumes
-    it: same ``startedAt``, ``resume_data`` and ``suspend_data`` set, a new call id.
-    """
-    event_id = ex.prefix + step.id
-    metadata = IterationMetadata(iteration) if iteration is not None else None
-    call = StepCall(
-        step, event_id, input_data, now_ms(), metadata, events, new_call_id(), foreach_index
-    )
-    if resume_from is not None and target is not None:
-        _resume(call, resume_from, target)
-    if events:
-        # A compact record (see rxflow.events.build_event); field order is the record's.
-        ex.scope.emit_record(
-            (
-                STEP_START_RECORD,
-                ex.scope.run_id,
-                event_id,
-                call.call_id,
-                input_data,
-                call.started_at,
-                call.resume_data,
-                call.resumed_at,
-                metadata,
-            )
-        )
-    return call
-
-
-def _resume(call: StepCall, stored: StepResult, target: ResumeTarget) -> None:
-    """Make ``call`` the resume of its ``stored`` suspended result."""
-    if stored.started_at is not None:
-        call.started_at = stored.started_at
-    call.resume_data = target.resume_data
-    call.suspend_data = stored.suspend_payload
-    suspend_schema = getattr(call.step, "suspend_schema", None)
-    if suspend_schema is not None and call.suspend_data is not None:
-        try:  # stored as plain data: give it its schema type back
-            call.suspend_data = conform(call.suspend_data, suspend_schema)
-        except (ValidationError, TypeError, ValueError):
-            pass
-    call.resumed_at = target.resumed_at
-    call.target = target.inner()
+    def resume_from(self, stored: StepResult, target: ResumeTarget) -> None:
+        """Make this invocation the resume of its ``stored`` suspended result: same
+        ``startedAt``, ``resume_data`` and ``suspend_data`` set, ``target`` one level down."""
+        if stored.started_at is not None:
+            self.started_at = stored.started_at
+        self.resume_data = target.resume_data
+        self.suspend_data = stored.suspend_payload
+        suspend_schema = self.step.suspend_schema
+        if suspend_schema is not None and self.suspend_data is not None:
+            try:  # stored as plain data: give it its schema type back
+                self.suspend_data = conform(self.suspend_data, suspend_schema)
+            except (ValidationError, TypeError, ValueError):
+                pass
+        self.resumed_at = target.resumed_at
+        self.target = target.inner()
 
 
 def finished(call: StepCall, status: StepStatus, output: Any) -> StepResult:

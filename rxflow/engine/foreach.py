@@ -14,6 +14,7 @@ from ..tracing import block_span
 from .fanout import Job, Operator, Worker, each_of, fan_out
 from .foreach_block import emit_block_start, finish_block, suspend_block
 from .foreach_items import ItemProgress, Settled, item_runner
+from .invoke import compile_step
 from .operator import EntryOperator
 from .state import ExecutionState, ResumeTarget, now_ms
 
@@ -60,6 +61,7 @@ def foreach_operator(entry: ForeachEntry) -> EntryOperator:
     step_id = step.id
     concurrency = entry.concurrency
     label = f"foreach {step_id!r}"
+    invoker = compile_step(step)
 
     async def run(ex: ExecutionState) -> None:
         items = ex.value
@@ -94,7 +96,7 @@ def foreach_operator(entry: ForeachEntry) -> EntryOperator:
     ) -> None:
         attributes = {"rxflow.step.id": step_id, "rxflow.foreach.concurrency": concurrency}
         with block_span(ex, "loop: 'foreach'", attributes):
-            run_item = item_runner(ex, step, items, started_at, dict(progress.suspended), target)
+            run_item = item_runner(ex, invoker, items, started_at, dict(progress.suspended), target)
             settle = settle_items(run_item, concurrency, label)
             if await _settled_all(ex, progress, indexes, settle):
                 _end(ex, progress, items, started_at)

@@ -9,10 +9,9 @@ from typing import Any
 import attrs
 
 from ..events import StepProgressPayload, WorkflowStepProgress
-from ..graph import StepLike
 from ..results import StepResult
 from .fanout import Job, Worker
-from .invoke import invoke_step
+from .invoke import StepInvoker
 from .outcome import BlockTally
 from .state import ExecutionState, ResumeTarget
 
@@ -24,7 +23,7 @@ Settled = tuple[int, StepResult]
 
 def item_runner(
     ex: ExecutionState,
-    step: StepLike,
+    invoker: StepInvoker,
     items: Sequence[Any],
     started_at: int,
     suspended: Mapping[int, Any],
@@ -42,16 +41,15 @@ def item_runner(
                 suspend_payload=suspended[index],
                 started_at=started_at,
             )
-            return invoke_step(
+            return invoker.invoke(
                 ex,
-                step,
                 items[index],
                 events=False,
                 resume_from=stored_item,
                 target=target,
                 foreach_index=index,
             )
-        return invoke_step(ex, step, items[index], events=False, foreach_index=index)
+        return invoker.invoke(ex, items[index], events=False, foreach_index=index)
 
     return run_item
 

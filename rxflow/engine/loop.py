@@ -11,7 +11,7 @@ from ..graph import LoopEntry
 from ..results import IterationMetadata
 from ..tracing import block_span
 from .condition import evaluate
-from .invoke import invoke_step
+from .invoke import compile_step
 from .operator import EntryOperator
 from .outcome import settle_step
 from .state import ExecutionState, ResumeTarget
@@ -21,6 +21,7 @@ __all__ = ["loop_operator"]
 
 def loop_operator(entry: LoopEntry) -> EntryOperator:
     step = entry.step
+    invoker = compile_step(step)
     condition = entry.condition
     repeat_while = entry.loop_type == "dowhile"
 
@@ -32,7 +33,7 @@ def loop_operator(entry: LoopEntry) -> EntryOperator:
 
     async def iterate(ex: ExecutionState, iteration: int) -> None:
         while True:
-            result = await invoke_step(ex, step, ex.value, iteration=iteration)
+            result = await invoker.invoke(ex, ex.value, iteration=iteration)
             settle_step(ex, step.id, result)
             if not await again(ex, iteration):
                 return
@@ -63,8 +64,8 @@ def loop_operator(entry: LoopEntry) -> EntryOperator:
         iteration = metadata.iteration_count
         with block_span(ex, name, {}):
             if stored.status == "suspended" and target is not None:
-                result = await invoke_step(
-                    ex, step, stored.payload, iteration=iteration, resume_from=stored, target=target
+                result = await invoker.invoke(
+                    ex, stored.payload, iteration=iteration, resume_from=stored, target=target
                 )
                 settle_step(ex, step.id, result, again=True)
             elif stored.status == "success":

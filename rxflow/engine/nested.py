@@ -20,7 +20,7 @@ from .outcome import result_status
 from .state import ExecutionState, ResumeTarget, new_run_id, now_ms
 
 if TYPE_CHECKING:
-    from .invoke import StepCall
+    from .call import StepCall
     from .program import Program
 
 __all__ = ["NestedSuspension", "run_nested"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..graph import ParallelEntry
 from ..tracing import block_span
+from .invoke import compile_step
 from .operator import EntryOperator
 from .siblings import run_siblings
 from .state import ExecutionState, ResumeTarget
@@ -13,6 +14,7 @@ __all__ = ["parallel_operator"]
 
 def parallel_operator(entry: ParallelEntry) -> EntryOperator:
     steps = entry.steps
+    invokers = [compile_step(step) for step in steps]
     allow_failure = entry.allow_failure
 
     name = f"parallel: '{len(steps)} branches'"
@@ -20,12 +22,12 @@ def parallel_operator(entry: ParallelEntry) -> EntryOperator:
 
     async def run(ex: ExecutionState) -> None:
         with block_span(ex, name, attributes):
-            await run_siblings(ex, steps, ex.value, allow_failure=allow_failure)
+            await run_siblings(ex, invokers, ex.value, allow_failure=allow_failure)
 
     async def resume(ex: ExecutionState, target: ResumeTarget | None) -> None:
         with block_span(ex, name, attributes):
             await run_siblings(
-                ex, steps, ex.value, allow_failure=allow_failure, target=target, resuming=True
+                ex, invokers, ex.value, allow_failure=allow_failure, target=target, resuming=True
             )
 
     return EntryOperator("parallel", f"{len(steps)} branches", run, resume)

@@ -16,7 +16,7 @@ from ..results import StepResult
 from .call import StepCall, canceled, failed
 from .state import ExecutionState
 
-__all__ = ["Attempt", "after_failure", "run_attempts"]
+__all__ = ["Attempt", "after_failure", "retry_after", "run_attempts"]
 
 #: One attempt of a step: ``(execution, call, input, attempt number) -> result``; raises when
 #: the body does.
@@ -59,3 +59,14 @@ async def run_attempts(
             if result is not None:
                 return result
             retry += 1
+
+
+async def retry_after(
+    ex: ExecutionState, call: StepCall, error: Exception, attempt: Attempt, input_data: Any
+) -> StepResult:
+    """The step's result once its first attempt (run outside this loop) raised ``error``:
+    canceled or failed at once, else what the retries make of it."""
+    result = after_failure(ex, call, error, 0)
+    if result is None:
+        result = await run_attempts(ex, call, attempt, input_data, 1)
+    return result

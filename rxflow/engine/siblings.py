@@ -16,23 +16,24 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from ..graph import StepLike
-from .invoke import StepCall, cancel_call, run_step, start_step
+from .invoke import StepCall, StepInvoker, cancel_call
 from .outcome import settle_siblings
 from .state import ExecutionState, ResumeTarget
 
 __all__ = ["run_siblings"]
 
 
-async def _run_all(ex: ExecutionState, calls: list[StepCall], again: set[str]) -> None:
+async def _run_all(
+    ex: ExecutionState, calls: list[tuple[StepInvoker, StepCall]], again: set[str]
+) -> None:
     """Run the started calls concurrently; each result is recorded as it settles."""
     loop = asyncio.get_running_loop()
 
-    async def one(call: StepCall) -> None:
-        result = await run_step(ex, call)
+    async def one(invoker: StepInvoker, call: StepCall) -> None:
+        result = await invoker.run(ex, call)
         ex.record(call.step.id, result, again=call.step.id in again)
 
-    tasks = [loop.create_task(one(call)) for call in calls]
+    tasks = [loop.create_task(one(invoker, call)) for invoker, call in calls]
     try:
         await asyncio.wait(tasks)
     except asyncio.CancelledError:
@@ -41,43 +42,45 @@ async def _run_all(ex: ExecutionState, calls: list[StepCall], again: set[str]) -
         await asyncio.wait(tasks)
         if not ex.scope.absorb_cancel():
             raise
-    for call, task in zip(calls, tasks, strict=True):
+    for (_, call), task in zip(calls, tasks, strict=True):
         if task.cancelled():  # canceled before its body could report
             ex.record(call.step.id, cancel_call(ex, call), again=call.step.id in again)
 
 
 def _plan(
     ex: ExecutionState,
-    steps: Sequence[StepLike],
+    invokers: Sequence[StepInvoker],
     input_data: Any,
     target: ResumeTarget | None,
     resuming: bool,
-) -> tuple[list[StepCall], set[str]]:
+) -> tuple[list[tuple[StepInvoker, StepCall]], set[str]]:
     """Start the siblings that must run now; the rest keep their stored results."""
-    calls: list[StepCall] = []
+    calls: list[tuple[StepInvoker, StepCall]] = []
     again: set[str] = set()
-    for step in steps:
-        stored = ex.step_results.get(step.id) if resuming else None
+    for invoker in invokers:
+        step_id = invoker.step.id
+        stored = ex.step_results.get(step_id) if resuming else None
         if stored is None:
-            calls.append(start_step(ex, step, input_data))
-        elif stored.status == "suspended" and target is not None and target.path[0] == step.id:
-            calls.append(start_step(ex, step, stored.payload, resume_from=stored, target=target))
-            again.add(step.id)
+            calls.append((invoker, invoker.start(ex, input_data)))
+        elif stored.status == "suspended" and target is not None and target.path[0] == step_id:
+            call = invoker.start(ex, stored.payload, resume_from=stored, target=target)
+            calls.append((invoker, call))
+            again.add(step_id)
     return calls, again
 
 
 async def run_siblings(
     ex: ExecutionState,
-    steps: Sequence[StepLike],
+    invokers: Sequence[StepInvoker],
     input_data: Any,
     *,
     allow_failure: bool = False,
     target: ResumeTarget | None = None,
     resuming: bool = False,
 ) -> None:
-    """Run ``steps`` on ``input_data`` concurrently (or continue them from stored results when
-    ``resuming``), then settle the block from every sibling's result."""
-    calls, again = _plan(ex, steps, input_data, target, resuming)
+    """Run the steps of ``invokers`` on ``input_data`` concurrently (or continue them from
+    stored results when ``resuming``), then settle the block from every sibling's result."""
+    calls, again = _plan(ex, invokers, input_data, target, resuming)
     if calls:
         await _run_all(ex, calls, again)
-    settle_siblings(ex, steps, allow_failure=allow_failure)
+    settle_siblings(ex, [invoker.step for invoker in invokers], allow_failure=allow_failure)

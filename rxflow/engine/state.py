@@ -154,7 +154,7 @@ class RunScope:
         """The signal step bodies watch (``ctx.abort_signal``)."""
         signal = self._signal
         if signal is None:
-            signal = self._signal = AbortSignal(self.loop)
+            signal = self._signal = AbortSignal()
             if self.aborted:
                 signal.mark_aborted()
         return signal

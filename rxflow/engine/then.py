@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..graph import MapEntry, StepEntry
-from .invoke import invoke_step
+from .invoke import compile_step
 from .operator import EntryOperator
 from .outcome import settle_step
 from .state import ExecutionState, ResumeTarget
@@ -12,11 +12,13 @@ __all__ = ["step_operator"]
 
 
 def step_operator(entry: StepEntry | MapEntry) -> EntryOperator:
-    step = entry.step
-    step_id = step.id
+    invoker = compile_step(entry.step)
+    start = invoker.start
+    run_call = invoker.run
+    step_id = entry.step.id
 
     async def run(ex: ExecutionState) -> None:
-        settle_step(ex, step_id, await invoke_step(ex, step, ex.value))
+        settle_step(ex, step_id, await run_call(ex, start(ex, ex.value)))
 
     async def resume(ex: ExecutionState, target: ResumeTarget | None) -> None:
         stored = ex.step_results.get(step_id)
@@ -24,7 +26,7 @@ def step_operator(entry: StepEntry | MapEntry) -> EntryOperator:
             await run(ex)  # a restart: the step had not finished, run it again
             return
         # The resumed step's input is its stored input, never whatever came later.
-        result = await invoke_step(ex, step, stored.payload, resume_from=stored, target=target)
+        result = await invoker.invoke(ex, stored.payload, resume_from=stored, target=target)
         settle_step(ex, step_id, result, again=True)
 
     return EntryOperator(entry.kind, step_id, run, resume)
