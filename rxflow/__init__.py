@@ -11,9 +11,11 @@ Every public name lives here; event classes live in ``rxflow.events``.
 """
 
 from .context import ConditionContext, RequestContext, StepContext, TracingContext
+from .convert import register_conversion
 from .errors import (
     LeaseLostError,
     NonRetryableError,
+    NotJSONError,
     ResumeAlreadyClaimedError,
     ResumeError,
     RxflowError,
@@ -38,6 +40,7 @@ __all__ = [
     "InMemoryStorage",
     "LeaseLostError",
     "NonRetryableError",
+    "NotJSONError",
     "RequestContext",
     "ResumeAlreadyClaimedError",
     "ResumeError",
@@ -68,6 +71,7 @@ __all__ = [
     "WorkflowRunOutput",
     "create_step",
     "create_workflow",
+    "register_conversion",
     "step",
 ]
 

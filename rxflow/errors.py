@@ -4,6 +4,7 @@ Our exception hierarchy::
 
     RxflowError
     ├── ValidationError            a value does not fit its schema (lists every bad field path)
+    │   └── NotJSONError                a value JSON cannot carry (names its path)
     ├── WorkflowDefinitionError    the workflow graph is built wrongly (caught at build time)
     ├── ResumeError                a resume cannot go ahead (unknown run, not suspended, ...)
     │   ├── ResumeAlreadyClaimedError   another caller won the resume of this run
@@ -25,6 +26,7 @@ from typing import Any
 __all__ = [
     "LeaseLostError",
     "NonRetryableError",
+    "NotJSONError",
     "ResumeAlreadyClaimedError",
     "ResumeError",
     "RxflowError",
@@ -53,6 +55,22 @@ class ValidationError(RxflowError):
         self.heading = heading
         body = "\n".join(self.errors)
         super().__init__(f"{heading}\n{body}" if heading else body)
+
+
+class NotJSONError(ValidationError):
+    """A value cannot become JSON data: a class the converter does not know, a float that is
+    NaN or infinite, bytes, a key that is not a string or number.
+
+    ``path`` says where (``$.total``), ``problem`` what (``Money is not JSON data; register a
+    conversion or return plain data``); the message is ``"$.total: Money is not JSON data;
+    ..."``, after an optional heading (``"output of step 'price' cannot be stored"``).
+    ``rxflow.register_conversion`` teaches the converter a class.
+    """
+
+    def __init__(self, path: str, problem: str, *, heading: str | None = None) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__([f"{path}: {problem}"], heading=heading)
 
 
 class WorkflowDefinitionError(RxflowError):

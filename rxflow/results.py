@@ -1,5 +1,6 @@
 """What a run returns: ``WorkflowResult``, per-step ``StepResult``, token ``Usage``, tripwire info;
-each with ``to_dict()`` (camelCase) and ``from_dict()`` (ignores keys it does not know)."""
+each with ``to_dict()`` (camelCase JSON data, or ``NotJSONError`` naming the path of a value JSON
+cannot carry) and ``from_dict()`` (ignores keys it does not know)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from rxflow.convert import ErrorValue, converter, register_wire_form, structure_wire
+from rxflow.convert import ErrorValue, register_wire_form, structure_wire, to_wire
 from rxflow.errors import TripWire
 from rxflow.status import OUTPUT_STATUSES, ResultStatus, StepStatus
 
@@ -96,7 +97,7 @@ class Usage:
     def to_dict(self) -> dict[str, Any]:
         """``{inputTokens, outputTokens, totalTokens, reasoningTokens, cachedInputTokens,
         cacheCreationInputTokens}``, all integers."""
-        result: dict[str, Any] = converter.unstructure(self)
+        result: dict[str, Any] = to_wire(self)
         return result
 
     @classmethod
@@ -136,7 +137,7 @@ class TripwireInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """``{reason, retry, metadata, processorId}``."""
-        result: dict[str, Any] = converter.unstructure(self)
+        result: dict[str, Any] = to_wire(self)
         return result
 
     @classmethod
@@ -156,7 +157,7 @@ class IterationMetadata:
 
     def to_dict(self) -> dict[str, Any]:
         """``{"iterationCount": n}``."""
-        result: dict[str, Any] = converter.unstructure(self)
+        result: dict[str, Any] = to_wire(self)
         return result
 
 
@@ -192,7 +193,7 @@ class StepResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The wire form: ``status, payload, startedAt`` always, the rest when it applies."""
-        result: dict[str, Any] = converter.unstructure(self)
+        result: dict[str, Any] = to_wire(self)
         return result
 
     @classmethod
@@ -244,7 +245,7 @@ class WorkflowResult:
     def to_dict(self) -> dict[str, Any]:
         """The wire form; like Mastra's, its ``steps`` start with an ``input`` key holding the
         workflow input, then each step id (a step whose id is ``input`` would hide it)."""
-        result: dict[str, Any] = converter.unstructure(self)
+        result: dict[str, Any] = to_wire(self)
         return result
 
     @classmethod

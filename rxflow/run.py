@@ -118,7 +118,6 @@ class _Segment:
     """
 
     __slots__ = (
-        "_cache",
         "_waiter",
         "ended",
         "ex",
@@ -156,7 +155,6 @@ class _Segment:
             build=self.snapshot,
             live_build=self.live_snapshot,
         )
-        self._cache: WireCache | None = None
         self.result: WorkflowResult | None = None
         self.ended = False
         self.span: Any = None  # the segment's run span, while it records
@@ -164,10 +162,9 @@ class _Segment:
 
     @property
     def cache(self) -> WireCache:
-        """Wire forms of this segment's step results (made when a snapshot first needs it)."""
-        if self._cache is None:
-            self._cache = WireCache()
-        return self._cache
+        """Wire forms of this segment's step results (the persister's: steps of a durable run
+        are converted as they end, and snapshots reuse that)."""
+        return self.persister.cache
 
     def snapshot(self) -> dict[str, Any]:
         """The snapshot of the execution as it is now (the persister's mark-driven writes)."""
@@ -470,17 +467,17 @@ class Run:
         trace_id, span_id = span_ids(segment.span)
         if trace_id is not None:
             result = attrs.evolve(result, trace_id=trace_id, span_id=span_id)
-        snapshot = build_snapshot(
-            segment.ex,
-            result.status,
-            segment.cache,
-            now_ms(),
-            result=result.result,
-            error=_as_exception(result.error),
-            tracing_context=segment.tracing_context(),
-            live=segment.persister.live,
-        )
-        try:
+        try:  # a snapshot holding a value JSON cannot carry is a StorageError already here
+            snapshot = build_snapshot(
+                segment.ex,
+                result.status,
+                segment.cache,
+                now_ms(),
+                result=result.result,
+                error=_as_exception(result.error),
+                tracing_context=segment.tracing_context(),
+                live=segment.persister.live,
+            )
             await segment.persister.write(snapshot)
         except StorageError as error:
             _log.error(

@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .convert import conform, error_to_wire, to_wire
-from .errors import SnapshotError, StorageError, ValidationError
+from .errors import NotJSONError, SnapshotError, StorageError, ValidationError
 from .graph import ForeachEntry, WorkflowGraph, entry_steps
 from .results import StepResult
+from .schema import field_types
 from .status import RunStatus
 
 if TYPE_CHECKING:
@@ -94,23 +95,27 @@ def build_snapshot(
     error: BaseException | None = None,
     tracing_context: Mapping[str, Any] | None = None,
     live: bool = False,
+    by_reference: bool = False,
 ) -> dict[str, Any]:
     """The snapshot of ``ex`` with ``status`` (a fresh dict: storage may keep it as is).
 
     With ``live`` the step results stay objects (for the in-memory store, which converts
-    them when the snapshot is first read).
+    them when the snapshot is first read). With ``live`` or ``by_reference`` (a store that
+    keeps values by reference) a value JSON cannot carry is kept as it is; otherwise it
+    raises ``StorageError`` naming the run, the value and the path.
     """
-    context: dict[str, Any] = {"input": to_wire(ex.input)}
+    keep = live or by_reference
+    run_id = ex.run_id
+    context: dict[str, Any] = {"input": _wire(ex.input, "the workflow input", run_id, keep)}
     if live:
         context.update(ex.step_results)
     else:
-        for step_id, step_result in ex.step_results.items():
-            context[step_id] = cache.wire(step_id, step_result)
+        _add_results(context, ex.step_results, cache, run_id, keep)
     suspended = {step_id: [ex.entry_index] for step_id in ex.suspended}
     return {
-        "runId": ex.run_id,
+        "runId": run_id,
         "status": status,
-        "value": to_wire(ex.state),
+        "value": _wire(ex.state, "the run state", run_id, keep),
         "context": context,
         "activePaths": [ex.entry_index],
         "suspendedPaths": suspended,
@@ -122,14 +127,58 @@ def build_snapshot(
         else list(ex.execution_path),
         "serializedStepGraph": ex.workflow.serialized,
         "graphFingerprint": ex.workflow.fingerprint,
-        "result": to_wire(result) if status == "success" else None,
+        "result": _wire(result, "the workflow result", run_id, keep)
+        if status == "success"
+        else None,
         "error": error_to_wire(error) if error is not None else None,
-        "requestContext": to_wire(ex.scope.request_context.to_dict()),
+        "requestContext": _wire(
+            ex.scope.request_context.to_dict(), "the request context", run_id, keep
+        ),
         "tracingContext": dict(tracing_context) if tracing_context else None,
         "nestedRuns": dict(ex.nested_snapshots),
         "timestamp": timestamp,
         "version": SNAPSHOT_VERSION,
     }
+
+
+def _wire(value: Any, what: str, run_id: str, keep: bool) -> Any:
+    """``value`` as JSON data; as it is when ``keep`` and JSON cannot carry it."""
+    try:
+        return to_wire(value)
+    except NotJSONError as error:
+        if keep:
+            return value
+        raise _not_storable(run_id, what, error) from error
+
+
+def _add_results(
+    context: dict[str, Any],
+    results: Mapping[str, StepResult],
+    cache: WireCache,
+    run_id: str,
+    keep: bool,
+) -> None:
+    """Each step result's wire form into ``context`` (converted once per result object)."""
+    try:
+        for step_id, step_result in results.items():
+            context[step_id] = cache.wire(step_id, step_result)
+    except NotJSONError:
+        # Only on failure: say which result; a store keeping objects keeps that one as is.
+        for step_id, step_result in results.items():
+            if step_id in context:
+                continue
+            try:
+                context[step_id] = cache.wire(step_id, step_result)
+            except NotJSONError as error:
+                if not keep:
+                    raise _not_storable(run_id, f"the result of step '{step_id}'", error) from error
+                context[step_id] = step_result
+
+
+def _not_storable(run_id: str, what: str, error: NotJSONError) -> StorageError:
+    return StorageError(
+        f"snapshot of run '{run_id}' cannot be stored: {what}: {error.path}: {error.problem}"
+    )
 
 
 def nested_key(step_id: str, foreach_index: int | None) -> str:
@@ -178,9 +227,16 @@ def _typed(value: Any, schema: Any) -> Any:
 
 def _retype(ex: ExecutionState) -> None:
     """Give restored values their schema types back (snapshots hold plain JSON data): the
-    workflow input and every stored step output, item by item for a foreach."""
+    workflow input, the run state key by key, and every stored step output, item by item for a
+    foreach (a ``Decimal`` field reads back as a ``Decimal``, not its string)."""
     workflow = ex.workflow
     ex.input = _typed(ex.input, workflow.input_schema)
+    types = field_types(workflow.state_schema) if workflow.state_schema is not None else None
+    if types is not None:
+        ex.state = {
+            key: _typed(value, types.get(key)) if key in types else value
+            for key, value in ex.state.items()
+        }
     for entry in workflow.entries:
         for step in entry_steps(entry):
             result = ex.step_results.get(step.id)

@@ -10,8 +10,11 @@ from typing import Any, Literal, Union, get_args, get_origin
 import cattrs
 from cattrs.errors import StructureHandlerNotFoundError
 
+from rxflow.errors import NotJSONError
+
 __all__ = [
     "NONE_TYPE",
+    "NOT_KNOWN",
     "Invalid",
     "Mismatch",
     "converter",
@@ -53,8 +56,27 @@ def _fallback(cl: Any) -> Callable[[Any, Any], Any]:
     return instance_of
 
 
-converter = cattrs.Converter(detailed_validation=True, structure_fallback_factory=_fallback)
-"""The converter: strict structure hooks for schemas, wire hooks for rxflow's classes."""
+#: What a value of a class the converter does not know is told (after the class name).
+NOT_KNOWN = "is not JSON data; register a conversion or return plain data"
+
+
+def _unknown(cl: Any) -> Callable[[Any], Any]:
+    """For a class no unstructure hook knows: refuse its values (they are not JSON data)."""
+    name = type_name(cl)
+
+    def not_json(value: Any) -> Any:
+        raise NotJSONError("$", f"{name} {NOT_KNOWN}")
+
+    return not_json
+
+
+converter = cattrs.Converter(
+    detailed_validation=True,
+    structure_fallback_factory=_fallback,
+    unstructure_fallback_factory=_unknown,
+)
+"""The converter: strict structure hooks for schemas, wire hooks for rxflow's classes, and
+JSON data (or ``NotJSONError``) for everything it unstructures."""
 
 
 def is_union(t: Any) -> bool:

@@ -1,10 +1,12 @@
 """Strict structure hooks for scalars: ``"3"`` is not an int, ``3.7`` is not an int, ``True`` is
-not a number, ``1`` is not a bool; an ``int`` is accepted for a ``float`` and becomes one."""
+not a number, ``1`` is not a bool; an ``int`` is accepted for a ``float`` and becomes one.
+Datetimes, UUIDs and decimals also read their JSON form (strings)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time
+from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any
 
@@ -88,6 +90,19 @@ def _structure_uuid(value: Any, cl: Any) -> Any:
     raise Mismatch("UUID", value)
 
 
+def _structure_decimal(value: Any, cl: Any) -> Any:
+    """A ``Decimal``, its string (the JSON form, every digit kept), or a number (not a bool);
+    a float becomes the decimal of its shortest repr (``0.1`` is ``Decimal("0.1")``)."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        try:
+            return Decimal(repr(value) if isinstance(value, float) else value)
+        except InvalidOperation:
+            pass
+    raise Mismatch("Decimal (or decimal string)", value)
+
+
 converter.register_structure_hook(str, _structure_str)
 converter.register_structure_hook(int, _structure_int)
 converter.register_structure_hook(float, _structure_float)
@@ -96,6 +111,7 @@ converter.register_structure_hook(datetime, _structure_datetime)
 converter.register_structure_hook(date, _structure_datetime)
 converter.register_structure_hook(time, _structure_datetime)
 converter.register_structure_hook(uuid.UUID, _structure_uuid)
+converter.register_structure_hook(Decimal, _structure_decimal)
 converter.register_structure_hook_factory(
     lambda t: isinstance(t, type) and issubclass(t, Enum), lambda _: _structure_enum
 )

@@ -18,7 +18,7 @@ from rxflow.convert.converter import (
     is_union,
     type_name,
 )
-from rxflow.convert.plain import PLAIN_SCALARS, to_wire
+from rxflow.convert.plain import PLAIN_SCALARS, WIRE_KEYS, to_wire
 from rxflow.convert.validation import error_lines
 
 __all__ = ["register_wire_form", "structure_wire", "wire_difference"]
@@ -186,6 +186,7 @@ def register_wire_form(
 
     converter.register_unstructure_hook(cls, to_wire_dict)
     converter.register_structure_hook(cls, from_wire_dict)
+    WIRE_KEYS[cls] = renames
     _READ_FORMS[cls] = _ReadForm(
         {key: field for field, key in renames.items()},
         frozenset(renames[field] for field in may_omit),

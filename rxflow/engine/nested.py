@@ -74,7 +74,14 @@ async def run_nested(ex: ExecutionState, call: StepCall, input_data: Any) -> Any
     if status == "suspended":
         inner_id, inner_payload = next(iter(child.suspended.items()))
         ex.nested_paths[step_id] = [inner_id, *child.nested_paths.get(inner_id, ())]
-        ex.nested_snapshots[key] = build_snapshot(child, "suspended", WireCache(), now_ms())
+        persister = ex.scope.persister
+        ex.nested_snapshots[key] = build_snapshot(
+            child,
+            "suspended",
+            WireCache(),
+            now_ms(),
+            by_reference=persister is not None and persister.live,  # the in-memory store
+        )
         for label, where in child.labels.items():  # labels of inner steps name dotted paths
             ex.labels[label] = {**where, "stepId": f"{step_id}.{where['stepId']}"}
         return NestedSuspension(inner_payload)

@@ -19,6 +19,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from ..errors import StorageError
+from ..snapshot import WireCache
 from ..storage.protocol import SnapshotBuilder, follow_live, is_durable
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ class Persister:
 
     __slots__ = (
         "_build",
+        "_cache",
         "_dirty",
         "_task",
         "durable",
@@ -61,7 +63,10 @@ class Persister:
         self.workflow_id = workflow_id
         self.run_id = run_id
         self.resource_id = resource_id
+        # Durable: step results are converted to JSON data as each step ends (a step whose
+        # output JSON cannot carry fails there), and snapshots reuse those wire forms.
         self.durable = is_durable(storage)
+        self._cache: WireCache | None = None
         self._build = build
         self._dirty = False
         self._task: asyncio.Task[None] | None = None
@@ -70,6 +75,13 @@ class Persister:
         self.live = follow_live(storage, workflow_id, run_id, live_build)
         # The first failed write; the run checks it at entry boundaries and fails with it.
         self.error: StorageError | None = None
+
+    @property
+    def cache(self) -> WireCache:
+        """Wire forms of the run's step results, each converted once (made on first use)."""
+        if self._cache is None:
+            self._cache = WireCache()
+        return self._cache
 
     def mark(self) -> None:
         """The run changed: write a fresh snapshot soon (durable storages only)."""
@@ -83,7 +95,12 @@ class Persister:
         try:
             while self._dirty and self.error is None:
                 self._dirty = False
-                await self._store(self._build())
+                try:
+                    snapshot = self._build()
+                except StorageError as error:  # it holds a value JSON cannot carry
+                    self.error = error
+                    break
+                await self._store(snapshot)
         finally:
             self._task = None
 
@@ -109,6 +126,7 @@ class Persister:
         self._dirty = False
         self.durable = False
         self._build = _no_snapshot
+        self._cache = None
 
     async def write(self, snapshot: dict[str, Any]) -> None:
         """Store ``snapshot`` after every write marked before it; raises if it fails.

@@ -14,6 +14,7 @@ from ..results import StepResult
 from ..tracing import end_span, start_span
 from .call import StepCall, canceled, failed
 from .state import ExecutionState, now_ms
+from .storable import storable
 
 __all__ = ["cancel_call", "finish", "open_span"]
 
@@ -44,7 +45,12 @@ def finish(
 ) -> StepResult:
     """End an invocation with ``result``: merge its ``set_state`` partials into the run state
     (when the step succeeded, bailed or suspended), emit its ``workflow-step-result`` (or
-    ``workflow-step-suspended``), end its span."""
+    ``workflow-step-suspended``), end its span. A durable run first converts the result to
+    JSON data (see ``storable``)."""
+    scope = ex.scope
+    persister = scope.persister
+    if persister is not None and persister.durable:  # memory runs keep values by reference
+        result = storable(persister, call, result)
     ctx = call.context
     if ctx is not None and ctx.state_partials and result.status in _STATE_KEPT:
         try:
@@ -52,7 +58,6 @@ def finish(
         except Exception as error:  # the merged state breaks the state schema
             result = failed(call, error)
     if call.events:
-        scope = ex.scope
         if result.status == "suspended":
             _emit_suspended(ex, call, result)
         else:

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from rxflow.convert import ErrorValue, converter, register_wire_form
+from rxflow.convert import ErrorValue, register_wire_form, to_wire
 from rxflow.results import TripwireInfo, Usage, metadata_from_wire
 from rxflow.status import OUTPUT_STATUSES, IterationStatus, RunStatus, StepStatus
 
@@ -34,8 +34,9 @@ class WireForm:
     __slots__ = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """The camelCase wire form (plain JSON data)."""
-        result: dict[str, Any] = converter.unstructure(self)
+        """The camelCase wire form: JSON data, or ``NotJSONError`` naming the path of a value
+        JSON cannot carry (``$.payload.output.total``)."""
+        result: dict[str, Any] = to_wire(self)
         return result
 
 

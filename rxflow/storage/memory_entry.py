@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from ..convert import to_wire
-from ..errors import StorageError
+from ..errors import NotJSONError, StorageError
 from ..status import RunStatus
 from .lease import lease_is_free
 from .protocol import RunRecord, SnapshotBuilder
@@ -146,7 +146,7 @@ class Entry:
         if self.live:
             self.live = False
             context = {
-                step_id: value if isinstance(value, dict) else to_wire(value)
+                step_id: value if isinstance(value, dict) else _wire_or_object(value)
                 for step_id, value in self.snapshot.get("context", {}).items()
             }
             self.snapshot = {**self.snapshot, "context": context}
@@ -201,3 +201,12 @@ class Entry:
             updated_at=self.updated_at,
             lease=self.lease(),
         )
+
+
+def _wire_or_object(result: Any) -> Any:
+    """A step result's wire form; the result itself when JSON cannot carry a value in it (this
+    store keeps values by reference, and a resume reads the object back as it is)."""
+    try:
+        return to_wire(result)
+    except NotJSONError:
+        return result
