@@ -10,6 +10,8 @@ Define steps, compose them into a workflow, and watch a run live::
 Every public name lives here; event classes live in ``rxflow.events``.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .context import ConditionContext, RequestContext, StepContext, TracingContext
 from .convert import register_conversion
 from .errors import (
@@ -35,12 +37,16 @@ from .storage import InMemoryStorage, RunList, RunRecord, SQLiteStorage, Storage
 from .tracing import TracingOptions
 from .workflow import RetryConfig, Workflow, create_workflow
 
+if TYPE_CHECKING:
+    from .storage.postgres import PostgresStorage
+
 __all__ = [
     "ConditionContext",
     "InMemoryStorage",
     "LeaseLostError",
     "NonRetryableError",
     "NotJSONError",
+    "PostgresStorage",
     "RequestContext",
     "ResumeAlreadyClaimedError",
     "ResumeError",
@@ -76,3 +82,12 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # PostgresStorage needs the postgres extra (psycopg): imported when first asked for.
+    if name == "PostgresStorage":
+        from . import storage
+
+        return storage.PostgresStorage
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -71,7 +71,10 @@ class Storage(Protocol):
     Two capabilities tell a run how to use the store: :attr:`durable` and the live-snapshot
     lane :meth:`follow_live`. Both are optional for a store written against this protocol: a
     store that declares neither gets the safe defaults (durable, no live lane), so every run
-    writes its trail of snapshots to it and hands it nothing but wire data.
+    writes its trail of snapshots to it and hands it nothing but wire data. A third, also
+    optional, is ``wait_cancel`` (:class:`~rxflow.storage.CancelWaiter`): waking a run's owner
+    when a cancel is requested; without it the owner checks :meth:`cancel_requested`
+    periodically (:func:`~rxflow.storage.wait_for_cancel`).
     """
 
     durable: bool

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _postgres import execute, fresh_schema
 
 from rxflow.storage import InMemoryStorage, SQLiteStorage, Storage
 
@@ -181,7 +182,77 @@ class SQLiteCase(StoreCase):
         return _FileMeter(tmp_path / "runs.db")
 
 
-CASES: list[StoreCase] = [MemoryCase(), SQLiteCase()]
+class _WalMeter(Meter):
+    """For a store in PostgreSQL: the bytes of write-ahead log the server wrote (every change
+    goes through it), and the JSON text the store's tables hold."""
+
+    def __init__(self, dsn: str) -> None:
+        import psycopg
+
+        self._dsn = dsn
+        self._conn = psycopg.connect(dsn, autocommit=True)
+
+    def _lsn(self) -> int:
+        row = self._conn.execute("SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def mark(self) -> int:
+        return self._lsn()
+
+    def written_since(self, mark: int) -> int:
+        return self._lsn() - mark
+
+    def stored(self) -> int:
+        (row,) = execute(
+            self._dsn,
+            "SELECT (SELECT COALESCE(SUM(octet_length(snapshot::text)"
+            " + COALESCE(octet_length(patch::text), 0)), 0) FROM rxflow_workflow_snapshot)"
+            " + (SELECT COALESCE(SUM(octet_length(result::text)), 0) FROM rxflow_step_result)",
+        )
+        return int(row[0])
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class PostgresCase(StoreCase):
+    """A PostgreSQL server (``RXFLOW_TEST_POSTGRES_DSN``), one fresh schema per test."""
+
+    name = "postgres"
+    shared = True
+
+    def __init__(self) -> None:
+        self._dsns: dict[int, str] = {}  # id of an opened store -> its DSN
+
+    def open(self, tmp_path: Path, **options: Any) -> Storage:
+        from rxflow.storage.postgres import PostgresStorage
+
+        dsn = self.spec(tmp_path).partition(":")[2]
+        store = PostgresStorage(dsn, **options)
+        self._dsns[id(store)] = dsn
+        return store
+
+    def spec(self, tmp_path: Path) -> str:
+        return f"postgres:{fresh_schema(str(tmp_path))}"
+
+    async def corrupt(self, store: Storage, workflow_id: str, run_id: str) -> None:
+        # JSONB holds only JSON: the damage a reader can meet is a snapshot that is no object.
+        execute(
+            self._dsn(store),
+            'UPDATE rxflow_workflow_snapshot SET snapshot = \'["not", "an object"]\''
+            " WHERE workflow_id = %s AND run_id = %s",
+            (workflow_id, run_id),
+        )
+
+    def meter(self, store: Storage, tmp_path: Path) -> Meter:
+        return _WalMeter(self.spec(tmp_path).partition(":")[2])
+
+    def _dsn(self, store: Storage) -> str:
+        return self._dsns[id(store)]
+
+
+CASES: list[StoreCase] = [MemoryCase(), SQLiteCase(), PostgresCase()]
 
 
 def open_spec(spec: str, **options: Any) -> Storage:
@@ -189,4 +260,8 @@ def open_spec(spec: str, **options: Any) -> Storage:
     kind, _, where = spec.partition(":")
     if kind == "sqlite":
         return SQLiteStorage(where, **options)
+    if kind == "postgres":
+        from rxflow.storage.postgres import PostgresStorage
+
+        return PostgresStorage(where, **options)
     raise ValueError(f"unknown store spec {spec!r}")
