@@ -45,7 +45,9 @@ SNAPSHOT_VERSION = 1
 
 @attrs.define(slots=True, eq=False)
 class WireCache:
-    """Wire forms of step results, converted once per result object.
+    """Wire forms of step results, converted once per result object: in a durable run as
+    each step ends (a result JSON cannot carry fails its step there), else when a snapshot
+    first needs them. ``wire`` raises ``NotJSONError`` for such a result.
 
     A running block (a foreach whose items are still settling) changes in place, so it is
     converted again on every snapshot until it ends.

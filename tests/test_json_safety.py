@@ -4,6 +4,7 @@ run (a step whose output JSON cannot carry fails there; in memory values pass by
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import json
@@ -355,6 +356,46 @@ async def test_a_registered_conversion_makes_the_step_pass(tmp_path: Path) -> No
     assert stored is not None
     assert stored["context"]["price"]["output"] == {"total": {"eur": "19.99"}}
     assert stored["result"] == {"total": {"eur": "19.99"}}
+    await storage.close()
+
+
+async def test_each_result_is_converted_once_for_the_step_check_and_every_snapshot(
+    tmp_path: Path,
+) -> None:
+    class Tracked:
+        pass
+
+    conversions: list[str] = []
+
+    def to_json(_: Tracked) -> str:
+        conversions.append("tracked")
+        return "tracked"
+
+    register_conversion(Tracked, to_json)
+
+    async def make(ctx: StepContext) -> Any:
+        return {"t": Tracked()}
+
+    async def done(ctx: StepContext) -> Any:
+        await asyncio.sleep(0)  # let the snapshot writer run between the entries
+        return {"done": True}
+
+    storage = SQLiteStorage(tmp_path / "runs.db")
+    wf = (
+        create_workflow(id="once", storage=storage)
+        .then(create_step(id="make", execute=make))
+        .then(create_step(id="next", execute=done))
+        .then(create_step(id="last", execute=done))
+        .commit()
+    )
+    result = await (await wf.create_run(run_id="r1")).start()
+    assert result.status == "success"
+    # Once as make's output, once as next's input; never again for the snapshots written.
+    assert conversions == ["tracked", "tracked"]
+    stored = await storage.load_snapshot("once", "r1")
+    assert stored is not None
+    assert stored["context"]["make"]["output"] == {"t": "tracked"}
+    assert stored["context"]["next"]["payload"] == {"t": "tracked"}
     await storage.close()
 
 
