@@ -451,6 +451,41 @@ async def test_a_state_json_cannot_carry_fails_the_run_naming_it(tmp_path: Path)
     await storage.close()
 
 
+async def test_resume_data_in_its_json_form_is_read_into_the_resume_schema(
+    tmp_path: Path,
+) -> None:
+    @attrs.define
+    class Approval:
+        limit: Decimal
+        until: datetime
+
+    seen: list[Any] = []
+
+    async def approve(ctx: StepContext) -> Any:
+        if ctx.resume_data is None:
+            return await ctx.suspend({"ask": "limit?"})
+        seen.append(ctx.resume_data)
+        return {"limit": ctx.resume_data.limit}
+
+    storage = SQLiteStorage(tmp_path / "runs.db")
+    step = create_step(id="approve", execute=approve, resume_schema=Approval)
+    wf = create_workflow(id="ok", storage=storage).then(step).commit()
+    run = await wf.create_run(run_id="r1")
+    assert (await run.start()).status == "suspended"
+    again = await wf.create_run(run_id="r1")
+    result = await again.resume(resume_data={"limit": "250.00", "until": "2025-05-01T00:00:00"})
+    assert result.status == "success"
+    assert seen == [Approval(Decimal("250.00"), datetime(2025, 5, 1))]
+    stored = await storage.load_snapshot("ok", "r1")
+    assert stored is not None
+    assert stored["context"]["approve"]["output"] == {"limit": "250.00"}
+    assert stored["context"]["approve"]["resumePayload"] == {
+        "limit": "250.00",
+        "until": "2025-05-01T00:00:00",
+    }
+    await storage.close()
+
+
 # --- types come back in a fresh process ----------------------------------------------------------
 
 
