@@ -144,6 +144,15 @@ class Workflow:
             self._storage = InMemoryStorage()
         return self._storage
 
+    def use_storage(self, storage: Storage) -> None:
+        """Make ``storage`` the store of this workflow's runs (before it has any run)."""
+        _check_storage(self.id, storage)
+        if self._runs:
+            raise WorkflowDefinitionError(
+                f"workflow '{self.id}' already has runs; set its storage before creating any"
+            )
+        self._storage = storage
+
     @property
     def steps(self) -> dict[str, StepOrWorkflow]:
         """Every step (or nested workflow) of the top-level graph, by id, as it was passed."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .event_log import EventLog, LoggedEvent, event_log
 from .memory import InMemoryStorage
 from .protocol import RunList, RunRecord, Storage
 from .records import CancelOutcome, Lease, ResultRecord
@@ -20,14 +21,17 @@ if TYPE_CHECKING:
 __all__ = [
     "CancelOutcome",
     "CancelWaiter",
+    "EventLog",
     "InMemoryStorage",
     "Lease",
+    "LoggedEvent",
     "PostgresStorage",
     "ResultRecord",
     "RunList",
     "RunRecord",
     "SQLiteStorage",
     "Storage",
+    "event_log",
     "wait_for_cancel",
 ]
 

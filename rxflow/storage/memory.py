@@ -30,8 +30,10 @@ from .checks import (
     snapshot_status,
     status_set,
 )
+from .event_log import LoggedEvent
 from .lease import DEFAULT_LEASE_TTL, Clock, lease_lost, new_owner_id, this_host
 from .memory_entry import Entry, LeaseSlot
+from .memory_events import MemoryEventLog
 from .protocol import RunList, RunRecord, SnapshotBuilder
 from .records import FINISHED_STATUSES, RUNNING_STATUSES, CancelOutcome, Lease, ResultRecord
 
@@ -64,7 +66,7 @@ class InMemoryStorage:
     other tasks on the loop. Use one instance from one event loop (it is not thread-safe).
     """
 
-    __slots__ = ("_clock", "_finished", "_lease_ttl", "_max_runs", "_runs")
+    __slots__ = ("_clock", "_events", "_finished", "_lease_ttl", "_max_runs", "_runs")
 
     durable = False
 
@@ -85,6 +87,7 @@ class InMemoryStorage:
         self._runs: dict[tuple[str, str], Entry] | None = {}
         # Finished runs in the order they finished: the retention queue (dict as ordered set).
         self._finished: dict[tuple[str, str], None] = {}
+        self._events = MemoryEventLog(max_runs)
 
     def __repr__(self) -> str:
         state = "closed" if self._runs is None else f"{len(self._runs)} runs"
@@ -227,7 +230,22 @@ class InMemoryStorage:
     async def delete_run(self, workflow_id: str, run_id: str) -> bool:
         """Forget the run; ``True`` when it was stored."""
         self._finished.pop((workflow_id, run_id), None)
+        self._events.forget(workflow_id, run_id)
         return self._table().pop((workflow_id, run_id), None) is not None
+
+    async def append_events(
+        self, workflow_id: str, run_id: str, first_seq: int, events: list[dict[str, Any]]
+    ) -> None:
+        """Append records to the run's event log (see :class:`~rxflow.storage.EventLog`)."""
+        self._table()
+        self._events.append(workflow_id, run_id, first_seq, events)
+
+    async def read_events(
+        self, workflow_id: str, run_id: str, after_seq: int = -1, limit: int = 1000
+    ) -> list[LoggedEvent]:
+        """Records of the run's event log numbered above ``after_seq``, at most ``limit``."""
+        self._table()
+        return self._events.read(workflow_id, run_id, after_seq, limit)
 
     async def delete_runs(
         self,

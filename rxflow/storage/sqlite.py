@@ -15,7 +15,7 @@ from typing import Any, Self
 
 from ..errors import StorageError
 from ..status import RunStatus
-from . import protocol, sqlite_leases, sqlite_runs
+from . import protocol, sqlite_events, sqlite_leases, sqlite_runs
 from .checks import (
     check_checkpoint,
     check_lease_ttl,
@@ -26,6 +26,7 @@ from .checks import (
     snapshot_status,
     status_set,
 )
+from .event_log import LoggedEvent
 from .lease import DEFAULT_LEASE_TTL, Clock, new_owner_id
 from .protocol import RunList, RunRecord, SnapshotBuilder
 from .records import CancelOutcome, Lease, ResultRecord
@@ -196,10 +197,32 @@ class SQLiteStorage:
 
     async def delete_run(self, workflow_id: str, run_id: str) -> bool:
         """Delete the run's row and its results; ``True`` when it existed."""
+
+        def delete(conn: sqlite3.Connection) -> bool:
+            sqlite_events.forget(conn, workflow_id, run_id)
+            return sqlite_runs.delete_run(conn, workflow_id, run_id)
+
         return await self._worker.run(
-            f"delete_run of {_run(workflow_id, run_id)}",
-            lambda conn: sqlite_runs.delete_run(conn, workflow_id, run_id),
+            f"delete_run of {_run(workflow_id, run_id)}", delete, write=True
+        )
+
+    async def append_events(
+        self, workflow_id: str, run_id: str, first_seq: int, events: list[dict[str, Any]]
+    ) -> None:
+        """Append records to the run's event log (see :class:`~rxflow.storage.EventLog`)."""
+        await self._worker.run(
+            f"append_events of {_run(workflow_id, run_id)}",
+            lambda conn: sqlite_events.append(conn, workflow_id, run_id, first_seq, events),
             write=True,
+        )
+
+    async def read_events(
+        self, workflow_id: str, run_id: str, after_seq: int = -1, limit: int = 1000
+    ) -> list[LoggedEvent]:
+        """Records of the run's event log numbered above ``after_seq``, at most ``limit``."""
+        return await self._worker.call(
+            f"read_events of {_run(workflow_id, run_id)}",
+            lambda conn: sqlite_events.read(conn, workflow_id, run_id, after_seq, limit),
         )
 
     async def delete_runs(

@@ -1,0 +1,145 @@
+"""``create_app``: the ASGI app serving workflows on Mastra's routes, with optional bearer-token
+authentication, a request body limit and CORS."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+
+from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..errors import RxflowError, StorageError, ValidationError, WorkflowDefinitionError
+from ..storage import Storage
+from ..workflow import Workflow
+from . import routes_read
+from .http import Refusal, json_response
+from .routes_run import EXECUTE, cancel
+from .state import ServerState, issues
+
+__all__ = ["create_app"]
+
+_log = logging.getLogger("rxflow.server")
+
+Handler = Callable[[ServerState, Request], Awaitable[Response]]
+
+
+def create_app(
+    workflows: Mapping[str, Workflow],
+    *,
+    storage: Storage | None = None,
+    api_prefix: str = "/api",
+    auth_token: str | None = None,
+    max_body_bytes: int = 1_048_576,
+    cors_origins: Iterable[str] = (),
+) -> ASGIApp:
+    """An ASGI app serving ``workflows`` (registry key -> committed workflow) on Mastra's
+    workflow routes under ``api_prefix``, so ``@mastra/client-js`` can drive them.
+
+    With ``storage``, every workflow's runs use it; otherwise each workflow's own storage.
+    ``auth_token`` (or the ``RXFLOW_API_TOKEN`` environment variable) requires
+    ``Authorization: Bearer <token>`` on every request (401 otherwise). Bodies longer than
+    ``max_body_bytes`` are refused with 413. ``cors_origins`` lists the browser origins
+    allowed to call the app (none by default).
+    """
+    for key, wf in workflows.items():
+        if not isinstance(wf, Workflow) or not wf.committed:
+            raise WorkflowDefinitionError(f"workflows[{key!r}] must be a committed Workflow")
+        if storage is not None and wf.storage is not storage:
+            wf.use_storage(storage)
+    if type(max_body_bytes) is not int or max_body_bytes < 0:
+        raise ValueError(f"max_body_bytes must be an int >= 0, got {max_body_bytes!r}")
+    state = ServerState(workflows, max_body_bytes)
+    prefix = _normalise(api_prefix)
+    base = f"{prefix}/workflows"
+    routes = [
+        Route(base, _bind(state, routes_read.list_workflows), methods=["GET"]),
+        Route(f"{base}/run-counts", _bind(state, routes_read.run_counts), methods=["GET"]),
+        Route(base + "/{workflowId}", _bind(state, routes_read.workflow), methods=["GET"]),
+        Route(base + "/{workflowId}/runs", _bind(state, routes_read.list_runs), methods=["GET"]),
+        Route(
+            base + "/{workflowId}/runs/{runId}",
+            _bind(state, routes_read.get_run),
+            methods=["GET"],
+        ),
+        Route(
+            base + "/{workflowId}/runs/{runId}",
+            _bind(state, routes_read.delete_run),
+            methods=["DELETE"],
+        ),
+        Route(base + "/{workflowId}/runs/{runId}/cancel", _bind(state, cancel), methods=["POST"]),
+    ]
+    routes += [
+        Route(base + "/{workflowId}/" + name, _bind(state, handler), methods=["POST"])
+        for name, handler in EXECUTE.items()
+    ]
+    app: ASGIApp = Starlette(routes=routes)
+    token = auth_token if auth_token is not None else os.environ.get("RXFLOW_API_TOKEN")
+    if token:
+        app = _BearerAuth(app, token)
+    origins = list(cors_origins)
+    if origins:
+        app = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["authorization", "content-type"],
+        )
+    return app
+
+
+def _normalise(prefix: str) -> str:
+    parts = [p for p in prefix.split("/") if p]
+    return "/" + "/".join(parts) if parts else ""
+
+
+def _bind(state: ServerState, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """The handler with refusals and errors turned into JSON answers (never a stack trace)."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(state, request)
+        except Refusal as refusal:
+            return refusal.response()
+        except ValidationError as error:
+            return Refusal(400, "Invalid request", issues(error, "body")).response()
+        except StorageError:
+            _log.exception("storage failure on %s %s", request.method, request.url.path)
+            return json_response({"error": "Storage unavailable"}, 503)
+        except RxflowError as error:
+            return json_response({"error": str(error)}, 409)
+        except Exception:
+            _log.exception("unexpected failure on %s %s", request.method, request.url.path)
+            return json_response({"error": "Internal server error"}, 500)
+
+    return endpoint
+
+
+class _BearerAuth:
+    """Answers 401 to any request without ``Authorization: Bearer <token>``."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = b""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                given = value
+                break
+        if not hmac.compare_digest(given, self.expected):
+            response = json_response({"error": "Unauthorized"}, 401)
+            response.headers["www-authenticate"] = "Bearer"
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

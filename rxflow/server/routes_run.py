@@ -1,0 +1,295 @@
+"""Routes that create, start, resume, cancel, observe and restart runs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from ..convert import conform
+from ..errors import ResumeAlreadyClaimedError, RxflowError, ValidationError
+from ..output import WorkflowRunOutput
+from ..run import Run
+from ..workflow import Workflow
+from .http import Refusal, encode_record, json_response, query_int, read_body, require_run_id
+from .live import RunLog
+from .state import ServerState, issues
+
+__all__ = ["EXECUTE", "cancel", "create_run", "observe"]
+
+_FINISHED = ("success", "failed", "canceled", "tripwire", "bailed")
+_POLL_SECONDS = 0.05
+
+
+def _field(body: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    value = body.get(name)
+    if value is not None and not isinstance(value, kind):
+        expected = (
+            kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        )
+        raise Refusal(
+            400,
+            "Invalid request body",
+            [{"field": name, "message": f"expected {expected.replace('dict', 'object')}"}],
+        )
+    return value
+
+
+def _stream(chunks: AsyncIterator[bytes]) -> StreamingResponse:
+    return StreamingResponse(chunks, media_type="text/plain")
+
+
+def _result_body(result: Any) -> dict[str, Any]:
+    body: dict[str, Any] = result.to_dict()
+    error = body.get("error")
+    if error is not None and not isinstance(error, dict):
+        body["error"] = {"message": str(error), "name": "Error"}
+    return body
+
+
+async def _finished_result(output: WorkflowRunOutput) -> dict[str, Any]:
+    try:
+        return _result_body(await output.result)
+    except ValidationError as error:
+        raise Refusal(400, str(error), issues(error, "resumeData")) from None
+    except ResumeAlreadyClaimedError as error:
+        raise Refusal(409, str(error)) from None
+    except RxflowError as error:
+        raise Refusal(409, str(error)) from None
+
+
+async def create_run(state: ServerState, request: Request) -> Response:
+    wf = state.workflow(request)
+    body = await read_body(request, state.max_body_bytes)
+    resource_id = _field(body, "resourceId", str)
+    run = await wf.create_run(
+        run_id=request.query_params.get("runId") or None, resource_id=resource_id
+    )
+    return json_response({"runId": run.run_id})
+
+
+async def _recorded(
+    state: ServerState, wf: Workflow, run: Run, launch: Any
+) -> tuple[RunLog, int, WorkflowRunOutput]:
+    """Open the run's log, launch the run (``launch()`` gives its output) and record it."""
+    log = await state.live.open(wf.id, run.run_id, state.events_of(wf))
+    start = log.end
+    output: WorkflowRunOutput = launch()
+    state.background(state.live.record(log, output))
+    return log, start, output
+
+
+async def _segment(log: RunLog, start: int) -> AsyncIterator[bytes]:
+    async for piece in log.follow(start, until_finish=True):
+        yield piece
+    await log.stored()
+
+
+async def _start(state: ServerState, request: Request, mode: str) -> Response:
+    wf = state.workflow(request)
+    run_id = require_run_id(request)
+    body = await read_body(request, state.max_body_bytes)
+    input_data = body.get("inputData")
+    initial_state = _field(body, "initialState", dict)
+    request_context = _field(body, "requestContext", dict)
+    resource_id = _field(body, "resourceId", str)
+    close_on_suspend = _field(body, "closeOnSuspend", bool)
+    try:
+        conform(input_data, wf.input_schema)
+    except ValidationError as error:
+        raise Refusal(400, "Invalid inputData", issues(error, "inputData")) from None
+    run = await wf.get_run(run_id)
+    if run is None:
+        if mode == "start":
+            raise Refusal(404, "Workflow run not found")
+        run = await wf.create_run(run_id=run_id, resource_id=resource_id)
+    _check_startable(run)
+    log = await state.live.open(wf.id, run_id, state.events_of(wf))
+    try:
+        _check_startable(run)  # again: another request may have started it meanwhile
+    except Refusal:
+        state.live.drop_unused(log)
+        raise
+    start = log.end
+    output = run.stream(
+        input_data=input_data,
+        initial_state=initial_state,
+        request_context=request_context,
+        close_on_suspend=True if close_on_suspend is None else close_on_suspend,
+    )
+    state.background(state.live.record(log, output))
+    if mode == "stream":
+        return _stream(_segment(log, start))
+    if mode == "start":
+        return json_response({"message": "Workflow run started"})
+    return json_response(await _finished_result(output))
+
+
+def _check_startable(run: Run) -> None:
+    if run.status in _FINISHED:
+        raise Refusal(409, f"Workflow run '{run.run_id}' has already finished ({run.status})")
+    if run.status != "pending":
+        raise Refusal(409, f"Workflow run '{run.run_id}' was already started ({run.status})")
+
+
+async def _resume(state: ServerState, request: Request, mode: str) -> Response:
+    wf = state.workflow(request)
+    run_id = require_run_id(request)
+    body = await read_body(request, state.max_body_bytes)
+    step = body.get("step")
+    if step is not None and not (
+        isinstance(step, str) or (isinstance(step, list) and all(isinstance(s, str) for s in step))
+    ):
+        raise Refusal(
+            400,
+            "Invalid request body",
+            [{"field": "step", "message": "expected a step id or a list of step ids"}],
+        )
+    request_context = _field(body, "requestContext", dict)
+    for_each_index = _field(body, "forEachIndex", int)
+    run = await wf.get_run(run_id)
+    if run is None:
+        raise Refusal(404, "Workflow run not found")
+    if run.status != "suspended":
+        raise Refusal(409, f"This workflow run was not suspended (run '{run_id}' is {run.status})")
+    log, start, output = await _recorded(
+        state,
+        wf,
+        run,
+        lambda: run.resume_stream(
+            step=step,
+            resume_data=body.get("resumeData"),
+            request_context=request_context,
+            for_each_index=for_each_index,
+        ),
+    )
+    if mode == "stream":
+        return _stream(_segment(log, start))
+    if mode == "resume":
+        return json_response({"message": "Workflow run resumed"})
+    if mode == "no-wait":
+        return json_response({"runId": run_id})
+    return json_response(await _finished_result(output))
+
+
+async def _restart(state: ServerState, request: Request, wait: bool) -> Response:
+    wf = state.workflow(request)
+    run_id = require_run_id(request)
+    await read_body(request, state.max_body_bytes)
+    run = await wf.get_run(run_id)
+    if run is None:
+        raise Refusal(404, "Workflow run not found")
+    if run.status not in ("running", "restarting") and run.status not in _FINISHED:
+        raise Refusal(409, f"Workflow run '{run_id}' is not running ({run.status})")
+    outcome = state.background(run.restart())
+    if not wait:
+        return json_response({"message": "Workflow run restarted"})
+    try:
+        return json_response(_result_body(await asyncio.shield(outcome)))
+    except RxflowError as error:
+        raise Refusal(409, str(error)) from None
+
+
+async def cancel(state: ServerState, request: Request) -> Response:
+    wf = state.workflow(request)
+    run_id = request.path_params["runId"]
+    run = await wf.get_run(run_id)
+    if run is None:
+        raise Refusal(404, "Workflow run not found")
+    await run.cancel()
+    record = await wf.storage.get_run(wf.id, run_id)
+    if record is not None and record.status in ("running", "restarting"):
+        # Executed by another process: its owner sees the request at its next renewal.
+        await wf.storage.request_cancel(wf.id, run_id)
+    return json_response({"message": "Workflow run cancelled"})
+
+
+async def observe(state: ServerState, request: Request) -> Response:
+    wf = state.workflow(request)
+    run_id = require_run_id(request)
+    offset = query_int(request, "offset", 0) or 0
+    if await wf.storage.get_run(wf.id, run_id) is None and state.live.get(wf.id, run_id) is None:
+        raise Refusal(404, "Workflow run not found")
+    return _stream(_observed(state, wf, run_id, offset))
+
+
+async def _observed(
+    state: ServerState, wf: Workflow, run_id: str, offset: int
+) -> AsyncIterator[bytes]:
+    store = state.events_of(wf)
+    log = state.live.get(wf.id, run_id)
+    after = offset - 1
+    limit = log.base if log is not None else None
+    while store is not None and (limit is None or after + 1 < limit):
+        page = await store.read_events(wf.id, run_id, after_seq=after, limit=256)
+        page = [r for r in page if limit is None or r.seq < limit]
+        if not page:
+            if log is not None or not await _running_elsewhere(wf, run_id):
+                break
+            await asyncio.sleep(_POLL_SECONDS)
+            continue
+        yield b"".join(encode_record(r.event) for r in page)
+        after = page[-1].seq
+    if log is not None:
+        async for piece in log.follow(max(offset, log.base), until_finish=False):
+            yield piece
+
+
+async def _running_elsewhere(wf: Workflow, run_id: str) -> bool:
+    record = await wf.storage.get_run(wf.id, run_id)
+    return record is not None and record.status in ("running", "restarting")
+
+
+async def _start_stream(state: ServerState, request: Request) -> Response:
+    return await _start(state, request, "stream")
+
+
+async def _start_now(state: ServerState, request: Request) -> Response:
+    return await _start(state, request, "start")
+
+
+async def _start_async(state: ServerState, request: Request) -> Response:
+    return await _start(state, request, "async")
+
+
+async def _resume_stream(state: ServerState, request: Request) -> Response:
+    return await _resume(state, request, "stream")
+
+
+async def _resume_now(state: ServerState, request: Request) -> Response:
+    return await _resume(state, request, "resume")
+
+
+async def _resume_async(state: ServerState, request: Request) -> Response:
+    return await _resume(state, request, "async")
+
+
+async def _resume_no_wait(state: ServerState, request: Request) -> Response:
+    return await _resume(state, request, "no-wait")
+
+
+async def _restart_now(state: ServerState, request: Request) -> Response:
+    return await _restart(state, request, False)
+
+
+async def _restart_async(state: ServerState, request: Request) -> Response:
+    return await _restart(state, request, True)
+
+
+# The POST routes under /workflows/{workflowId}/ that take ?runId=, by their last segment.
+EXECUTE = {
+    "create-run": create_run,
+    "start": _start_now,
+    "start-async": _start_async,
+    "stream": _start_stream,
+    "resume": _resume_now,
+    "resume-async": _resume_async,
+    "resume-no-wait": _resume_no_wait,
+    "resume-stream": _resume_stream,
+    "observe": observe,
+    "restart": _restart_now,
+    "restart-async": _restart_async,
+}

@@ -1,0 +1,151 @@
+// Drives an rxflow server with the unmodified @mastra/client-js: `node scenarios.mjs URL NAME`
+// runs one scenario and prints what it saw as one JSON document on stdout.
+import { MastraClient } from '@mastra/client-js';
+
+const [baseUrl, name] = process.argv.slice(2);
+const client = new MastraClient({ baseUrl, retries: 0 });
+
+async function readAll(stream) {
+  const chunks = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return chunks;
+}
+
+async function waitForStatus(workflow, runId, status) {
+  for (let i = 0; i < 200; i++) {
+    const run = await workflow.runById(runId);
+    if (run.status === status) return run;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`run ${runId} never reached ${status}`);
+}
+
+const scenarios = {
+  async list() {
+    const all = await client.listWorkflows();
+    const partial = await client.listWorkflows(undefined, true);
+    return { keys: Object.keys(all), demo: all.demoWorkflow, partial: partial.demoWorkflow };
+  },
+  async details() {
+    const wf = client.getWorkflow('demoWorkflow');
+    const byOwnId = await client.getWorkflow('demo-workflow').details();
+    return { details: await wf.details(), schema: await wf.getSchema(), byOwnId: byOwnId.name };
+  },
+  async stream() {
+    const wf = client.getWorkflow('demoWorkflow');
+    const run = await wf.createRun();
+    const chunks = await readAll(await run.stream({ inputData: { value: 1, extra: true } }));
+    const named = await wf.createRun({ runId: 'chosen-id' });
+    return { runId: run.runId, chunks, named: named.runId };
+  },
+  async suspendResume() {
+    const wf = client.getWorkflow('approval');
+    const run = await wf.createRun();
+    const first = await readAll(await run.stream({ inputData: { value: 1 } }));
+    const suspended = await wf.runById(run.runId);
+    const rest = await readAll(
+      await run.resumeStream({ step: 'approve', resumeData: { approved: true } }),
+    );
+    let again;
+    try {
+      await run.resumeStream({ resumeData: { approved: true } });
+    } catch (error) {
+      again = { status: error.status, body: error.body };
+    }
+    const all = await readAll(await run.observe());
+    return { first, suspended: suspended.status, rest, again, observedTypes: all.map((c) => c.type) };
+  },
+  async asyncRoutes() {
+    const wf = client.getWorkflow('approval');
+    const run = await wf.createRun();
+    const started = await run.startAsync({ inputData: { value: 2 } });
+    const resumed = await run.resumeAsync({ step: 'approve', resumeData: { approved: true } });
+    const failing = await (await client.getWorkflow('fails').createRun()).startAsync({
+      inputData: { value: 1 },
+    });
+    return {
+      started,
+      resumed,
+      failed: { status: failing.status, error: { message: failing.error.message } },
+    };
+  },
+  async cancel() {
+    const wf = client.getWorkflow('slow');
+    const run = await wf.createRun();
+    const stream = await run.stream({ inputData: { value: 3000 } });
+    const reader = stream.getReader();
+    const seen = [];
+    for (;;) {
+      const { value } = await reader.read();
+      seen.push(value);
+      if (value.type === 'workflow-step-start') break;
+    }
+    const answer = await run.cancel();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen.push(value);
+    }
+    const stored = await wf.runById(run.runId);
+    return { answer, types: seen.map((c) => c.type), last: seen.at(-1), stored: stored.status };
+  },
+  async observe() {
+    const wf = client.getWorkflow('slow');
+    const run = await wf.createRun();
+    const stream = await run.stream({ inputData: { value: 400 } });
+    const reader = stream.getReader();
+    await reader.read(); // workflow-start: the run is going
+    const whileRunning = await readAll(await run.observe({ offset: 1 }));
+    const rest = [];
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      rest.push(value);
+    }
+    const afterEnd = await readAll(await run.observe({ offset: 2 }));
+    const pastEnd = await readAll(await run.observe({ offset: 100 }));
+    return {
+      whileRunning: whileRunning.map((c) => c.type),
+      streamed: rest.map((c) => c.type),
+      afterEnd: afterEnd.map((c) => c.type),
+      pastEnd: pastEnd.length,
+    };
+  },
+  async runs() {
+    const wf = client.getWorkflow('approval');
+    const a = await wf.createRun({ resourceId: 'user-a' });
+    await a.startAsync({ inputData: { value: 1 }, resourceId: 'user-a' });
+    const b = await wf.createRun();
+    await b.startAsync({ inputData: { value: 1 } });
+    await b.resumeAsync({ resumeData: { approved: false } });
+    const suspended = await wf.runs({ status: 'suspended' });
+    const byResource = await wf.runs({ resourceId: 'user-a' });
+    const page = await wf.runs({ perPage: 1, page: 0 });
+    const withFields = await wf.runById(b.runId, { fields: ['result'] });
+    const full = await wf.runById(b.runId);
+    const deleted = await wf.deleteRunById(b.runId);
+    let missing;
+    try {
+      await wf.runById(b.runId);
+    } catch (error) {
+      missing = { status: error.status, body: error.body };
+    }
+    const counts = await client.listWorkflowRunCounts();
+    return {
+      suspended: suspended.runs.map((r) => r.runId),
+      a: a.runId,
+      b: b.runId,
+      byResource: byResource.runs.map((r) => [r.runId, r.resourceId]),
+      page: { n: page.runs.length, total: page.total },
+      withFields,
+      fullKeys: Object.keys(full).sort(),
+      fullSteps: full.steps,
+      deleted,
+      missing,
+      counts: counts.approval,
+    };
+  },
+};
+
+const result = await scenarios[name]();
+process.stdout.write(JSON.stringify(result));
