@@ -24,16 +24,18 @@ _FINISHED = ("success", "failed", "canceled", "tripwire", "bailed")
 _POLL_SECONDS = 0.05
 
 
-def _field(body: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+_KINDS = {str: "a string", dict: "an object", bool: "a boolean", int: "an integer"}
+
+
+def _field(body: dict[str, Any], name: str, kind: type) -> Any:
     value = body.get(name)
-    if value is not None and not isinstance(value, kind):
-        expected = (
-            kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        )
+    if value is not None and (
+        not isinstance(value, kind) or (kind is int and isinstance(value, bool))
+    ):
         raise Refusal(
             400,
             "Invalid request body",
-            [{"field": name, "message": f"expected {expected.replace('dict', 'object')}"}],
+            [{"field": name, "message": f"expected {_KINDS[kind]}"}],
         )
     return value
 
@@ -97,14 +99,14 @@ async def _start(state: ServerState, request: Request, mode: str) -> Response:
     request_context = _field(body, "requestContext", dict)
     resource_id = _field(body, "resourceId", str)
     close_on_suspend = _field(body, "closeOnSuspend", bool)
+    run = await wf.get_run(run_id)
+    if run is None and mode == "start":
+        raise Refusal(404, "Workflow run not found")
     try:
         conform(input_data, wf.input_schema)
     except ValidationError as error:
         raise Refusal(400, "Invalid inputData", issues(error, "inputData")) from None
-    run = await wf.get_run(run_id)
     if run is None:
-        if mode == "start":
-            raise Refusal(404, "Workflow run not found")
         run = await wf.create_run(run_id=run_id, resource_id=resource_id)
     _check_startable(run)
     log = await state.live.open(wf.id, run_id, state.events_of(wf))

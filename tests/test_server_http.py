@@ -1,0 +1,331 @@
+"""The server's refusals, authentication, body limit and CORS, called with httpx in process;
+streams read byte by byte and clients that go away, against uvicorn in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from server_app import workflows
+from server_process import serving
+
+from rxflow.server import create_app
+
+GUARD = 10
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(workflows(), max_body_bytes=100)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t/api") as c:
+        yield c
+
+
+def records(body: bytes) -> list[dict[str, Any]]:
+    assert body.endswith(b"\x1e")
+    return [json.loads(piece) for piece in body.split(b"\x1e")[:-1]]
+
+
+async def finished_run(client: httpx.AsyncClient, workflow: str = "demoWorkflow") -> str:
+    run_id: str = (await client.post(f"/workflows/{workflow}/create-run?")).json()["runId"]
+    answer = await client.post(
+        f"/workflows/{workflow}/start-async?runId={run_id}", json={"inputData": {"value": 1}}
+    )
+    assert answer.status_code == 200
+    return run_id
+
+
+async def test_unknown_workflows_and_runs_are_404(client: httpx.AsyncClient) -> None:
+    for method, path in [
+        ("GET", "/workflows/nope"),
+        ("GET", "/workflows/nope/runs"),
+        ("POST", "/workflows/nope/stream?runId=r"),
+    ]:
+        answer = await client.request(method, path)
+        assert (answer.status_code, answer.json()) == (404, {"error": "Workflow not found"})
+    for method, path in [
+        ("GET", "/workflows/demoWorkflow/runs/nope"),
+        ("DELETE", "/workflows/demoWorkflow/runs/nope"),
+        ("POST", "/workflows/demoWorkflow/runs/nope/cancel"),
+        ("POST", "/workflows/demoWorkflow/start?runId=nope"),
+        ("POST", "/workflows/demoWorkflow/resume?runId=nope"),
+        ("POST", "/workflows/demoWorkflow/resume-stream?runId=nope"),
+        ("POST", "/workflows/demoWorkflow/observe?runId=nope"),
+        ("POST", "/workflows/demoWorkflow/restart?runId=nope"),
+    ]:
+        answer = await client.request(method, path)
+        assert (answer.status_code, answer.json()) == (404, {"error": "Workflow run not found"})
+    # nothing was created for the unknown ids
+    listed = (await client.get("/workflows/demoWorkflow/runs")).json()
+    assert listed == {"runs": [], "total": 0}
+
+
+async def test_bad_requests_are_400_with_issues(client: httpx.AsyncClient) -> None:
+    path = "/workflows/demoWorkflow/stream"
+    cases: list[tuple[httpx.Response, dict[str, Any]]] = [
+        (
+            await client.post(path, json={"inputData": {"value": 1}}),
+            {
+                "error": "Invalid query parameters",
+                "issues": [{"field": "runId", "message": "runId is required"}],
+            },
+        ),
+        (
+            await client.post(f"{path}?runId=r", content=b'{"inputData": '),
+            {"error": "Invalid JSON in request body"},
+        ),
+        (
+            await client.post(f"{path}?runId=r", json=[1]),
+            {
+                "error": "Invalid request body",
+                "issues": [{"field": "body", "message": "expected a JSON object"}],
+            },
+        ),
+        (
+            await client.post(f"{path}?runId=r", json={"inputData": {"value": "one"}}),
+            {
+                "error": "Invalid inputData",
+                "issues": [{"field": "inputData.value", "message": "expected int, got 'one'"}],
+            },
+        ),
+        (
+            await client.post(f"{path}?runId=r", json={"inputData": {}}),
+            {
+                "error": "Invalid inputData",
+                "issues": [{"field": "inputData.value", "message": "required field missing"}],
+            },
+        ),
+        (
+            await client.post(f"{path}?runId=r", json={"requestContext": 3}),
+            {
+                "error": "Invalid request body",
+                "issues": [{"field": "requestContext", "message": "expected an object"}],
+            },
+        ),
+        (
+            await client.get("/workflows/demoWorkflow/runs?status=done"),
+            {
+                "error": "Invalid query parameters",
+                "issues": [{"field": "status", "message": "unknown status 'done'"}],
+            },
+        ),
+        (
+            await client.get("/workflows/demoWorkflow/runs?page=-1"),
+            {
+                "error": "Invalid query parameters",
+                "issues": [{"field": "page", "message": "expected an integer >= 0, got '-1'"}],
+            },
+        ),
+        (
+            await client.post("/workflows/demoWorkflow/observe?runId=r&offset=x"),
+            {
+                "error": "Invalid query parameters",
+                "issues": [{"field": "offset", "message": "expected an integer >= 0, got 'x'"}],
+            },
+        ),
+    ]
+    for answer, body in cases:
+        assert (answer.status_code, answer.json()) == (400, body)
+        assert answer.headers["content-type"] == "application/json"
+    # a refused stream leaves no run behind
+    assert (await client.get("/workflows/demoWorkflow/runs/r")).status_code == 404
+
+
+async def test_conflicts_are_409(client: httpx.AsyncClient) -> None:
+    run_id = await finished_run(client)
+    again = await client.post(
+        f"/workflows/demoWorkflow/stream?runId={run_id}", json={"inputData": {"value": 1}}
+    )
+    assert (again.status_code, again.json()) == (
+        409,
+        {"error": f"Workflow run '{run_id}' has already finished (success)"},
+    )
+    for route in ("resume", "resume-async", "resume-stream", "resume-no-wait"):
+        answer = await client.post(f"/workflows/demoWorkflow/{route}?runId={run_id}", json={})
+        assert (answer.status_code, answer.json()) == (
+            409,
+            {"error": f"This workflow run was not suspended (run '{run_id}' is success)"},
+        )
+    fields = await client.get(f"/workflows/demoWorkflow/runs/{run_id}?fields=result,secret")
+    assert (fields.status_code, fields.json()) == (
+        400,
+        {
+            "error": "Invalid query parameters",
+            "issues": [{"field": "fields", "message": "unknown fields: secret"}],
+        },
+    )
+
+
+async def test_bodiless_posts_and_the_bare_question_mark_are_accepted(
+    client: httpx.AsyncClient,
+) -> None:
+    created = await client.post("/workflows/demoWorkflow/create-run?")
+    assert created.status_code == 200 and set(created.json()) == {"runId"}
+    named = await client.post("/workflows/demoWorkflow/create-run?runId=mine", json={})
+    assert named.json() == {"runId": "mine"}
+    run_id = await finished_run(client)
+    observed = await client.post(f"/workflows/demoWorkflow/observe?runId={run_id}")
+    assert observed.status_code == 200
+    assert [r["type"] for r in records(observed.content)][-1] == "workflow-finish"
+    canceled = await client.post(f"/workflows/demoWorkflow/runs/{run_id}/cancel")
+    assert canceled.json() == {"message": "Workflow run cancelled"}
+
+
+async def test_a_bearer_token_guards_every_route(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = create_app(workflows(), auth_token="s3cret")
+    monkeypatch.setenv("RXFLOW_API_TOKEN", "from-env")
+    env_app = create_app(workflows())
+    for application, token in ((app, "s3cret"), (env_app, "from-env")):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t/api") as c:
+            for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": token}):
+                for method, path in [
+                    ("GET", "/workflows"),
+                    ("GET", "/workflows/nope"),
+                    ("POST", "/workflows/demoWorkflow/create-run?"),
+                ]:
+                    answer = await c.request(method, path, headers=headers)
+                    assert (answer.status_code, answer.json()) == (401, {"error": "Unauthorized"})
+                    assert answer.headers["www-authenticate"] == "Bearer"
+            ok = await c.get("/workflows", headers={"authorization": f"Bearer {token}"})
+            assert ok.status_code == 200
+
+
+async def test_bodies_over_the_limit_are_413_without_being_read_whole(
+    client: httpx.AsyncClient,
+) -> None:
+    big = {"inputData": {"value": 1, "padding": "x" * 200}}
+    answer = await client.post("/workflows/demoWorkflow/stream?runId=r", json=big)
+    assert (answer.status_code, answer.json()) == (
+        413,
+        {"error": "Request body too large (limit: 100 bytes)"},
+    )
+    pieces_sent = 0
+
+    async def endless() -> AsyncIterator[bytes]:  # no content-length: chunked
+        nonlocal pieces_sent
+        while pieces_sent < 10_000:
+            pieces_sent += 1
+            yield b"x" * 60
+
+    answer = await client.post("/workflows/demoWorkflow/create-run?", content=endless())
+    assert answer.status_code == 413
+    assert (await client.get("/workflows/demoWorkflow/runs")).json()["total"] == 0
+
+
+async def test_cors_only_for_the_given_origins() -> None:
+    app = create_app(workflows(), cors_origins=["http://ok.example"])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t/api") as c:
+        preflight = {"access-control-request-method": "POST"}
+        ok = await c.options("/workflows", headers={"origin": "http://ok.example", **preflight})
+        assert ok.status_code == 200
+        assert ok.headers["access-control-allow-origin"] == "http://ok.example"
+        bad = await c.options("/workflows", headers={"origin": "http://evil.example", **preflight})
+        assert bad.status_code == 400
+        assert "access-control-allow-origin" not in bad.headers
+        plain = await c.get("/workflows", headers={"origin": "http://evil.example"})
+        assert "access-control-allow-origin" not in plain.headers
+    app = create_app(workflows())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t/api") as c:
+        plain = await c.get("/workflows", headers={"origin": "http://ok.example"})
+        assert "access-control-allow-origin" not in plain.headers
+
+
+# --- against uvicorn -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    with serving() as base:
+        yield f"{base}/api"
+
+
+def wait_for_status(url: str, workflow: str, run_id: str, status: str) -> dict[str, Any]:
+    deadline = time.monotonic() + GUARD
+    while True:
+        record: dict[str, Any] = httpx.get(f"{url}/workflows/{workflow}/runs/{run_id}").json()
+        if record.get("status") == status or time.monotonic() > deadline:
+            return record
+        time.sleep(0.02)
+
+
+def test_a_stream_read_one_byte_at_a_time(url: str) -> None:
+    body = bytearray()
+    with httpx.stream(
+        "POST", f"{url}/workflows/approval/stream?runId=bytes", json={"inputData": {"value": 5}}
+    ) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/plain")
+        for byte in response.iter_raw(1):
+            assert len(byte) == 1
+            body += byte
+    chunks = records(bytes(body))
+    assert [c["type"] for c in chunks] == [
+        "workflow-start",
+        "workflow-step-start",
+        "workflow-step-output",
+        "workflow-step-result",
+        "workflow-step-start",
+        "workflow-step-suspended",
+        "workflow-finish",
+    ]
+    assert b"\n" not in body and b", " not in body  # compact, nothing between records
+    assert chunks[-1]["payload"]["workflowStatus"] == "suspended"
+
+
+def test_a_client_that_disconnects_does_not_stop_the_run(url: str) -> None:
+    with httpx.stream(
+        "POST", f"{url}/workflows/slow/stream?runId=gone", json={"inputData": {"value": 300}}
+    ) as response:
+        first = next(response.iter_raw())
+        assert first.startswith(b'{"type":"workflow-start"')
+    # the connection is closed here, mid-run
+    record = wait_for_status(url, "slow", "gone", "success")
+    assert record["status"] == "success"
+    assert record["result"] == {"value": 600}
+    observed = httpx.post(f"{url}/workflows/slow/observe?runId=gone").content
+    assert [c["type"] for c in records(observed)][-1] == "workflow-finish"
+
+
+def test_no_stack_trace_or_path_in_any_answer(url: str) -> None:
+    answers = [
+        httpx.post(f"{url}/workflows/demoWorkflow/stream?runId=t", content=b"\xff\xfe"),
+        httpx.get(f"{url}/workflows/demoWorkflow/runs?fromDate=yesterday"),
+        httpx.post(f"{url}/workflows/demoWorkflow/resume-async?runId=t", json={"step": 3}),
+    ]
+    for answer in answers:
+        assert 400 <= answer.status_code < 500
+        assert "Traceback" not in answer.text and "/rxflow/" not in answer.text
+        assert set(answer.json()) <= {"error", "issues"}
+
+
+def test_two_server_processes_on_one_sqlite_file(tmp_path: Path) -> None:
+    db = str(tmp_path / "runs.db")
+    with serving(RXFLOW_TEST_DB=db) as a, serving(RXFLOW_TEST_DB=db) as b:
+        with httpx.stream(
+            "POST",
+            f"{a}/api/workflows/slow/stream?runId=shared",
+            json={"inputData": {"value": 400}},
+            timeout=GUARD,
+        ) as response:
+            iterator = response.iter_raw()
+            head = next(iterator)
+            # the other process replays what was stored and follows the run to its end
+            observed = httpx.post(
+                f"{b}/api/workflows/slow/observe?runId=shared", timeout=GUARD
+            ).content
+            streamed = head + b"".join(iterator)
+        types = [c["type"] for c in records(observed)]
+        assert types[0] == "workflow-start" and types[-1] == "workflow-finish"
+        assert records(observed)[-1]["payload"]["workflowStatus"] == "success"
+        assert records(observed) == records(streamed)
+        record = httpx.get(f"{b}/api/workflows/slow/runs/shared").json()
+        assert record["status"] == "success"
