@@ -30,6 +30,7 @@ from .graph import (
 )
 from .mapping import function_body, mapping_body
 from .run import Run
+from .run.options import check_run_keys
 from .schema import check_schema
 from .step import Step
 from .storage import InMemoryStorage, Storage
@@ -361,6 +362,7 @@ class Workflow:
         use :meth:`get_run`.
         """
         self._check_committed("create_run")
+        check_run_keys(run_id, resource_id)
         if run_id is not None:
             live = self._runs.get(run_id)
             if live is not None:

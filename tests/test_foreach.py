@@ -247,7 +247,7 @@ async def test_foreach_over_many_items_with_history_limit() -> None:
     assert count == 2004
     result = await output.result
     assert result.result == [i + 1 for i in range(2000)]
-    assert len(output._history) <= 20  # bounded: at most twice the limit is ever kept
+    assert len(output._log.events) <= 20  # bounded: at most twice the limit is ever kept
 
 
 async def test_an_item_that_bails_ends_the_workflow_after_the_block_settles() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+import reactivex.operators as rxops
 from _steps import asker, const, inc, wf_of
 from conftest import GUARD, collect, types, wire
 
@@ -120,3 +122,48 @@ async def test_status_follows_failure_and_suspension_during_iteration() -> None:
         statuses.append((chunk.type, output.status))
     assert statuses[0] == ("workflow-start", "running")
     assert statuses[-1] == ("workflow-finish", "suspended")
+
+
+# --- result and usage are replaying one-value Observables ------------------------------------
+
+
+async def test_result_and_usage_replay_to_rx_subscribers_early_and_late() -> None:
+    run = await wf_of(inc("a"), wid="replay1").create_run()
+    output = run.stream(input_data=1)
+    early: list[Any] = []
+    done: list[str] = []
+    output.result.subscribe(early.append, on_completed=lambda: done.append("early"))
+    result = await output.result
+    await collect(output)
+    late: list[Any] = []
+    output.result.subscribe(late.append, on_completed=lambda: done.append("late"))
+    usages: list[Any] = []
+    output.usage.subscribe(usages.append, on_completed=lambda: done.append("usage"))
+    assert early == [result] and late == [result] and result.result == 2
+    assert usages == [rxflow.Usage()] and await output.usage == rxflow.Usage()
+    assert done == ["early", "late", "usage"]
+    piped: list[Any] = []
+    output.result.pipe(rxops.map(lambda r: r.status)).subscribe(piped.append)
+    assert piped == ["success"]
+
+
+async def test_result_of_an_error_before_execution_rejects_subscribers_too() -> None:
+    run = await wf_of(inc("a"), wid="replay2", input_schema=int).create_run()
+    output = run.stream(input_data="not a number")
+    errors: list[BaseException] = []
+    output.result.subscribe(on_error=errors.append)
+    with pytest.raises(rxflow.ValidationError):
+        await output.result
+    assert [type(e) for e in errors] == [rxflow.ValidationError]
+    assert output.status == "failed"
+
+
+async def test_observe_stream_before_any_stream_is_an_empty_ended_output() -> None:
+    run = await wf_of(inc("a"), wid="replay3").create_run()
+    observed = run.observe_stream()
+    assert observed.status == "pending"
+    assert await collect(observed) == []
+    assert await observed.usage == rxflow.Usage()
+    seen: list[Any] = []
+    observed.events.subscribe(seen.append, on_completed=lambda: seen.append("completed"))
+    assert seen == ["completed"]

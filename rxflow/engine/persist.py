@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from ..errors import StorageError
 from ..snapshot import WireCache
 from ..storage.protocol import SnapshotBuilder, follow_live, is_durable
@@ -32,25 +34,31 @@ def _no_snapshot() -> dict[str, Any]:
     raise RuntimeError("this run's segment has ended; its persister writes nothing more")
 
 
+@attrs.define(slots=True, eq=False)
 class Persister:
-    """Ordered, coalescing snapshot writer for one run."""
+    """Ordered, coalescing snapshot writer for one run (made with ``Persister.open``)."""
 
-    __slots__ = (
-        "_build",
-        "_cache",
-        "_dirty",
-        "_task",
-        "durable",
-        "error",
-        "live",
-        "resource_id",
-        "run_id",
-        "storage",
-        "workflow_id",
-    )
+    storage: Storage
+    workflow_id: str
+    run_id: str
+    resource_id: str | None
+    _build: SnapshotBuilder
+    # Whether the mark-driven trail is written (the store is durable; off once closed).
+    # Durable: step results are converted to JSON data as each step ends (a step whose output
+    # JSON cannot carry fails there), and snapshots reuse those wire forms.
+    durable: bool
+    # The store follows the run live: it reads the run's progress from a builder when asked,
+    # and takes the run's own snapshots with step results as objects.
+    live: bool
+    _cache: WireCache | None = attrs.field(init=False, default=None)
+    _dirty: bool = attrs.field(init=False, default=False)
+    _task: asyncio.Task[None] | None = attrs.field(init=False, default=None)
+    # The first failed write; the run checks it at entry boundaries and fails with it.
+    error: StorageError | None = attrs.field(init=False, default=None)
 
-    def __init__(
-        self,
+    @classmethod
+    def open(
+        cls,
         storage: Storage,
         *,
         workflow_id: str,
@@ -58,23 +66,11 @@ class Persister:
         resource_id: str | None,
         build: SnapshotBuilder,
         live_build: SnapshotBuilder,
-    ) -> None:
-        self.storage = storage
-        self.workflow_id = workflow_id
-        self.run_id = run_id
-        self.resource_id = resource_id
-        # Durable: step results are converted to JSON data as each step ends (a step whose
-        # output JSON cannot carry fails there), and snapshots reuse those wire forms.
-        self.durable = is_durable(storage)
-        self._cache: WireCache | None = None
-        self._build = build
-        self._dirty = False
-        self._task: asyncio.Task[None] | None = None
-        # A store with a live lane reads the run's progress from ``live_build`` when asked,
-        # and takes the run's own snapshots with step results as objects.
-        self.live = follow_live(storage, workflow_id, run_id, live_build)
-        # The first failed write; the run checks it at entry boundaries and fails with it.
-        self.error: StorageError | None = None
+    ) -> Persister:
+        """The persister of one segment of a run: it asks ``storage`` whether it is durable,
+        and offers it to follow the run live through ``live_build``."""
+        live = follow_live(storage, workflow_id, run_id, live_build)
+        return cls(storage, workflow_id, run_id, resource_id, build, is_durable(storage), live)
 
     @property
     def cache(self) -> WireCache:

@@ -128,7 +128,7 @@ class PostgresStorage:
                 f"pool must be a psycopg_pool.AsyncConnectionPool, got {type(pool).__name__}"
             )
         store = cls.__new__(cls)
-        store._setup("", pool, lease_ttl, 1, max(1, pool.max_size), timeout, clock)
+        cls._setup(store, "", pool, lease_ttl, 1, max(1, pool.max_size), timeout, clock)
         return store
 
     @property

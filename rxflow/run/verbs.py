@@ -1,0 +1,396 @@
+"""``Run``: one execution of a workflow and its verbs: start, stream, resume, resume_stream,
+restart, cancel, watch, observe_stream and status."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..context import RequestContext, TracingContext
+from ..engine.state import ExecutionState, RunScope, new_run_id, now_ms
+from ..errors import RxflowError
+from ..events import EmptyPayload, WorkflowCanceled
+from ..output import WorkflowRunOutput, ended_output
+from ..results import WorkflowResult
+from ..resume import StepSelector
+from ..snapshot import pending_snapshot
+from ..status import RunStatus
+from ..stored import load_snapshot, persist_snapshot, stored_run, update_status
+from ..tracing import TracingOptions
+from .bus import EventBus
+from .executions import FINISHED, Claimed, claim_restart, claim_resume, new_execution
+from .options import RunOptions
+from .segment import Segment, launch, stored_result
+
+if TYPE_CHECKING:
+    from ..workflow import Workflow
+
+__all__ = ["Run"]
+
+
+class Run:
+    """One run of a workflow. Create it with ``await workflow.create_run()``.
+
+    A run owns a hot event bus: its engine emits into it, its outputs (``stream``,
+    ``resume_stream``) and watchers listen. Each start, resume or restart is one segment of
+    execution (``rxflow.run.segment``), which stores its end before its result resolves.
+    """
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        run_id: str,
+        resource_id: str | None,
+        status: RunStatus = "pending",
+    ) -> None:
+        self.workflow = workflow
+        self.run_id = run_id
+        self.workflow_id = workflow.id
+        self.resource_id = resource_id
+        self._status = status
+        self._bus = EventBus()
+        self._scope: RunScope | None = None
+        self._segment: Segment | None = None
+        self._watchers = 0
+
+    @classmethod
+    async def create(
+        cls, workflow: Workflow, *, run_id: str | None, resource_id: str | None
+    ) -> Run:
+        """A new run (its ``pending`` snapshot stored), or the stored run ``run_id``."""
+        storage = workflow.storage
+        if run_id is not None:
+            record = await stored_run(storage, workflow.id, run_id)
+            if record is not None:
+                owner = resource_id if resource_id is not None else record.resource_id
+                return cls(workflow, run_id, owner, status=record.status)
+        run = cls(workflow, run_id or new_run_id(), resource_id)
+        await persist_snapshot(
+            storage,
+            workflow.id,
+            run.run_id,
+            pending_snapshot(workflow.graph, run.run_id, now_ms()),
+            resource_id=resource_id,
+        )
+        return run
+
+    @property
+    def status(self) -> RunStatus:
+        """``pending`` before it starts, then ``running``, ``suspended`` and its final status."""
+        return self._status
+
+    def __repr__(self) -> str:
+        return f"<Run {self.workflow_id}/{self.run_id} {self._status}>"
+
+    # -- starting ---------------------------------------------------------------------------
+
+    async def start(
+        self,
+        input_data: Any = None,
+        initial_state: Mapping[str, Any] | None = None,
+        request_context: RequestContext | Mapping[str, Any] | None = None,
+        tracing_context: TracingContext | None = None,
+        tracing_options: TracingOptions | None = None,
+    ) -> WorkflowResult:
+        """Run to the end (or a suspension) and return the ``WorkflowResult``.
+
+        Raises ``ValidationError`` for bad input, initial state or request context, and
+        ``TypeError`` for arguments of the wrong type.
+        """
+        self._check_startable()
+        options = RunOptions(request_context, tracing_context, tracing_options, initial_state)
+        ex = new_execution(self.workflow.program, self.run_id, input_data, options, self._new_scope)
+        output = self._new_output(options)
+        self._launch(ex, options)
+        return await output.result  # type: ignore[no-any-return]
+
+    def stream(
+        self,
+        input_data: Any = None,
+        initial_state: Mapping[str, Any] | None = None,
+        request_context: RequestContext | Mapping[str, Any] | None = None,
+        tracing_context: TracingContext | None = None,
+        tracing_options: TracingOptions | None = None,
+        close_on_suspend: bool = True,
+        history_limit: int | None = None,
+    ) -> WorkflowRunOutput:
+        """Start the run now and return its live output (the same output on a second call).
+
+        Errors before execution (bad input...) do not raise here: the output reports them
+        with a failed ``workflow-finish`` and ``await output.result`` raises them. Arguments
+        of the wrong type raise ``TypeError`` here.
+        """
+        options = RunOptions(
+            request_context,
+            tracing_context,
+            tracing_options,
+            initial_state,
+            close_on_suspend,
+            history_limit,
+        )
+        if self._bus.latest is not None:
+            return self._bus.latest
+        self._check_startable()
+        output = self._new_output(options)
+        try:
+            ex = new_execution(
+                self.workflow.program, self.run_id, input_data, options, self._new_scope
+            )
+        except RxflowError as error:
+            self._status = "failed"
+            self._bus.drop(output)
+            output.feed_failure(error)
+            return output
+        self._launch(ex, options)
+        return output
+
+    def _check_startable(self) -> None:
+        if self._status != "pending":
+            raise RxflowError(
+                f"run '{self.run_id}' was already started (status: {self._status}); "
+                "create a new run to run again"
+            )
+
+    def _new_output(self, options: RunOptions) -> WorkflowRunOutput:
+        output = WorkflowRunOutput(
+            run_id=self.run_id,
+            workflow_id=self.workflow_id,
+            close_on_suspend=options.close_on_suspend,
+            history_limit=options.history_limit,
+        )
+        self._bus.feed(output)
+        return output
+
+    def _new_scope(self, request_context: RequestContext) -> RunScope:
+        bus = self._bus
+        scope = RunScope(
+            run_id=self.run_id,
+            workflow_id=self.workflow_id,
+            resource_id=self.resource_id,
+            emit=bus.on_next,
+            bus=bus,
+            request_context=request_context,
+            loop=asyncio.get_running_loop(),
+            on_abort_request=self._abort,
+        )
+        scope.watched = self._watchers > 0
+        self._scope = scope
+        return scope
+
+    def _launch(
+        self,
+        ex: ExecutionState,
+        options: RunOptions,
+        claimed: Claimed | None = None,
+        running_status: RunStatus = "running",
+    ) -> Segment:
+        """Run a segment of execution: a start, or the continuation of a claimed run."""
+        self._status = "running"
+        self._bus.resume_outputs()
+        self._segment = launch(
+            self,
+            ex,
+            self.workflow.storage,
+            resume=None if claimed is None else claimed.resume,
+            tracing_context=options.tracing_context,
+            tracing_options=options.tracing_options,
+            resumed_from=None if claimed is None else claimed.resumed_from,
+            running_status=running_status,
+        )
+        return self._segment
+
+    def segment_ended(self, segment: Segment) -> None:
+        """Package-internal (the segment calls it): the segment ended with ``segment.result``."""
+        result = segment.result
+        assert result is not None
+        if result.status == "canceled":
+            self._bus.on_next(WorkflowCanceled(run_id=self.run_id, payload=EmptyPayload()))
+        self._status = result.status
+        self._bus.end_outputs(result)
+
+    # -- resuming -------------------------------------------------------------------------------
+
+    async def resume(
+        self,
+        step: StepSelector = None,
+        resume_data: Any = None,
+        request_context: RequestContext | Mapping[str, Any] | None = None,
+        for_each_index: int | None = None,
+        label: str | None = None,
+        tracing_options: TracingOptions | None = None,
+        *,
+        allow_changed_graph: bool = False,
+    ) -> WorkflowResult:
+        """Resume the suspended run and return its ``WorkflowResult``.
+
+        ``step`` is a step, a step id, a dotted ``"outer.inner"`` path or a list of those;
+        omitted, it is the single suspended path. Raises ``ResumeError`` (unknown run, not
+        suspended, step not suspended, several candidates), ``WorkflowChangedError`` (the
+        workflow's graph changed since the run was stored), ``ValidationError`` (bad
+        ``resume_data``), ``ResumeAlreadyClaimedError`` (another caller won) or
+        ``SnapshotError`` (the stored snapshot is damaged); after any of these the run is
+        still suspended and resumable. ``allow_changed_graph=True`` continues a run stored by
+        a different graph: it resumes at the entry of the new graph that holds the suspended
+        step, found by id; steps before that entry do not run (even new ones), stored results
+        are kept by step id, and the entries after it run as the new graph says. Arguments of
+        the wrong type raise ``TypeError``.
+        """
+        options = RunOptions(
+            request_context,
+            tracing_options=tracing_options,
+            step=step,
+            for_each_index=for_each_index,
+            label=label,
+            allow_changed_graph=allow_changed_graph,
+        )
+        segment = await self._claim_and_launch(options, resume_data)
+        return await segment.outcome()
+
+    def resume_stream(
+        self,
+        step: StepSelector = None,
+        resume_data: Any = None,
+        request_context: RequestContext | Mapping[str, Any] | None = None,
+        for_each_index: int | None = None,
+        label: str | None = None,
+        tracing_options: TracingOptions | None = None,
+        history_limit: int | None = None,
+        *,
+        allow_changed_graph: bool = False,
+    ) -> WorkflowRunOutput:
+        """Resume the suspended run; a new output with its own ``workflow-start`` and
+        ``workflow-finish``, which closes when this segment ends (even at a new suspension).
+
+        Errors that ``resume`` raises are reported through the output instead (arguments of
+        the wrong type still raise ``TypeError`` here). ``allow_changed_graph`` is as for
+        ``resume``.
+        """
+        options = RunOptions(
+            request_context,
+            tracing_options=tracing_options,
+            history_limit=history_limit,
+            step=step,
+            for_each_index=for_each_index,
+            label=label,
+            allow_changed_graph=allow_changed_graph,
+        )
+        output = self._new_output(options)
+        asyncio.get_running_loop().create_task(self._resume_into(output, options, resume_data))
+        return output
+
+    async def _resume_into(
+        self, output: WorkflowRunOutput, options: RunOptions, resume_data: Any
+    ) -> None:
+        try:
+            await self._claim_and_launch(options, resume_data)
+        except RxflowError as error:
+            self._bus.drop(output)
+            output.feed_failure(error)
+
+    async def _claim_and_launch(self, options: RunOptions, resume_data: Any) -> Segment:
+        workflow = self.workflow
+        claimed = await claim_resume(
+            workflow.storage, workflow.program, self.run_id, options, resume_data, self._new_scope
+        )
+        return self._launch(claimed.ex, options, claimed)
+
+    async def restart(self, *, allow_changed_graph: bool = False) -> WorkflowResult:
+        """Continue a run left ``running`` by a process that is gone (the caller knows it is).
+
+        Top-level entries that finished are not run again, nor are block items whose results
+        were stored; the entry that was running continues from what was stored. A finished run
+        returns its stored result. Claims the run by compare-and-set from ``running`` to
+        ``restarting``, so two restarts cannot both run it (``ResumeAlreadyClaimedError``); the
+        restarted run keeps the status ``restarting`` until it ends. (If the process of a
+        restart dies too, set the status back with ``storage.update_status(workflow_id,
+        run_id, "running", expected="restarting")`` before restarting again.)
+
+        A damaged stored snapshot raises ``SnapshotError`` and a graph changed since the run
+        was stored ``WorkflowChangedError``, before the run is claimed; with
+        ``allow_changed_graph=True`` the run continues at the entry of the new graph that holds
+        the steps of the entry it was in (found by id), as ``resume`` describes.
+        """
+        options = RunOptions(allow_changed_graph=allow_changed_graph)
+        workflow = self.workflow
+        claimed = await claim_restart(
+            workflow.storage,
+            workflow.program,
+            self.run_id,
+            self._new_scope,
+            allow_changed_graph=options.allow_changed_graph,
+        )
+        if isinstance(claimed, WorkflowResult):
+            self._status = claimed.status
+            return claimed
+        segment = self._launch(claimed.ex, options, claimed, running_status="restarting")
+        segment.persister.mark()
+        return await segment.outcome()
+
+    # -- control --------------------------------------------------------------------------------
+
+    def _abort(self) -> None:
+        """Cancel requested (``run.cancel()`` or ``ctx.abort()``), on the loop thread."""
+        scope = self._scope
+        if scope is None or self._status != "running":
+            return
+        scope.fire_abort()
+        if self._segment is not None:
+            self._segment.stop()
+
+    async def cancel(self) -> None:
+        """Cancel the run: in-flight async bodies see ``CancelledError``, sleeps end at once,
+        queued foreach items never start; status becomes ``canceled``, stored before this
+        returns. A suspended run is canceled in storage and its open outputs end.
+        Canceling a finished run does nothing.
+        """
+        if self._status in FINISHED:
+            return
+        if self._status == "running" and self._segment is not None:
+            self._abort()
+            outcome = await asyncio.shield(self._segment.outcome())
+            if outcome.status != "suspended":
+                return
+            # The segment reached its suspension before the abort could stop it: cancel the
+            # suspended run like any other.
+        storage = self.workflow.storage
+        if await update_status(
+            storage, self.workflow_id, self.run_id, "canceled", expected=("pending", "suspended")
+        ):
+            self._status = "canceled"
+            self._bus.on_next(WorkflowCanceled(run_id=self.run_id, payload=EmptyPayload()))
+            snapshot = await load_snapshot(storage, self.workflow_id, self.run_id)
+            self._bus.end_outputs(stored_result(snapshot or {}, self.run_id, status="canceled"))
+
+    def watch(self, callback: Callable[[Any], None]) -> Callable[[], None]:
+        """Call ``callback`` with every raw engine event (``workflow-step-finish`` included).
+
+        Returns a function that stops watching.
+        """
+        self._watchers += 1
+        if self._scope is not None:
+            self._scope.watched = True
+
+        detach = self._bus.watch(callback)
+        stopped = False
+
+        def unsubscribe() -> None:
+            nonlocal stopped
+            if stopped:
+                return
+            stopped = True
+            detach()
+            self._watchers -= 1
+            if self._scope is not None:
+                self._scope.watched = self._watchers > 0
+
+        return unsubscribe
+
+    def observe_stream(self) -> WorkflowRunOutput:
+        """A replay of the latest ``stream``/``resume_stream`` output of this run object.
+
+        Before any stream was started here it is an empty output that has already ended.
+        """
+        if self._bus.latest is not None:
+            return self._bus.latest
+        return ended_output(self.run_id, self.workflow_id, self._status)
