@@ -122,12 +122,15 @@ class LiveRuns:
     def get(self, workflow_id: str, run_id: str) -> RunLog | None:
         return self.logs.get((workflow_id, run_id))
 
-    async def open(self, workflow_id: str, run_id: str, store: EventLog | None) -> RunLog:
-        """The run's log here, made with the store's next free number when there is none."""
+    async def open(
+        self, workflow_id: str, run_id: str, store: EventLog | None, *, fresh: bool = False
+    ) -> RunLog:
+        """The run's log here, made with the store's next free number when there is none
+        (0 for a ``fresh`` run, one that never ran, without asking the store)."""
         log = self.logs.get((workflow_id, run_id))
         if log is not None:
             return log
-        base = await _next_number(store, workflow_id, run_id)
+        base = 0 if fresh else await _next_number(store, workflow_id, run_id)
         log = self.logs.get((workflow_id, run_id))  # another request may have made it meanwhile
         if log is None:
             log = self.logs[(workflow_id, run_id)] = RunLog(workflow_id, run_id, base, store)

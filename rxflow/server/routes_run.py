@@ -109,7 +109,8 @@ async def _start(state: ServerState, request: Request, mode: str) -> Response:
     if run is None:
         run = await wf.create_run(run_id=run_id, resource_id=resource_id)
     _check_startable(run)
-    log = await state.live.open(wf.id, run_id, state.events_of(wf))
+    # A pending run never ran, so its event log is empty.
+    log = await state.live.open(wf.id, run_id, state.events_of(wf), fresh=True)
     try:
         _check_startable(run)  # again: another request may have started it meanwhile
     except Refusal:
