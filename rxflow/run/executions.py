@@ -18,7 +18,7 @@ from ..results import WorkflowResult
 from ..resume import load_checked, plan_resume, release_claim
 from ..snapshot import restore_execution
 from ..status import ResultStatus
-from ..storage import Storage
+from ..storage.protocol import Storage
 from ..stored import update_status
 from .options import RunOptions, as_request_context
 from .segment import stored_result

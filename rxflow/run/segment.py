@@ -21,7 +21,7 @@ from ..errors import StorageError
 from ..results import StepResult, WorkflowResult
 from ..snapshot import WireCache, build_snapshot
 from ..status import ResultStatus, RunStatus
-from ..storage import Storage
+from ..storage.protocol import Storage
 from ..tracing import TracingOptions, end_span, run_span, span_ids
 
 __all__ = ["Segment", "SegmentOwner", "launch", "stored_result"]
