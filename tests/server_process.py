@@ -24,9 +24,9 @@ def free_port() -> int:
         return port
 
 
-@contextmanager
-def serving(**env: str) -> Iterator[str]:
-    """Serve tests/server_app.py; yields its base URL; stops it at the end."""
+def start_server(**env: str) -> tuple[subprocess.Popen[bytes], str]:
+    """Start tests/server_app.py with uvicorn; returns the process and its base URL once it
+    answers."""
     port = free_port()
     environment = {**os.environ, **env, "PYTHONPATH": f"{ROOT}{os.pathsep}{TESTS}"}
     process = subprocess.Popen(
@@ -41,26 +41,37 @@ def serving(**env: str) -> Iterator[str]:
             str(port),
             "--log-level",
             "warning",
-        ],
+        ],  # fmt: skip
         cwd=TESTS,
         env=environment,
     )
     url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            httpx.get(f"{url}/api/workflows", timeout=1)
+            return process, url
+        except httpx.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                stop_server(process)
+                raise RuntimeError("the test server did not start") from None
+            time.sleep(0.05)
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(f"{url}/api/workflows", timeout=1)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the test server did not start") from None
-                time.sleep(0.05)
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def serving(**env: str) -> Iterator[str]:
+    """Serve tests/server_app.py; yields its base URL; stops it at the end."""
+    process, url = start_server(**env)
+    try:
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(process)

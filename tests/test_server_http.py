@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from server_app import workflows
-from server_process import serving
+from server_process import serving, start_server, stop_server
 
 from rxflow.server import create_app
 
@@ -329,3 +329,38 @@ def test_two_server_processes_on_one_sqlite_file(tmp_path: Path) -> None:
         assert records(observed) == records(streamed)
         record = httpx.get(f"{b}/api/workflows/slow/runs/shared").json()
         assert record["status"] == "success"
+
+
+def test_a_server_killed_mid_run_then_started_again(tmp_path: Path) -> None:
+    db = str(tmp_path / "runs.db")
+    process, a = start_server(RXFLOW_TEST_DB=db)
+    try:
+        with httpx.stream(
+            "POST",
+            f"{a}/api/workflows/slow/stream?runId=crash",
+            json={"inputData": {"value": 1500}},
+            timeout=GUARD,
+        ) as response:
+            head = b""
+            for piece in response.iter_raw():
+                head += piece
+                if head.count(b"\x1e") >= 2:
+                    break
+            time.sleep(0.3)  # the records reach the file
+            process.kill()
+    finally:
+        stop_server(process)
+    with serving(RXFLOW_TEST_DB=db) as b:
+        record = httpx.get(f"{b}/api/workflows/slow/runs/crash").json()
+        assert record["status"] == "running"
+        restarted = httpx.post(
+            f"{b}/api/workflows/slow/restart-async?runId=crash", json={}, timeout=GUARD
+        )
+        assert restarted.status_code == 200
+        assert restarted.json()["status"] == "success"
+        assert restarted.json()["result"] == {"value": 3000}
+        replayed = records(
+            httpx.post(f"{b}/api/workflows/slow/observe?runId=crash", timeout=GUARD).content
+        )
+        assert replayed[:2] == records(head[: head.rindex(b"\x1e") + 1])[:2]
+        assert [c["type"] for c in replayed[:2]] == ["workflow-start", "workflow-step-start"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -242,8 +243,12 @@ async def _observed(
 
 
 async def _running_elsewhere(wf: Workflow, run_id: str) -> bool:
+    """Whether another process is executing the run (a run whose owner's lease expired is
+    not: its process is gone, and nothing more will be logged until it is restarted)."""
     record = await wf.storage.get_run(wf.id, run_id)
-    return record is not None and record.status in ("running", "restarting")
+    if record is None or record.status not in ("running", "restarting"):
+        return False
+    return record.lease is None or record.lease.expires_at > time.time_ns() // 1_000_000
 
 
 async def _start_stream(state: ServerState, request: Request) -> Response:
