@@ -1,4 +1,4 @@
-"""Tracing with opentelemetry-api (SPEC §12): the run, block and step spans, and their options.
+"""Tracing with opentelemetry-api: the run, block and step spans, and their options.
 
 Spans are made current while their work runs, so parenthood follows the engine's structure on
 its own: sibling tasks inherit their block's span, thread bodies inherit their step's span, a

@@ -6,7 +6,6 @@ the engine program that runs it.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Union
@@ -30,32 +29,16 @@ from .graph import (
 )
 from .mapping import function_body, mapping_body
 from .run import Run
-from .run.options import check_run_keys
+from .run.registry import RunRegistry
 from .schema import check_schema
 from .step import Step
 from .storage import InMemoryStorage, Storage
-from .stored import stored_run
+from .storage.checks import check_storage_object
 
 __all__ = ["RetryConfig", "StepOrWorkflow", "Workflow", "create_workflow"]
 
 #: What the builder methods take as a step: a ``Step``, or a committed ``Workflow`` to nest.
 StepOrWorkflow = Union[Step, "Workflow"]
-
-# The methods a storage must have for runs to be created on it (the rest of the protocol is
-# used later; these catch a path or a class passed where an instance belongs).
-_STORAGE_METHODS = ("persist_snapshot", "load_snapshot", "update_status", "get_run")
-
-
-def _check_storage(workflow_id: str, storage: object) -> None:
-    if storage is None:
-        return
-    if isinstance(storage, type) or not all(
-        callable(getattr(storage, name, None)) for name in _STORAGE_METHODS
-    ):
-        raise WorkflowDefinitionError(
-            f"workflow '{workflow_id}': storage must be a Storage such as InMemoryStorage() "
-            f"or SQLiteStorage(path), got {storage!r}"
-        )
 
 
 class Workflow:
@@ -107,7 +90,7 @@ class Workflow:
             raise WorkflowDefinitionError(
                 f"workflow '{id}': metadata must be a mapping or None, got {metadata!r}"
             )
-        _check_storage(id, storage)
+        check_storage_object(storage, f"workflow '{id}'")
         self.id = id
         self.input_schema = input_schema
         self.output_schema = output_schema
@@ -125,9 +108,7 @@ class Workflow:
         self._sleep_count = 0
         self._graph: WorkflowGraph | None = None
         self._program: Program | None = None
-        self._runs: weakref.WeakValueDictionary[str, Run] = weakref.WeakValueDictionary()
-
-    # -- introspection -------------------------------------------------------------------
+        self._runs = RunRegistry()
 
     @property
     def committed(self) -> bool:
@@ -147,7 +128,7 @@ class Workflow:
 
     def use_storage(self, storage: Storage) -> None:
         """Make ``storage`` the store of this workflow's runs (before it has any run)."""
-        _check_storage(self.id, storage)
+        check_storage_object(storage, f"workflow '{self.id}'")
         if self._runs:
             raise WorkflowDefinitionError(
                 f"workflow '{self.id}' already has runs; set its storage before creating any"
@@ -176,8 +157,6 @@ class Workflow:
     def __repr__(self) -> str:
         state = "committed" if self.committed else "building"
         return f"<Workflow {self.id!r} {state}, {len(self._entries)} entries>"
-
-    # -- building ------------------------------------------------------------------------
 
     def _node(self, value: object, where: str) -> StepLike:
         """The graph node for a step argument: the step itself, or a nested workflow's graph."""
@@ -349,8 +328,6 @@ class Workflow:
         self._graph = graph
         return self
 
-    # -- running -------------------------------------------------------------------------
-
     async def create_run(self, run_id: str | None = None, resource_id: str | None = None) -> Run:
         """A run of this workflow: attach to ``run_id`` if it exists, else create it.
 
@@ -362,14 +339,7 @@ class Workflow:
         use :meth:`get_run`.
         """
         self._check_committed("create_run")
-        check_run_keys(run_id, resource_id)
-        if run_id is not None:
-            live = self._runs.get(run_id)
-            if live is not None:
-                return live
-        run = await Run.create(self, run_id=run_id, resource_id=resource_id)
-        self._runs[run.run_id] = run
-        return run
+        return await self._runs.create(self, run_id, resource_id)
 
     async def get_run(self, run_id: str) -> Run | None:
         """The run ``run_id`` of this workflow, or ``None`` if there is none; never creates one.
@@ -381,17 +351,7 @@ class Workflow:
         ``StorageError``.
         """
         self._check_committed("get_run")
-        if not isinstance(run_id, str):
-            raise TypeError(f"run_id must be a string, got {run_id!r}")
-        live = self._runs.get(run_id)
-        if live is not None:
-            return live
-        record = await stored_run(self.storage, self.id, run_id)
-        if record is None:
-            return None
-        run = Run(self, run_id, record.resource_id, status=record.status)
-        # Two lookups racing may each attach a Run; the first one kept is the one handed out.
-        return self._runs.setdefault(run_id, run)
+        return await self._runs.get(self, run_id)
 
     def _check_committed(self, method: str) -> None:
         if self._graph is None:

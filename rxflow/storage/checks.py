@@ -9,10 +9,12 @@ from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+from ..errors import WorkflowDefinitionError
 from ..status import RunStatus
 from .records import FINISHED_STATUSES
 
 __all__ = [
+    "check_storage_object",
     "check_checkpoint",
     "check_lease_ttl",
     "check_page",
@@ -120,3 +122,22 @@ def check_checkpoint(
     if not isinstance(status, str):
         raise ValueError(f'a checkpoint\'s "status" must be a string, got {status!r}')
     return cast("RunStatus", status)
+
+
+# The methods a storage must have for runs to be created on it (the rest of the protocol is
+# used later; these catch a path or a class passed where an instance belongs).
+_STORAGE_METHODS = ("persist_snapshot", "load_snapshot", "update_status", "get_run")
+
+
+def check_storage_object(storage: object, where: str) -> None:
+    """Refuse, naming ``where``, a storage that is a path, a class or lacks the Storage methods
+    (``None`` is accepted: the default store)."""
+    if storage is None:
+        return
+    if isinstance(storage, type) or not all(
+        callable(getattr(storage, name, None)) for name in _STORAGE_METHODS
+    ):
+        raise WorkflowDefinitionError(
+            f"{where}: storage must be a Storage such as InMemoryStorage() "
+            f"or SQLiteStorage(path), got {storage!r}"
+        )
