@@ -32,7 +32,12 @@ def versions(dsn: str) -> list[int]:
 def layout(dsn: str) -> dict[str, Any]:
     """Everything about the tables that matters: columns, constraints, indexes, options."""
     schema = execute(dsn, "SELECT current_schema()")[0][0]
-    tables = ("rxflow_schema_version", "rxflow_workflow_snapshot", "rxflow_step_result")
+    tables = (
+        "rxflow_schema_version",
+        "rxflow_workflow_snapshot",
+        "rxflow_step_result",
+        "rxflow_run_count",
+    )
     columns = execute(
         dsn,
         "SELECT table_name, column_name, data_type, is_nullable, column_default, is_identity"
@@ -57,12 +62,42 @@ def layout(dsn: str) -> dict[str, Any]:
         " WHERE relnamespace = %s::regnamespace AND relkind = 'r'",
         (schema,),
     )
+    triggers = execute(
+        dsn,
+        "SELECT tgname, replace(pg_get_triggerdef(t.oid), %s, '') FROM pg_trigger t"
+        " JOIN pg_class c ON c.oid = t.tgrelid"
+        " WHERE c.relnamespace = %s::regnamespace AND NOT t.tgisinternal",
+        (f"{schema}.", schema),
+    )
+    functions = execute(
+        dsn,
+        "SELECT proname, prosrc, replace(array_to_string(proconfig, ','), %s, '<schema>')"
+        " FROM pg_proc WHERE pronamespace = %s::regnamespace",
+        (schema, schema),
+    )
     return {
         "columns": sorted(columns),
+        "triggers": sorted(triggers),
+        "functions": sorted(functions, key=str),
         "constraints": sorted(constraints),
         "indexes": sorted(indexes),
         "options": sorted(options, key=str),
     }
+
+
+def counts_agree(dsn: str) -> bool:
+    """Whether the run counts the triggers keep match the runs stored."""
+    kept = execute(
+        dsn,
+        "SELECT workflow_id, status, sum(n) FROM rxflow_run_count"
+        " GROUP BY 1, 2 HAVING sum(n) <> 0 ORDER BY 1, 2",
+    )
+    actual = execute(
+        dsn,
+        "SELECT workflow_id, status, count(*) FROM rxflow_workflow_snapshot"
+        " GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    return kept == actual
 
 
 def open_store(dsn: str, **options: Any) -> Any:
@@ -91,6 +126,7 @@ async def test_an_empty_schema_gets_the_current_layout_at_version_1(dsn: str) ->
     shape = layout(dsn)
     runs = "rxflow_workflow_snapshot"
     assert sorted(index for _, index, _ in shape["indexes"]) == [
+        "rxflow_run_count_pkey",
         "rxflow_schema_version_pkey",
         "rxflow_step_result_pkey",
         f"{runs}_by_created",
@@ -117,6 +153,7 @@ async def test_the_upgrade_from_version_0_gives_the_layout_a_new_database_gets(
 
     assert versions(old_dsn) == [0, 1]
     assert layout(old_dsn) == layout(dsn)
+    assert counts_agree(old_dsn) and len(execute(old_dsn, "SELECT * FROM rxflow_run_count")) == 5
 
 
 async def test_the_runs_of_version_0_read_back_after_the_upgrade(old_dsn: str) -> None:
@@ -264,3 +301,34 @@ async def test_two_processes_starting_at_once_migrate_exactly_once(
     assert versions(where) == ([1] if start == "empty" else [0, 1])
     async with open_store(where) as store:
         assert (await store.list_runs()).total == (0 if start == "empty" else 5)
+
+
+async def test_the_run_counts_follow_every_change_of_status(dsn: str) -> None:
+    async with open_store(dsn) as store:
+        for i in range(12):
+            workflow_id = f"wf-{i % 3}"
+            await store.persist_snapshot(workflow_id, f"r{i}", {"status": "pending"})
+        await store.persist_snapshot("wf-0", "r0", {"status": "success"})  # replaced
+        lease = await store.claim_run("wf-1", "r1", "running", expected="pending")
+        assert lease is not None
+        await store.checkpoint(lease, state={"value": 1})  # no status change
+        await store.checkpoint(lease, state={"status": "suspended"}, release=True)
+        await store.update_status("wf-2", "r2", "failed")
+        assert await store.request_cancel("wf-0", "r3") == "canceled"
+        await store.delete_run("wf-1", "r4")
+        assert await store.delete_runs(status=["pending"], workflow_id="wf-2") == 3
+        assert counts_agree(dsn)
+
+        totals = {
+            (w, s): (await store.list_runs(w, status=s)).total
+            for w in (None, "wf-0", "wf-1", "wf-2")
+            for s in (None, "pending", "success", "suspended", "failed", "canceled")
+        }
+
+    assert totals[None, None] == 8
+    assert (totals["wf-0", None], totals["wf-1", None], totals["wf-2", None]) == (4, 3, 1)
+    assert (totals[None, "pending"], totals["wf-0", "pending"]) == (4, 2)
+    assert (totals[None, "success"], totals[None, "canceled"]) == (1, 1)
+    assert (totals["wf-1", "suspended"], totals["wf-2", "failed"]) == (1, 1)
+    execute(dsn, "TRUNCATE rxflow_workflow_snapshot CASCADE")
+    assert counts_agree(dsn) and execute(dsn, "SELECT count(*) FROM rxflow_run_count") == [(0,)]

@@ -21,6 +21,7 @@ __all__ = [
     "LATEST",
     "NOW",
     "RUN_COLUMNS",
+    "RUN_COLUMN_NAMES",
     "encode",
     "fetch",
     "lease_of",
@@ -38,16 +39,30 @@ NOW = "COALESCE(%(now)s::bigint, floor(extract(epoch FROM statement_timestamp())
 
 # The order record_of reads them in; LATEST is each key's latest result written since the run's
 # snapshot was last persisted, as [key, result] pairs in the order written.
-RUN_COLUMNS = (
-    "workflow_id, run_id, resource_id, status, snapshot, patch, created_at, updated_at,"
-    " lease_owner, lease_version, lease_expires_at, lease_host, lease_pid, cancel_requested"
+RUN_COLUMN_NAMES = (
+    "workflow_id",
+    "run_id",
+    "resource_id",
+    "status",
+    "snapshot",
+    "patch",
+    "created_at",
+    "updated_at",
+    "lease_owner",
+    "lease_version",
+    "lease_expires_at",
+    "lease_host",
+    "lease_pid",
+    "cancel_requested",
 )
+RUN_COLUMNS = ", ".join(RUN_COLUMN_NAMES)
 LATEST = (
     "(SELECT jsonb_agg(jsonb_build_array(latest.key, latest.result) ORDER BY latest.seq)"
     " FROM (SELECT DISTINCT ON (key) key, result, seq"
-    f" FROM {RESULTS} s WHERE s.workflow_id = r.workflow_id AND s.run_id = r.run_id"
-    " AND s.seq > r.results_base ORDER BY key, seq DESC) latest)"
+    f" FROM {RESULTS} s WHERE s.workflow_id = {{0}}.workflow_id AND s.run_id = {{0}}.run_id"
+    " AND s.seq > {0}.results_base ORDER BY key, seq DESC) latest)"
 )
+"""SQL (format it with the runs table's alias): each key's latest result since the snapshot."""
 
 _JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
 

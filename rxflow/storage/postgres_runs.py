@@ -16,6 +16,7 @@ from .postgres_rows import (
     KEY,
     LATEST,
     NOW,
+    RUN_COLUMN_NAMES,
     RUN_COLUMNS,
     fetch,
     listed_record,
@@ -24,7 +25,7 @@ from .postgres_rows import (
     snapshot_of,
     unreadable,
 )
-from .postgres_schema import RESULT_SEQUENCE, RUNS
+from .postgres_schema import COUNTS, RESULT_SEQUENCE, RUNS
 from .protocol import RunList, RunRecord
 from .records import RUNNING_STATUSES
 
@@ -32,6 +33,7 @@ __all__ = [
     "delete_run",
     "delete_runs",
     "get_run",
+    "list_query",
     "list_runs",
     "load_snapshot",
     "persist",
@@ -56,7 +58,8 @@ _PERSIST = (
     f" results_base = COALESCE(pg_sequence_last_value('{RESULT_SEQUENCE}'::regclass), 0),"
     " updated_at = excluded.updated_at"
 )
-_READ = f"SELECT {RUN_COLUMNS}, {LATEST} FROM {RUNS} r WHERE {KEY}"
+_READ = f"SELECT {RUN_COLUMNS}, {LATEST.format('r')} FROM {RUNS} r WHERE {KEY}"
+_PAGE_COLUMNS = ", ".join(f"page.{column}" for column in RUN_COLUMN_NAMES)
 _STATUS_PATCH = "COALESCE(patch, '{}'::jsonb) || jsonb_build_object('status', %(status)s::text)"
 _UPDATE_STATUS = (
     f"UPDATE {RUNS} SET status = %(status)s, patch = {_STATUS_PATCH}, updated_at = {NOW}"
@@ -151,19 +154,19 @@ async def _gone_here(conn: Conn, now: int | None) -> list[int]:
     return [pid for (pid,) in rows if holder_is_gone(host, pid)]
 
 
-async def list_runs(
-    conn: Conn,
+def list_query(
     filters: dict[str, str | None],
     orphaned: bool,
+    gone: list[int],
     limit: int,
     offset: int,
     now: int | None,
-) -> RunList:
-    """Matching runs, newest first; count and page agree (one statement, one snapshot)."""
+) -> tuple[str, dict[str, Any]]:
+    """The statement :func:`list_runs` runs, and its parameters (``gone``: the pids of this
+    host's processes that are gone, for ``orphaned``)."""
     params: dict[str, Any] = {k: v for k, v in filters.items() if v is not None}
     conditions = [f"{column} = %({column})s" for column in params]
     if orphaned:
-        gone = await _gone_here(conn, now)
         condition = (
             f"status = ANY({_RUNNING}) AND (lease_owner IS NULL OR lease_expires_at <= {NOW}"
         )
@@ -174,18 +177,36 @@ async def list_runs(
         params["now"] = now
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     params.update(limit=limit, offset=offset)
-    # The count and the page in one statement: the page is read from the top of the index
-    # matching the filters, the count from the same index; a LEFT JOIN keeps the count when
-    # the page is empty.
-    rows = await fetch(
-        conn,
-        f"WITH total AS (SELECT count(*) AS n FROM {RUNS}{where}),"
-        f" page AS (SELECT {RUN_COLUMNS}, {LATEST}, r.created_at AS c, r.id AS i"
-        f" FROM {RUNS} r{where} ORDER BY created_at DESC, id DESC"
-        " LIMIT %(limit)s OFFSET %(offset)s)"
-        " SELECT page.*, total.n FROM total LEFT JOIN page ON true ORDER BY c DESC, i DESC",
-        params,
+    # Under no filter, or a workflow and status filter, the total is a sum over the run counts
+    # the triggers keep; otherwise a count over the index of the filter.
+    if orphaned or "resource_id" in params:
+        count = f"SELECT count(*) AS n FROM {RUNS}{where}"
+    else:
+        count = f"SELECT COALESCE(sum(n), 0) AS n FROM {COUNTS}{where}"
+    # The total and the page in one statement (one snapshot, so they agree): the page is read
+    # from the top of the index matching the filters, and only its rows get their results; a
+    # LEFT JOIN keeps the total when the page is empty.
+    query = (
+        f"WITH total AS ({count}),"
+        f" page AS (SELECT {RUN_COLUMNS}, results_base, id FROM {RUNS}{where}"
+        " ORDER BY created_at DESC, id DESC LIMIT %(limit)s OFFSET %(offset)s)"
+        f" SELECT {_PAGE_COLUMNS}, {LATEST.format('page')}, total.n"
+        " FROM total LEFT JOIN page ON true ORDER BY page.created_at DESC, page.id DESC"
     )
+    return query, params
+
+
+async def list_runs(
+    conn: Conn,
+    filters: dict[str, str | None],
+    orphaned: bool,
+    limit: int,
+    offset: int,
+    now: int | None,
+) -> RunList:
+    """Matching runs, newest first, and how many match."""
+    gone = await _gone_here(conn, now) if orphaned else []
+    rows = await fetch(conn, *list_query(filters, orphaned, gone, limit, offset, now))
     total = int(rows[0][-1]) if rows else 0
     runs = [listed_record(row) for row in rows if row[0] is not None]
     return RunList(runs=runs, total=total)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from psycopg import AsyncConnection
 
 __all__ = [
+    "COUNTS",
     "RESULTS",
     "RESULT_SEQUENCE",
     "RUNS",
@@ -31,6 +32,7 @@ __all__ = [
 RUNS = "rxflow_workflow_snapshot"
 RESULTS = "rxflow_step_result"
 RESULT_SEQUENCE = f"{RESULTS}_seq_seq"
+COUNTS = "rxflow_run_count"
 VERSION_TABLE = "rxflow_schema_version"
 SCHEMA_VERSION = 1
 
@@ -75,6 +77,50 @@ _RESULTS_TABLE = (
     f" FOREIGN KEY (workflow_id, run_id) REFERENCES {RUNS} ON DELETE CASCADE)"
 )
 
+# How many runs each workflow has in each status, kept by triggers in the same transaction as
+# the runs themselves, so list_runs' total under a workflow or status filter is a sum of a few
+# rows instead of a count over up to every run (an exact count, in the same snapshot as the
+# page). Each connection adds to one of 8 slots of a (workflow, status) pair, so writers
+# rarely wait on the same row; the rows of one change are locked in one order (no deadlock);
+# a status that does not change (a checkpoint) fires nothing. Deletes are counted once per
+# statement (retention deleting many runs updates each count once).
+_COUNTS = (
+    f"CREATE TABLE {COUNTS} ("
+    " workflow_id text NOT NULL,"
+    " status text NOT NULL,"
+    " slot smallint NOT NULL,"
+    " n bigint NOT NULL,"
+    " PRIMARY KEY (workflow_id, status, slot))",
+    f"CREATE FUNCTION {COUNTS}_add() RETURNS trigger LANGUAGE plpgsql"
+    " SET search_path FROM CURRENT AS $$ BEGIN"
+    f" INSERT INTO {COUNTS} AS c VALUES (NEW.workflow_id, NEW.status, pg_backend_pid() % 8, 1)"
+    " ON CONFLICT (workflow_id, status, slot) DO UPDATE SET n = c.n + 1;"
+    " RETURN NULL; END $$",
+    f"CREATE FUNCTION {COUNTS}_move() RETURNS trigger LANGUAGE plpgsql"
+    " SET search_path FROM CURRENT AS $$ BEGIN"
+    f" INSERT INTO {COUNTS} AS c SELECT w, s, pg_backend_pid() % 8, d FROM (VALUES"
+    " (OLD.workflow_id, OLD.status, -1), (NEW.workflow_id, NEW.status, 1)) AS v (w, s, d)"
+    " ORDER BY w, s ON CONFLICT (workflow_id, status, slot) DO UPDATE SET n = c.n + excluded.n;"
+    " RETURN NULL; END $$",
+    f"CREATE FUNCTION {COUNTS}_remove() RETURNS trigger LANGUAGE plpgsql"
+    " SET search_path FROM CURRENT AS $$ BEGIN"
+    f" INSERT INTO {COUNTS} AS c SELECT workflow_id, status, pg_backend_pid() % 8, -count(*)"
+    " FROM gone GROUP BY workflow_id, status ORDER BY workflow_id, status"
+    " ON CONFLICT (workflow_id, status, slot) DO UPDATE SET n = c.n + excluded.n;"
+    " RETURN NULL; END $$",
+    f"CREATE FUNCTION {COUNTS}_clear() RETURNS trigger LANGUAGE plpgsql"
+    f" SET search_path FROM CURRENT AS $$ BEGIN DELETE FROM {COUNTS}; RETURN NULL; END $$",
+    f"CREATE TRIGGER {COUNTS}_add AFTER INSERT ON {RUNS}"
+    f" FOR EACH ROW EXECUTE FUNCTION {COUNTS}_add()",
+    f"CREATE TRIGGER {COUNTS}_move AFTER UPDATE OF status ON {RUNS}"
+    " FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)"
+    f" EXECUTE FUNCTION {COUNTS}_move()",
+    f"CREATE TRIGGER {COUNTS}_remove AFTER DELETE ON {RUNS} REFERENCING OLD TABLE AS gone"
+    f" FOR EACH STATEMENT EXECUTE FUNCTION {COUNTS}_remove()",
+    f"CREATE TRIGGER {COUNTS}_clear AFTER TRUNCATE ON {RUNS}"
+    f" FOR EACH STATEMENT EXECUTE FUNCTION {COUNTS}_clear()",
+)
+
 CREATE: tuple[str, ...] = (
     f"CREATE TABLE {VERSION_TABLE} ("
     " version integer PRIMARY KEY,"
@@ -100,6 +146,7 @@ CREATE: tuple[str, ...] = (
     " WITH (fillfactor = 80)",
     *_INDEXES,
     _RESULTS_TABLE,
+    *_COUNTS,
 )
 """The current layout, made in one step in a database that has no rxflow tables yet."""
 
@@ -115,7 +162,7 @@ UPGRADES: tuple[Migration, ...] = (
     Migration(
         1,
         "snapshots as JSONB, timestamps in epoch milliseconds, leases, cancel requests,"
-        " step result records, one index per list_runs filter",
+        " step result records, one index per list_runs filter, run counts",
         (
             f"ALTER TABLE {VERSION_TABLE} ADD PRIMARY KEY (version),"
             " ADD COLUMN migrated_at timestamptz NOT NULL DEFAULT now()",
@@ -137,6 +184,10 @@ UPGRADES: tuple[Migration, ...] = (
             f"ALTER TABLE {RUNS} SET (fillfactor = 80)",
             *_INDEXES,
             _RESULTS_TABLE,
+            *_COUNTS[:1],
+            f"INSERT INTO {COUNTS} SELECT workflow_id, status, 0, count(*) FROM {RUNS}"
+            " GROUP BY workflow_id, status",
+            *_COUNTS[1:],
         ),
     ),
 )
