@@ -93,10 +93,16 @@ def _object(tp: type) -> dict[str, Any]:
             ):
                 required.append(dc_field.name)
     else:
+        # Keys marked NotRequired in string annotations are only known once resolved.
         optional: frozenset[str] = getattr(tp, "__optional_keys__", frozenset())
-        for name, hint in hints.items():
+        for name, hint in typing.get_type_hints(tp, include_extras=True).items():
+            marker = typing.get_origin(hint)
+            if marker is typing.NotRequired or marker is typing.Required:
+                hint = typing.get_args(hint)[0]
             properties[name] = _schema(hint)
-            if name not in optional:
+            if marker is typing.Required or (
+                marker is not typing.NotRequired and name not in optional
+            ):
                 required.append(name)
     document: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
