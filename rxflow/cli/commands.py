@@ -1,0 +1,7 @@
+"""Every command of ``rxflow``, registered on the group when imported."""
+
+from __future__ import annotations
+
+from . import graph_command, run_commands, store_commands
+
+__all__ = ["graph_command", "run_commands", "store_commands"]

@@ -1,0 +1,1 @@
+"""Workflows the command line tests run through ``rxflow`` in subprocesses and in tmux."""

@@ -1,0 +1,116 @@
+"""The live view in-process: ``rxflow.progress.show``, the run tree it keeps, throttled
+redraws; and the library itself never importing the command line's packages."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from _cli import ROOT
+from cli_fixtures import flows
+from rich.console import Console
+
+import rxflow.progress
+from rxflow import create_step, create_workflow
+from rxflow.cli import live
+from rxflow.cli.tree import RunTree
+from rxflow.cli.workflows import tree_for
+
+
+def test_importing_rxflow_loads_neither_click_nor_rich() -> None:
+    code = (
+        "import sys, rxflow, rxflow.events, rxflow.storage, rxflow.operators\n"
+        "loaded = {'click', 'rich', 'rxflow.cli', 'rxflow.progress'} & set(sys.modules)\n"
+        "print(sorted(loaded))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]", done.stderr
+
+
+async def test_show_off_a_terminal_prints_plain_lines() -> None:
+    console = Console(file=io.StringIO(), width=100)
+    run = await flows.greet.create_run()
+    result = await rxflow.progress.show(
+        run.stream(input_data={"name": "ada"}), console=console, workflow=flows.greet
+    )
+    assert result.status == "success"
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert lines[0] == f"run {run.run_id} of workflow greet: running"
+    assert lines[1:3] == ["greet: running", "greet> greeting ada"]
+    assert lines[3].startswith("greet: success (")
+    assert "\x1b" not in console.file.getvalue()  # type: ignore[attr-defined]
+
+
+async def test_live_view_redraws_are_throttled(monkeypatch: pytest.MonkeyPatch) -> None:
+    frames = 0
+    draw = live.frame
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal frames
+        frames += 1
+        return draw(*args, **kwargs)
+
+    monkeypatch.setattr(live, "frame", counted)
+
+    async def item(ctx: Any) -> int:
+        await asyncio.sleep(0.0005)
+        return int(ctx.input_data)
+
+    wf = (
+        create_workflow(id="many")
+        .foreach(create_step(id="item", execute=item), concurrency=4)
+        .commit()
+    )
+    console = Console(file=io.StringIO(), force_terminal=True, width=100)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    result = await rxflow.progress.show(
+        (await wf.create_run()).stream(input_data=list(range(2000))),
+        console=console,
+        refresh_per_second=8,
+    )
+    took = loop.time() - began
+    assert result.status == "success" and len(result.result) == 2000
+    assert frames <= took * 8 + 3, (frames, took)  # 2,000 progress events, a few redraws
+    assert "2000/2000" in console.file.getvalue()  # type: ignore[attr-defined]
+
+
+async def test_tree_follows_a_run_of_every_entry_kind() -> None:
+    tree = tree_for(flows.small)
+    run = await flows.small.create_run()
+    async for chunk in run.stream(input_data=[1, 2]):
+        tree.apply(chunk)
+    statuses = {key: node.status for key, node in tree.by_key.items()}
+    assert statuses == {
+        "load": "success",
+        "a": "success",
+        "b": "success",
+        "big": "skipped",
+        "tiny": "success",
+        "again": "success",
+        "inner": "success",
+        "inner.clean": "success",
+        "pause": "success",
+        "items": "success",
+        "each": "success",
+    }
+    assert tree.status == "success"
+    assert [tree.status_of(node) for node in tree.roots[1:3]] == ["success", "success"]
+    assert tree.by_key["load"].retries == 2
+    assert tree.by_key["again"].iteration == 1
+    each = tree.by_key["each"]
+    assert (each.completed, each.total, each.failures) == (2, 2, 0)
+
+
+async def test_tree_without_a_graph_grows_from_the_events() -> None:
+    tree = RunTree(None, "greet")
+    run = await flows.greet.create_run()
+    async for chunk in run.stream(input_data={"name": "x"}):
+        tree.apply(chunk)
+    assert [(n.key, n.status) for n in tree.roots] == [("greet", "success"), ("shout", "success")]
