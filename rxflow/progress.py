@@ -1,9 +1,5 @@
-"""The live view of a run for your own programs: ``await rxflow.progress.show(output)``.
-
-Needs the ``cli`` extra (Rich). On a terminal it draws the step tree, a progress bar per running
-``foreach`` and the writer output of running steps, redrawn a few times a second; anywhere else
-(a pipe, a log file) it prints one plain line per step change.
-"""
+"""The live view of a run for your own programs: ``await rxflow.progress.show(output)`` (needs
+the ``cli`` extra: Rich)."""
 
 from __future__ import annotations
 
@@ -30,6 +26,10 @@ async def show(
     """Show ``output`` (from ``run.stream()`` or ``run.resume_stream()``) until it ends and
     return its ``WorkflowResult``.
 
+    On a terminal it draws the step tree, a progress bar per running ``foreach`` and the writer
+    output of running steps, redrawn a few times a second; anywhere else (a pipe, a log file, a
+    notebook without ipywidgets) it prints one plain line per step change.
+
     :param workflow: the run's workflow: its steps are listed before they start.
     :param console: where to draw (a ``rich.console.Console``; by default one on stderr).
     :param refresh_per_second: at most this many redraws a second, however many events come.
@@ -43,8 +43,15 @@ async def show(
         tree = RunTree(None, output.workflow_id)
     console = console or Console(stderr=True)
     view: View
-    if console.is_terminal or console.is_jupyter:
+    if console.is_terminal or (console.is_jupyter and _has_widgets()):
         view = LiveView(tree, console, refresh_per_second=refresh_per_second, transient=transient)
     else:
         view = PlainView(tree, console.file)
     return await follow(output, view)
+
+
+def _has_widgets() -> bool:
+    """Rich draws live in a notebook through ipywidgets; without them, plain lines."""
+    import importlib.util
+
+    return importlib.util.find_spec("ipywidgets") is not None

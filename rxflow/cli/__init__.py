@@ -1,4 +1,2 @@
-"""The ``rxflow`` command line (the ``cli`` extra: click and rich). The library never imports it.
-
-``app`` holds the commands; the live view they show is ``rxflow.progress``.
-"""
+"""The ``rxflow`` command line (the ``cli`` extra: Click and Rich); ``app`` holds the commands.
+The library never imports it; the live view it shows is also ``rxflow.progress``."""

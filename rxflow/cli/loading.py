@@ -1,7 +1,5 @@
-"""Finding workflows: ``MODULE:WORKFLOW`` targets and registries (``--app`` / ``RXFLOW_APP``).
-
-A module is a dotted name importable from the current directory, or a path to a ``.py`` file.
-"""
+"""Finding workflows: ``MODULE:WORKFLOW`` targets (a dotted module importable from the current
+directory, or a ``.py`` file) and registries (``--app`` / ``RXFLOW_APP``)."""
 
 from __future__ import annotations
 

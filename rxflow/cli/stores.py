@@ -62,9 +62,10 @@ def _from_url(url: str, must_exist: bool) -> Storage:
     if scheme in ("postgresql", "postgres"):
         from .. import storage
 
-        postgres: Any = getattr(storage, "PostgresStorage", None)
-        if postgres is None:
-            raise UsageProblem("--storage-url: this version of rxflow has no PostgreSQL storage")
+        try:
+            postgres: Any = storage.PostgresStorage
+        except (AttributeError, ImportError) as error:
+            raise UsageProblem(f"--storage-url: {error}") from None
         store: Storage = postgres(url)
         return store
     raise UsageProblem(

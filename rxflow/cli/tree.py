@@ -1,8 +1,5 @@
-"""A run as a tree of entries, built from the workflow's serialized graph and kept up to date
-from its events (a live run) or its stored snapshots (a run of another process).
-
-Plain data, no terminal code: ``render`` draws it, ``plain`` prints it as lines.
-"""
+"""A run as a tree of entries, built from the workflow's serialized graph and kept up to date from
+its events (a live run) or its stored snapshots; plain data, drawn by ``render`` and ``live``."""
 
 from __future__ import annotations
 
