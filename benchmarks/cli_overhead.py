@@ -50,7 +50,7 @@ from rxflow import SQLiteStorage
 from bench_flow import wf
 
 async def main():
-    wf.storage = SQLiteStorage(sys.argv[1])
+    wf.use_storage(SQLiteStorage(sys.argv[1]))
     run = await wf.create_run()
     result = await run.start(input_data=int(sys.argv[2]))
     assert result.status == "success", result.status
