@@ -3,12 +3,16 @@ SQLite file made by earlier ``rxflow run`` commands."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shlex
 from pathlib import Path
 
 import pytest
 from _cli import GUARD, cli_env, json_lines, rxflow, start, stored_runs, wait_for
+from cli_fixtures.flows import greet_body
+
+from rxflow import SQLiteStorage, create_step, create_workflow
 
 
 @pytest.fixture(scope="module")
@@ -263,3 +267,28 @@ def test_restart_continues_a_run_whose_process_died(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == 30
     assert [r["status"] for r in stored_runs(tmp_path)] == ["success"]
+
+
+async def _logged_run(db: Path) -> str:
+    """A greet run whose chunks were written to the store's event log (as the server does)."""
+    store = SQLiteStorage(db)
+    workflow = create_workflow(id="greet").then(create_step(id="greet", execute=greet_body))
+    workflow.commit().use_storage(store)
+    run = await workflow.create_run()
+    chunks = [chunk.to_dict() async for chunk in run.stream(input_data={"name": "log"})]
+    await store.append_events("greet", run.run_id, 0, chunks)
+    await store.close()
+    return run.run_id
+
+
+def test_watch_replays_the_event_log_when_the_store_keeps_one(tmp_path: Path) -> None:
+    run_id = asyncio.run(_logged_run(tmp_path / "runs.db"))
+    done = rxflow(tmp_path, "watch", run_id, "--db", "runs.db")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"greeting": "hello log"}
+    lines = done.stderr.splitlines()
+    assert lines[:3] == [
+        f"run {run_id} of workflow greet: running",
+        "greet: running",
+        "greet> greeting log",  # writer output: only the event log has it
+    ]

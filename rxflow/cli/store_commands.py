@@ -224,7 +224,8 @@ async def _show(
 @click.option("--plain", is_flag=True, help="Plain lines even in a terminal (no live view).")
 @store_options
 def watch_command(run_id: str, **options: Any) -> int:
-    """Follow a run executing in another process, from its stored snapshots, until it ends."""
+    """Follow a run executing in another process until it ends (from its event log where the
+    store keeps one, else from its stored snapshots)."""
     return run_async(_watch(run_id, **options))
 
 

@@ -1,5 +1,5 @@
-"""Following a run from its stored snapshots (a run executing in another process): the tree
-redrawn live on a terminal, a line per change elsewhere, polling the store twice a second."""
+"""Following a run executing in another process, polling the store twice a second: from its
+event log where the store keeps one for the run (the server's runs), else from its snapshots."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import signal
 import time
 from typing import Any
 
-from ..storage import RunRecord, Storage
+from ..events import from_dict
+from ..storage import EventLog, RunRecord, Storage, event_log
 from .exits import ExitCode, UsageProblem
-from .live import LiveView
+from .live import LiveView, PlainView
 from .render import format_ms
 from .report import Outputs, ResumeHint, report_end, stored_end
 from .tree import RunTree
@@ -21,15 +22,42 @@ __all__ = ["stored_tree_of", "watch_run"]
 _ENDS = frozenset({"success", "failed", "canceled", "tripwire", "suspended"})
 
 
-def stored_tree_of(record: RunRecord) -> RunTree:
-    """The tree of a stored run, from the graph its snapshot keeps."""
+def stored_tree_of(record: RunRecord, *, with_results: bool = True) -> RunTree:
+    """The tree of a stored run, from the graph its snapshot keeps (and its step results)."""
     snapshot = record.snapshot
     if snapshot is None:
         raise UsageProblem(f"run {record.run_id} cannot be read from the store: {record.error}")
     tree = RunTree(snapshot.get("serializedStepGraph"), record.workflow_id)
+    tree.run_id = record.run_id
     tree.started_at = record.created_at
-    _update(tree, record)
+    if with_results:
+        _update(tree, record)
     return tree
+
+
+async def _logged(store: Storage, workflow_id: str, run_id: str) -> EventLog | None:
+    """The store's event log when it holds records of this run."""
+    log = event_log(store)
+    if log is None or not await log.read_events(workflow_id, run_id, limit=1):
+        return None
+    return log
+
+
+class _Replay:
+    """Reads the run's event log from where it left off into a view."""
+
+    def __init__(self, log: EventLog, workflow_id: str, run_id: str, view: Any) -> None:
+        self._log, self._keys, self._view = log, (workflow_id, run_id), view
+        self._seq = -1
+
+    async def read(self) -> None:
+        while True:
+            page = await self._log.read_events(*self._keys, after_seq=self._seq, limit=1000)
+            for logged in page:
+                self._view.event(from_dict(logged.event))
+                self._seq = logged.seq
+            if len(page) < 1000:
+                return
 
 
 def _update(tree: RunTree, record: RunRecord) -> None:
@@ -93,24 +121,35 @@ async def watch_run(
     record = await store.get_run(workflow_id, run_id)
     if record is None:
         raise UsageProblem(f"run {run_id} of workflow {workflow_id!r} is not stored")
-    tree = stored_tree_of(record)
+    log = await _logged(store, workflow_id, run_id)
+    tree = stored_tree_of(record, with_results=log is None)
     live = outputs.err.is_terminal and not plain
-    view: Any = LiveView(tree, outputs.err) if live else _LineWatcher(tree, outputs)
+    view: Any = LiveView(tree, outputs.err) if live else None
+    if view is None:
+        view = PlainView(tree, outputs.err.file) if log else _LineWatcher(tree, outputs)
+    replay = _Replay(log, workflow_id, run_id, view) if log else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGINT, stop.set)
     view.start()
     try:
-        while record.status not in _ENDS and not stop.is_set():
+        while True:
+            if replay is not None:
+                await replay.read()
+            if record.status in _ENDS or stop.is_set():
+                break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
             fresh = await store.get_run(workflow_id, run_id)
             if fresh is None:
                 raise UsageProblem(f"run {run_id} was deleted while being watched")
             record = fresh
-            _update(tree, record)
-            if not live:
-                view.changed()
+            if replay is None:
+                _update(tree, record)
+                if not live:
+                    view.changed()
+        tree.status = record.status
+        tree.ended_at = record.updated_at if record.status in _ENDS else None
     finally:
         loop.remove_signal_handler(signal.SIGINT)
         view.stop()
