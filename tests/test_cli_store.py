@@ -251,6 +251,7 @@ def test_restart_continues_a_run_whose_process_died(tmp_path: Path) -> None:
         tmp_path, "run", "cli_fixtures.flows:slow_items", "--input", "3", "--db", "runs.db"
     )
     wait_for(lambda: (tmp_path / "started.0").exists(), "the foreach to start")
+    wait_for(lambda: stored_runs(tmp_path)[0]["status"] == "running", "status running stored")
     runner.kill()
     runner.communicate(timeout=GUARD)
     run_id = stored_runs(tmp_path)[0]["runId"]
