@@ -135,7 +135,7 @@ class RunTree:
             if p.iteration_status == "failed":
                 node.failures += 1
             return
-        handler = _HANDLERS.get(kind)
+        handler = self._handlers.get(kind)
         if handler is not None:
             handler(self, event)
 
@@ -281,14 +281,14 @@ class RunTree:
     def suspended_nodes(self) -> list[Node]:
         return [n for n in self.by_key.values() if n.status == "suspended"]
 
-
-_HANDLERS = {
-    "workflow-step-start": RunTree._start,
-    "workflow-step-waiting": RunTree._waiting,
-    "workflow-step-result": RunTree._result,
-    "workflow-step-suspended": RunTree._suspended,
-    "workflow-step-output": RunTree._write,
-    "workflow-start": RunTree._run_start,
-    "workflow-finish": RunTree._run_finish,
-    "workflow-canceled": RunTree._canceled,
-}
+    # Each event type's handler (a progress event, the most frequent, is handled in apply).
+    _handlers = {
+        "workflow-step-start": _start,
+        "workflow-step-waiting": _waiting,
+        "workflow-step-result": _result,
+        "workflow-step-suspended": _suspended,
+        "workflow-step-output": _write,
+        "workflow-start": _run_start,
+        "workflow-finish": _run_finish,
+        "workflow-canceled": _canceled,
+    }
