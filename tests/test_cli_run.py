@@ -3,16 +3,16 @@ to the in-process stream, usage errors that name the bad argument, Ctrl-C cancel
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import json
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _cli import GUARD, json_lines, rxflow, start, stored_runs, wait_for, without_ids
-from cli_fixtures import flows
+from _cli import GUARD, cli_env, json_lines, rxflow, start, stored_runs, wait_for, without_ids
 
 from rxflow import Run
 
@@ -104,9 +104,32 @@ def test_sigint_cancels_the_run_stores_canceled_and_exits_4(tmp_path: Path) -> N
 # --- --json: the wire form of every event, nothing else --------------------------------------
 
 
-async def _in_process(workflow: Any, input_data: Any) -> list[dict[str, Any]]:
-    run = await workflow.create_run()
-    return [chunk.to_dict() async for chunk in run.stream(input_data=input_data)]
+_IN_PROCESS = """
+import asyncio, json, sys
+from cli_fixtures import flows
+
+async def main():
+    run = await getattr(flows, sys.argv[1]).create_run()
+    async for chunk in run.stream(input_data=json.loads(sys.argv[2])):
+        print(json.dumps(chunk.to_dict()))
+
+asyncio.run(main())
+"""
+
+
+def _in_process(work: Path, target: str, input_data: Any) -> list[dict[str, Any]]:
+    """The stream of the same workflow and input, read with ``async for`` in a Python process
+    of its own (a run kept alive by a module-level workflow stays out of this one)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _IN_PROCESS, target, json.dumps(input_data)],
+        cwd=work,
+        env=cli_env(work),
+        capture_output=True,
+        text=True,
+        timeout=GUARD,
+    )
+    assert done.returncode == 0, done.stderr
+    return json_lines(done.stdout)
 
 
 @pytest.mark.parametrize(
@@ -127,7 +150,7 @@ def test_json_lines_equal_the_in_process_stream(
     assert done.returncode == code, done.stderr
     lines = done.stdout.splitlines()
     assert all(line == json.dumps(json.loads(line)) for line in lines)  # exactly json.dumps
-    expected = asyncio.run(_in_process(getattr(flows, target), input_data))
+    expected = _in_process(tmp_path, target, input_data)
     assert [without_ids(e) for e in json_lines(done.stdout)] == [without_ids(e) for e in expected]
 
 
