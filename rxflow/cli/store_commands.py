@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from ..storage import RunRecord, Storage
 from ..storage.records import FINISHED_STATUSES
@@ -156,8 +157,8 @@ def _runs_table(found: list[RunRecord], outputs: Outputs) -> None:
         return
     table = Table(*headers, box=None, header_style="bold")
     for row in rows:
-        table.add_row(*row[:2], f"[{SYMBOLS.get(row[2], ('', ''))[1]}]{row[2]}", *row[3:])
-    out.print(table, markup=True)
+        table.add_row(*row[:2], Text(row[2], style=SYMBOLS.get(row[2], ("", ""))[1]), *row[3:])
+    out.print(table)
     if not rows:
         out.print("no runs")
 
