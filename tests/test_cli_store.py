@@ -293,3 +293,44 @@ def test_watch_replays_the_event_log_when_the_store_keeps_one(tmp_path: Path) ->
         "greet: running",
         "greet> greeting log",  # writer output: only the event log has it
     ]
+
+
+def test_no_close_on_suspend_follows_the_run_until_it_is_resumed_elsewhere(
+    tmp_path: Path,
+) -> None:
+    runner = start(
+        tmp_path,
+        "run",
+        "cli_fixtures.flows:approval",
+        "--input",
+        '"x"',
+        "--db",
+        "runs.db",
+        "--no-close-on-suspend",
+    )
+    try:
+        run_id = wait_for(
+            lambda: next(
+                (r["runId"] for r in stored_runs(tmp_path) if r["status"] == "suspended"), None
+            ),
+            "the run to suspend",
+        )
+        resumed = rxflow(
+            tmp_path,
+            "resume",
+            run_id,
+            "--data",
+            '{"approved": true}',
+            "--workflow",
+            "cli_fixtures.flows:approval",
+            "--db",
+            "runs.db",
+        )
+        assert resumed.returncode == 0, resumed.stderr
+        out, err = runner.communicate(timeout=GUARD)
+    finally:
+        runner.kill()
+    assert runner.returncode == 0, err
+    assert json.loads(out) == {"document": "draft of x", "approved": True}
+    assert "following the run until it is resumed and ends..." in err
+    assert "review: success" in err

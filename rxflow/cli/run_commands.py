@@ -116,7 +116,9 @@ async def _run(
         code: int = report_result(result, tree, outputs, hint, live=_is_live(outputs, plain))
         if code == ExitCode.SUSPENDED and not close_on_suspend:
             outputs.err.print("following the run until it is resumed and ends...")
-            code = await watch_run(store, workflow.id, run.run_id, outputs, plain, hint)
+            code = await watch_run(
+                store, workflow.id, run.run_id, outputs, plain, hint, through_suspensions=True
+            )
         return code
     finally:
         await store.close()

@@ -19,7 +19,8 @@ from .tree import RunTree
 
 __all__ = ["stored_tree_of", "watch_run"]
 
-_ENDS = frozenset({"success", "failed", "canceled", "tripwire", "suspended"})
+_FINAL = frozenset({"success", "failed", "canceled", "tripwire"})
+_ENDS = _FINAL | {"suspended"}
 
 
 def stored_tree_of(record: RunRecord, *, with_results: bool = True) -> RunTree:
@@ -116,8 +117,12 @@ async def watch_run(
     plain: bool,
     hint: ResumeHint,
     interval: float = 0.5,
+    *,
+    through_suspensions: bool = False,
 ) -> int:
-    """Follow the stored run until it ends or suspends; its exit code (130 on Ctrl-C)."""
+    """Follow the stored run until it ends or suspends (with ``through_suspensions``, until it
+    ends); its exit code (130 on Ctrl-C)."""
+    ends = _FINAL if through_suspensions else _ENDS
     record = await store.get_run(workflow_id, run_id)
     if record is None:
         raise UsageProblem(f"run {run_id} of workflow {workflow_id!r} is not stored")
@@ -136,7 +141,7 @@ async def watch_run(
         while True:
             if replay is not None:
                 await replay.read()
-            if record.status in _ENDS or stop.is_set():
+            if record.status in ends or stop.is_set():
                 break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval)
