@@ -295,6 +295,14 @@ def test_watch_replays_the_event_log_when_the_store_keeps_one(tmp_path: Path) ->
     ]
 
 
+def _suspended_run(work: Path) -> str | None:
+    """The id of the suspended run in runs.db, once the other process has stored it."""
+    listed = rxflow(work, "runs", "--db", "runs.db", "--json", "--status", "suspended")
+    if listed.returncode != 0 or not listed.stdout:  # no file, or not written yet
+        return None
+    return str(json_lines(listed.stdout)[0]["runId"])
+
+
 def test_no_close_on_suspend_follows_the_run_until_it_is_resumed_elsewhere(
     tmp_path: Path,
 ) -> None:
@@ -309,12 +317,7 @@ def test_no_close_on_suspend_follows_the_run_until_it_is_resumed_elsewhere(
         "--no-close-on-suspend",
     )
     try:
-        run_id = wait_for(
-            lambda: next(
-                (r["runId"] for r in stored_runs(tmp_path) if r["status"] == "suspended"), None
-            ),
-            "the run to suspend",
-        )
+        run_id = wait_for(lambda: _suspended_run(tmp_path), "the run to suspend")
         resumed = rxflow(
             tmp_path,
             "resume",
