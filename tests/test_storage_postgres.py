@@ -140,3 +140,18 @@ def test_the_repr_names_the_server_but_not_the_password() -> None:
         " user 'app'>"
     )
     assert store.where in repr(store) and store.durable is True
+
+
+async def test_retention_forgets_the_event_logs_of_the_runs_it_deletes(dsn: str) -> None:
+    from rxflow.storage.postgres import PostgresStorage
+
+    chunk = {"type": "workflow-finish", "runId": "r", "from": "WORKFLOW", "payload": {}}
+    async with PostgresStorage(dsn) as store:
+        for run_id, status in [("old", "success"), ("live", "suspended")]:
+            await store.persist_snapshot("wf", run_id, snap(run_id, status))
+            await store.append_events("wf", run_id, 0, [chunk])
+
+        assert await store.delete_runs() == 1
+
+        assert await store.read_events("wf", "old") == []
+        assert [r.seq for r in await store.read_events("wf", "live")] == [0]

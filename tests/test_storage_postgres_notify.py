@@ -185,3 +185,24 @@ async def test_stores_without_notifications_are_checked_periodically(
 
     await asyncio.wait_for(waiting, 2)
     await store.close()
+
+
+async def test_a_follower_is_woken_by_records_appended_by_another_store(
+    open_store: Callable[[], Any],
+) -> None:
+    follower, writer = open_store(), open_store()
+    chunk = {"type": "workflow-step-output", "runId": "r1", "from": "USER", "payload": {}}
+    waiting = asyncio.ensure_future(follower.wait_events("wf", "r1", after_seq=-1))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()
+
+    await writer.append_events("wf", "r1", 0, [chunk])
+    await asyncio.wait_for(waiting, 5)
+
+    await asyncio.wait_for(follower.wait_events("wf", "r1", after_seq=-1), 5)  # at once
+    later = asyncio.ensure_future(follower.wait_events("wf", "r1", after_seq=0))
+    await asyncio.sleep(0.2)
+    assert not later.done()
+    await writer.append_events("wf", "r1", 1, [chunk, chunk])
+    await asyncio.wait_for(later, 5)
+    assert [r.seq for r in await follower.read_events("wf", "r1")] == [0, 1, 2]

@@ -37,6 +37,7 @@ def layout(dsn: str) -> dict[str, Any]:
         "rxflow_workflow_snapshot",
         "rxflow_step_result",
         "rxflow_run_count",
+        "rxflow_event",
     )
     columns = execute(
         dsn,
@@ -126,6 +127,7 @@ async def test_an_empty_schema_gets_the_current_layout_at_version_1(dsn: str) ->
     shape = layout(dsn)
     runs = "rxflow_workflow_snapshot"
     assert sorted(index for _, index, _ in shape["indexes"]) == [
+        "rxflow_event_pkey",
         "rxflow_run_count_pkey",
         "rxflow_schema_version_pkey",
         "rxflow_step_result_pkey",

@@ -6,16 +6,15 @@ and ``postgres_leases``, the tables in ``postgres_schema``, the connections in `
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
 
 from psycopg_pool import AsyncConnectionPool
 
-from ..errors import StorageError
 from ..status import RunStatus
-from . import postgres_leases, postgres_runs
+from . import postgres_events, postgres_leases, postgres_runs
 from .checks import (
     check_checkpoint,
     check_lease_ttl,
@@ -26,11 +25,11 @@ from .checks import (
     snapshot_status,
     status_set,
 )
+from .event_log import LoggedEvent
 from .lease import DEFAULT_LEASE_TTL, Clock, new_owner_id
-from .postgres_listen import Listener
+from .postgres_listen import Listener, Topic
 from .postgres_pool import Connections
 from .postgres_rows import encode
-from .postgres_schema import channel_of
 from .protocol import RunList, RunRecord, SnapshotBuilder
 from .records import CancelOutcome, Lease, ResultRecord
 
@@ -61,8 +60,8 @@ class PostgresStorage:
     not agree; ``clock`` (integer milliseconds since the epoch) replaces it, e.g. in tests.
     ``lease_ttl`` is how many seconds a lease lasts unless renewed.
 
-    It is durable and has no live lane. Its optional capability :meth:`wait_cancel` lets an
-    owner wait for a cancel request without polling (PostgreSQL ``LISTEN``/``NOTIFY``).
+    It is durable and has no live lane. It keeps event logs (:meth:`append_events`), and its
+    waits (:meth:`wait_cancel`, :meth:`wait_events`) are woken by PostgreSQL ``NOTIFY``.
     """
 
     durable = True
@@ -79,33 +78,13 @@ class PostgresStorage:
     ) -> None:
         if not isinstance(dsn, str):
             raise TypeError(f"dsn must be a str, got {type(dsn).__name__}")
-        self._setup(dsn, None, lease_ttl, min_size, max_size, timeout, clock)
+        self._setup(Connections(dsn, None, min_size, max_size, timeout), lease_ttl, clock)
 
-    def _setup(
-        self,
-        dsn: str,
-        pool: AsyncConnectionPool[Any] | None,
-        lease_ttl: float,
-        min_size: int,
-        max_size: int,
-        timeout: float,
-        clock: Clock | None,
-    ) -> None:
-        if type(min_size) is not int or type(max_size) is not int or not 0 <= min_size <= max_size:
-            raise ValueError(
-                f"min_size and max_size must be ints with 0 <= min_size <= max_size,"
-                f" got {min_size!r} and {max_size!r}"
-            )
-        if max_size < 1:
-            raise ValueError("max_size must be at least 1")
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-            raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+    def _setup(self, db: Connections, lease_ttl: float, clock: Clock | None) -> None:
         self._lease_ttl = check_lease_ttl(lease_ttl)
         self._ttl_ms = int(self._lease_ttl * 1000)
         self._clock = clock
-        self._db = Connections(
-            dsn=dsn, pool=pool, min_size=min_size, max_size=max_size, timeout=float(timeout)
-        )
+        self._db = db
         self._listener: Listener | None = None
 
     @classmethod
@@ -128,7 +107,9 @@ class PostgresStorage:
                 f"pool must be a psycopg_pool.AsyncConnectionPool, got {type(pool).__name__}"
             )
         store = cls.__new__(cls)
-        cls._setup(store, "", pool, lease_ttl, 1, max(1, pool.max_size), timeout, clock)
+        cls._setup(
+            store, Connections(None, pool, 1, max(1, pool.max_size), timeout), lease_ttl, clock
+        )
         return store
 
     @property
@@ -332,13 +313,10 @@ class PostgresStorage:
     async def request_cancel(self, workflow_id: str, run_id: str) -> CancelOutcome | None:
         """Flag the run for its live owner, or store ``canceled`` when nobody owns it; either
         way the run's waiters (:meth:`wait_cancel`, in any process) are notified."""
-        operation = f"request_cancel of {_run(workflow_id, run_id)}"
-        await self._db.ready(operation)
-        channel = self._channel()
         return await self._db.write(
-            operation,
+            f"request_cancel of {_run(workflow_id, run_id)}",
             lambda conn: postgres_leases.request_cancel(
-                conn, workflow_id, run_id, channel, self._now()
+                conn, workflow_id, run_id, self._db.channel, self._now()
             ),
         )
 
@@ -356,20 +334,56 @@ class PostgresStorage:
         no polling. One listening connection per store serves every waiter. To stop waiting
         (the run ended), cancel the task awaiting this.
         """
-        operation = f"wait_cancel of {_run(workflow_id, run_id)}"
-        await self._db.ready(operation)
+        await self._wait(
+            ("cancel", workflow_id, run_id),
+            lambda: self.cancel_requested(workflow_id, run_id),
+        )
+
+    # -- the event log (rxflow.storage.EventLog) --------------------------------------------
+
+    async def append_events(
+        self, workflow_id: str, run_id: str, first_seq: int, events: list[dict[str, Any]]
+    ) -> None:
+        """Append records to the run's event log (see :class:`~rxflow.storage.EventLog`) and
+        wake the run's followers (:meth:`wait_events`), in any process."""
+        await self._db.write(
+            f"append_events of {_run(workflow_id, run_id)}",
+            lambda conn: postgres_events.append(
+                conn, workflow_id, run_id, first_seq, events, self._db.channel
+            ),
+        )
+
+    async def read_events(
+        self, workflow_id: str, run_id: str, after_seq: int = -1, limit: int = 1000
+    ) -> list[LoggedEvent]:
+        """Records of the run's event log numbered above ``after_seq``, at most ``limit``."""
+        return await self._db.read(
+            f"read_events of {_run(workflow_id, run_id)}",
+            lambda conn: postgres_events.read(conn, workflow_id, run_id, after_seq, limit),
+        )
+
+    async def wait_events(self, workflow_id: str, run_id: str, after_seq: int = -1) -> None:
+        """Return once the run's event log has a record numbered above ``after_seq``.
+
+        Woken by the ``NOTIFY`` of :meth:`append_events`, in whatever process it ran.
+        """
+        await self._wait(
+            ("events", workflow_id, run_id),
+            lambda: self._has_events(workflow_id, run_id, after_seq),
+        )
+
+    async def _has_events(self, workflow_id: str, run_id: str, after_seq: int) -> bool:
+        return bool(await self.read_events(workflow_id, run_id, after_seq, limit=1))
+
+    async def _wait(self, topic: Topic, done: Callable[[], Awaitable[bool]]) -> None:
+        # Listening before the first check: a notification sent after it is never missed.
+        await self._db.ready(f"waiting for {topic[0]} of {_run(topic[1], topic[2])}")
         if self._listener is None:
-            self._listener = Listener(self._channel(), self._db.connect, self._db.failure)
-        async with self._listener.watch(("cancel", workflow_id, run_id)) as woken:
-            while not await self.cancel_requested(workflow_id, run_id):
+            self._listener = Listener(self._db.channel, self._db.connect, self._db.failure)
+        async with self._listener.watch(topic) as woken:
+            while not await done():
                 await woken.wait()
                 woken.clear()
-
-    def _channel(self) -> str:
-        schema = self._db.schema
-        if schema is None:
-            raise StorageError(f"the storage ({self._db.where}) is not open")
-        return channel_of(schema)
 
     async def close(self) -> None:
         """Finish the writes under way, stop listening and close the store's own pool."""

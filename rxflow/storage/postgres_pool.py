@@ -18,7 +18,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..errors import StorageError
-from .postgres_schema import migrate
+from .postgres_schema import channel_of, migrate
 
 __all__ = ["Connections", "connection_lost", "describe_server"]
 
@@ -78,19 +78,27 @@ class Connections:
 
     def __init__(
         self,
-        *,
         dsn: str | None,
         pool: AsyncConnectionPool[Any] | None,
         min_size: int,
         max_size: int,
         timeout: float,
     ) -> None:
+        if type(min_size) is not int or type(max_size) is not int or not 0 <= min_size <= max_size:
+            raise ValueError(
+                f"min_size and max_size must be ints with 0 <= min_size <= max_size,"
+                f" got {min_size!r} and {max_size!r}"
+            )
+        if max_size < 1:
+            raise ValueError("max_size must be at least 1")
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
         self._dsn = dsn
         self._pool = pool
         self._owns_pool = pool is None
         self._min_size = min_size
         self._max_size = max_size
-        self._timeout = timeout
+        self._timeout = float(timeout)
         conninfo = (dsn or "") if pool is None else pool.conninfo
         # A pool may compute its connection string when it connects: then it is not known here.
         params = _parse(conninfo) if isinstance(conninfo, str) else {}
@@ -102,6 +110,13 @@ class Connections:
         self._opening: asyncio.Lock | None = None
         self._writes: set[asyncio.Task[Any]] = set()
         self.closed = False
+
+    @property
+    def channel(self) -> str:
+        """The NOTIFY channel of the store's schema (once open)."""
+        if self.schema is None:
+            raise StorageError(f"the storage ({self.where}) is not open")
+        return channel_of(self.schema)
 
     # -- opening ----------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from .postgres_rows import (
     snapshot_of,
     unreadable,
 )
-from .postgres_schema import COUNTS, RESULT_SEQUENCE, RUNS
+from .postgres_schema import COUNTS, EVENTS, RESULT_SEQUENCE, RUNS
 from .protocol import RunList, RunRecord
 from .records import RUNNING_STATUSES
 
@@ -213,9 +213,13 @@ async def list_runs(
 
 
 async def delete_run(conn: Conn, workflow_id: str, run_id: str) -> bool:
-    """Delete the run (its results go with it); whether it was stored."""
-    query = f"DELETE FROM {RUNS} WHERE {KEY} RETURNING 1"
-    return bool(await fetch(conn, query, {"workflow_id": workflow_id, "run_id": run_id}))
+    """Delete the run (its results go with it) and its event log; whether it was stored."""
+    query = (
+        f"WITH gone AS (DELETE FROM {RUNS} WHERE {KEY} RETURNING 1),"
+        f" log AS (DELETE FROM {EVENTS} WHERE {KEY}) SELECT count(*) FROM gone"
+    )
+    rows = await fetch(conn, query, {"workflow_id": workflow_id, "run_id": run_id})
+    return bool(rows and rows[0][0])
 
 
 async def delete_runs(
@@ -226,7 +230,7 @@ async def delete_runs(
     moment_ms: int | None,
     now: int | None,
 ) -> int:
-    """Delete the matching runs and their results; how many runs."""
+    """Delete the matching runs, their results and event logs; how many runs."""
     if not statuses:
         return 0
     conditions = ["status = ANY(%(statuses)s::text[])"]
@@ -241,7 +245,10 @@ async def delete_runs(
         conditions.append(f"updated_at < {NOW} - %(age)s")
         params["age"] = age_ms
     query = (
-        f"WITH deleted AS (DELETE FROM {RUNS} WHERE {' AND '.join(conditions)} RETURNING 1)"
+        f"WITH deleted AS (DELETE FROM {RUNS} WHERE {' AND '.join(conditions)}"
+        " RETURNING workflow_id, run_id),"
+        f" log AS (DELETE FROM {EVENTS} e USING deleted d"
+        " WHERE e.workflow_id = d.workflow_id AND e.run_id = d.run_id)"
         " SELECT count(*) FROM deleted"
     )
     rows = await fetch(conn, query, params)

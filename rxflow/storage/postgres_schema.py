@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COUNTS",
+    "EVENTS",
     "RESULTS",
     "RESULT_SEQUENCE",
     "RUNS",
@@ -33,6 +34,7 @@ RUNS = "rxflow_workflow_snapshot"
 RESULTS = "rxflow_step_result"
 RESULT_SEQUENCE = f"{RESULTS}_seq_seq"
 COUNTS = "rxflow_run_count"
+EVENTS = "rxflow_event"
 VERSION_TABLE = "rxflow_schema_version"
 SCHEMA_VERSION = 1
 
@@ -121,6 +123,17 @@ _COUNTS = (
     f" FOR EACH STATEMENT EXECUTE FUNCTION {COUNTS}_clear()",
 )
 
+# Each run's event log (the chunks it emitted, numbered from 0), for readers replaying its
+# stream from any process. Not tied to the runs table: a log may start before its run is stored.
+_EVENTS_TABLE = (
+    f"CREATE TABLE {EVENTS} ("
+    " workflow_id text NOT NULL,"
+    " run_id text NOT NULL,"
+    " seq bigint NOT NULL,"
+    " event jsonb NOT NULL,"
+    " PRIMARY KEY (workflow_id, run_id, seq))"
+)
+
 CREATE: tuple[str, ...] = (
     f"CREATE TABLE {VERSION_TABLE} ("
     " version integer PRIMARY KEY,"
@@ -147,6 +160,7 @@ CREATE: tuple[str, ...] = (
     *_INDEXES,
     _RESULTS_TABLE,
     *_COUNTS,
+    _EVENTS_TABLE,
 )
 """The current layout, made in one step in a database that has no rxflow tables yet."""
 
@@ -162,7 +176,7 @@ UPGRADES: tuple[Migration, ...] = (
     Migration(
         1,
         "snapshots as JSONB, timestamps in epoch milliseconds, leases, cancel requests,"
-        " step result records, one index per list_runs filter, run counts",
+        " step result records, one index per list_runs filter, run counts, event logs",
         (
             f"ALTER TABLE {VERSION_TABLE} ADD PRIMARY KEY (version),"
             " ADD COLUMN migrated_at timestamptz NOT NULL DEFAULT now()",
@@ -188,6 +202,7 @@ UPGRADES: tuple[Migration, ...] = (
             f"INSERT INTO {COUNTS} SELECT workflow_id, status, 0, count(*) FROM {RUNS}"
             " GROUP BY workflow_id, status",
             *_COUNTS[1:],
+            _EVENTS_TABLE,
         ),
     ),
 )
