@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any
 from .context import ConditionContext, RequestContext, StepContext, TracingContext
 from .convert import register_conversion
 from .errors import (
+    CancelTimeoutError,
     LeaseLostError,
     NonRetryableError,
     NotJSONError,
     ResumeAlreadyClaimedError,
     ResumeError,
+    RunAlreadyStartedError,
     RxflowError,
     SnapshotError,
     StorageError,
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from .storage.postgres import PostgresStorage
 
 __all__ = [
+    "CancelTimeoutError",
     "ConditionContext",
     "InMemoryStorage",
     "LeaseLostError",
@@ -55,6 +58,7 @@ __all__ = [
     "Run",
     "RunList",
     "RunRecord",
+    "RunAlreadyStartedError",
     "RunStatus",
     "RxflowError",
     "SQLiteStorage",

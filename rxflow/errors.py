@@ -6,6 +6,8 @@ Our exception hierarchy::
     ├── ValidationError            a value does not fit its schema (lists every bad field path)
     │   └── NotJSONError                a value JSON cannot carry (names its path)
     ├── WorkflowDefinitionError    the workflow graph is built wrongly (caught at build time)
+    ├── RunAlreadyStartedError     another start of this run won (or it was started before)
+    ├── CancelTimeoutError         the process running a run did not answer a cancel in time
     ├── ResumeError                a resume cannot go ahead (unknown run, not suspended, ...)
     │   ├── ResumeAlreadyClaimedError   another caller won the resume of this run
     │   └── WorkflowChangedError        the workflow's graph changed since the run was stored
@@ -24,11 +26,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "CancelTimeoutError",
     "LeaseLostError",
     "NonRetryableError",
     "NotJSONError",
     "ResumeAlreadyClaimedError",
     "ResumeError",
+    "RunAlreadyStartedError",
     "RxflowError",
     "SnapshotError",
     "StorageError",
@@ -75,6 +79,24 @@ class NotJSONError(ValidationError):
 
 class WorkflowDefinitionError(RxflowError):
     """The workflow is built wrongly: reported when it is built or committed, not when it runs."""
+
+
+class RunAlreadyStartedError(RxflowError):
+    """The run was started already: by this ``Run`` before, or by another start that claimed it
+    first in storage (another ``Run`` object or another process). Nothing ran for this start."""
+
+
+class CancelTimeoutError(RxflowError):
+    """``run.cancel()`` asked the process running the run to cancel it, and that process did
+    not store ``canceled`` within the timeout. The request stays: the owner still cancels the
+    run when it next checks, unless it is gone (then its lease expires and a restart or a
+    later ``cancel()`` finds the run unowned and stores ``canceled`` itself)."""
+
+    def __init__(self, message: str, *, workflow_id: str, run_id: str, timeout: float) -> None:
+        super().__init__(message)
+        self.workflow_id = workflow_id
+        self.run_id = run_id
+        self.timeout = timeout
 
 
 class ResumeError(RxflowError):

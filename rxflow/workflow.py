@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Union
 
+from .durability import Durability, check_durability
 from .engine.program import Program, compile_program
 from .errors import WorkflowDefinitionError
 from .graph import (
@@ -67,6 +68,7 @@ class Workflow:
         executor: Any = None,
         description: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        durability: Durability = "sync",
     ) -> None:
         if not isinstance(id, str) or not id:
             raise WorkflowDefinitionError(f"a workflow id must be a non-empty string, got {id!r}")
@@ -91,6 +93,7 @@ class Workflow:
                 f"workflow '{id}': metadata must be a mapping or None, got {metadata!r}"
             )
         check_storage_object(storage, f"workflow '{id}'")
+        self.durability = check_durability(durability, f"workflow '{id}'", WorkflowDefinitionError)
         self.id = id
         self.input_schema = input_schema
         self.output_schema = output_schema
@@ -375,11 +378,12 @@ def create_workflow(
     executor: Any = None,
     description: str | None = None,
     metadata: Mapping[str, Any] | None = None,
+    durability: Durability = "sync",
 ) -> Workflow:
-    """Start building a workflow. ``executor`` accepts only ``None`` for now.
-
-    A schema that is not a type, metadata that is not a mapping, or a storage that is not a
-    ``Storage`` raise ``WorkflowDefinitionError`` here.
+    """Start building a workflow. ``executor`` accepts only ``None`` for now; ``durability``
+    is its runs' checkpoint mode on a durable store (``sync``, ``async`` or ``exit``). A
+    schema that is not a type, metadata that is not a mapping, a storage that is not a
+    ``Storage`` or an unknown ``durability`` raise ``WorkflowDefinitionError`` here.
     """
     return Workflow(
         id=id,
@@ -392,4 +396,5 @@ def create_workflow(
         executor=executor,
         description=description,
         metadata=metadata,
+        durability=durability,
     )

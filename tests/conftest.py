@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _crash import crash_dir, store_spec  # noqa: F401  (fixtures of the crash tests)
 
 from rxflow import WorkflowRunOutput
 from rxflow.storage import InMemoryStorage, SQLiteStorage, Storage

@@ -4,7 +4,6 @@ exactly-once resume claims, concurrent writers, and a storage that fails."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sqlite3
@@ -26,6 +25,8 @@ from rxflow import (
     create_step,
     create_workflow,
 )
+from rxflow.storage import sqlite_runs
+from rxflow.storage.records import Lease
 
 HERE = Path(__file__).parent
 WORKER = HERE / "durable_worker.py"
@@ -65,19 +66,15 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) ->
 
 
 def stored(db: Path, workflow_id: str, run_id: str) -> dict[str, Any] | None:
-    """What is on disk right now, read with plain sqlite3 (independent of rxflow's reader)."""
+    """What is on disk right now, read on a plain sqlite3 connection of its own: the run's
+    snapshot with the step results its checkpoints stored since."""
     if not db.exists():
         return None
     with sqlite3.connect(db, timeout=30) as connection:
         try:
-            row = connection.execute(
-                "SELECT snapshot FROM rxflow_workflow_snapshot"
-                " WHERE workflow_id = ? AND run_id = ?",
-                (workflow_id, run_id),
-            ).fetchone()
+            return sqlite_runs.load_snapshot(connection, workflow_id, run_id)
         except sqlite3.OperationalError:  # the table is not created yet
             return None
-    return json.loads(row[0]) if row else None
 
 
 def kill(process: subprocess.Popen[str]) -> None:
@@ -262,21 +259,29 @@ class FlakyStorage(InMemoryStorage):
 
 
 class FlakySQLite(SQLiteStorage):
-    """SQLite storage whose k-th snapshot write raises (or the final one, at ``fail_at=0``)."""
+    """SQLite storage whose k-th write (snapshot or checkpoint) raises, or the final one at
+    ``fail_at=0``."""
 
     def __init__(self, path: Path, fail_at: int) -> None:
         super().__init__(path)
         self.fail_at = fail_at
         self.writes = 0
 
+    def _fails(self, status: Any) -> bool:
+        self.writes += 1
+        return self.writes == self.fail_at or (self.fail_at == 0 and status == "success")
+
     async def persist_snapshot(
         self, workflow_id: str, run_id: str, snapshot: dict[str, Any], **kwargs: Any
     ) -> None:
-        self.writes += 1
-        final = self.fail_at == 0 and snapshot["status"] == "success"
-        if self.writes == self.fail_at or final:
+        if self._fails(snapshot["status"]):
             raise OSError("disk full")
         await super().persist_snapshot(workflow_id, run_id, snapshot, **kwargs)
+
+    async def checkpoint(self, lease: Lease, **kwargs: Any) -> Lease:
+        if self._fails((kwargs.get("state") or {}).get("status")):
+            raise OSError("disk full")
+        return await super().checkpoint(lease, **kwargs)
 
 
 async def _step(ctx: Any) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import multiprocessing
 import sqlite3
 import uuid
@@ -14,6 +13,7 @@ from _steps import echo
 
 from rxflow import SQLiteStorage, create_step, create_workflow
 from rxflow.engine.state import new_call_id
+from rxflow.storage import sqlite_runs
 
 
 def is_uuid4(text: str) -> bool:
@@ -87,11 +87,14 @@ def test_workers_forked_after_import_make_distinct_run_ids(tmp_path: Path) -> No
     assert len(call_heads) == 3  # each worker draws its own step call id prefix
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
-            "SELECT run_id, status, snapshot FROM rxflow_workflow_snapshot"
-            " WHERE workflow_id = 'ids'"
+            "SELECT run_id, status FROM rxflow_workflow_snapshot WHERE workflow_id = 'ids'"
         ).fetchall()
+        # every run kept its own result: none overwrote another's row
+        results = {
+            run_id: (sqlite_runs.load_snapshot(conn, "ids", run_id) or {}).get("result")
+            for run_id, _ in rows
+        }
     conn.close()
-    assert sorted(run_id for run_id, _, _ in rows) == sorted(run_ids)
-    assert {status for _, status, _ in rows} == {"success"}
-    # every run kept its own result: none overwrote another's row
-    assert all(json.loads(snapshot)["result"] == run_id for run_id, _, snapshot in rows)
+    assert sorted(run_id for run_id, _ in rows) == sorted(run_ids)
+    assert {status for _, status in rows} == {"success"}
+    assert results == {run_id: run_id for run_id in run_ids}

@@ -64,9 +64,18 @@ class Program:
         A state that is not running is left as it is.
         """
         entries = self.entries
+        persister = ex.scope.persister
+        # The sync checkpoint mode: before an entry starts, the stored run holds every result.
+        sync = persister is not None and persister.sync and ex.is_root
         for index in range(start, len(entries)):
             if not enter_entry(ex, index):
                 return
+            if sync:
+                assert persister is not None
+                await persister.flush()
+                if persister.error is not None:  # progress could not be stored: stop here
+                    ex.fail(persister.error)
+                    return
             await entries[index].run(ex)
         leave_last_entry(ex)
 

@@ -22,6 +22,9 @@ def step_operator(entry: StepEntry | MapEntry) -> EntryOperator:
 
     async def resume(ex: ExecutionState, target: ResumeTarget | None) -> None:
         stored = ex.step_results.get(step_id)
+        if target is None and stored is not None and stored.status == "success":
+            ex.value = stored.output  # a restart: the step finished before the crash
+            return
         if target is None or stored is None or stored.status != "suspended":
             await run(ex)  # a restart: the step had not finished, run it again
             return

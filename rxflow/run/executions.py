@@ -10,24 +10,50 @@ import attrs
 
 from ..context import RequestContext
 from ..convert import conform
+from ..durability import claim, give_back, uses_leases
 from ..engine.program import Program
-from ..engine.state import ExecutionState, ResumeTarget, RunScope, now_ms
+from ..engine.state import ExecutionState, ResumeTarget, RunScope, new_run_id, now_ms
 from ..errors import ResumeAlreadyClaimedError, ResumeError
+from ..graph import WorkflowGraph
 from ..graph_changes import snapshot_for_graph
 from ..results import WorkflowResult
 from ..resume import load_checked, plan_resume, release_claim
-from ..snapshot import restore_execution
-from ..status import ResultStatus
+from ..snapshot import pending_snapshot, restore_execution
+from ..status import ResultStatus, RunStatus
 from ..storage.protocol import Storage
-from ..stored import update_status
+from ..storage.records import Lease
+from ..stored import persist_snapshot, stored_run, update_status
 from .options import RunOptions, as_request_context
 from .segment import stored_result
 
-__all__ = ["FINISHED", "Claimed", "claim_restart", "claim_resume", "new_execution"]
+__all__ = [
+    "FINISHED",
+    "Claimed",
+    "attach_or_create",
+    "claim_restart",
+    "claim_resume",
+    "new_execution",
+]
 
 FINISHED = frozenset({"success", "failed", "canceled", "tripwire"})
 
 ScopeFactory = Callable[[RequestContext], RunScope]
+
+
+async def attach_or_create(
+    storage: Storage, graph: WorkflowGraph, run_id: str | None, resource_id: str | None
+) -> tuple[str, str | None, RunStatus]:
+    """The stored run ``run_id`` (its id, owner and status), or a new run, its ``pending``
+    snapshot stored (a random UUID4 id unless ``run_id`` is given)."""
+    if run_id is not None:
+        record = await stored_run(storage, graph.id, run_id)
+        if record is not None:
+            owner = resource_id if resource_id is not None else record.resource_id
+            return run_id, owner, record.status
+    run_id = run_id or new_run_id()
+    snapshot = pending_snapshot(graph, run_id, now_ms())
+    await persist_snapshot(storage, graph.id, run_id, snapshot, resource_id=resource_id)
+    return run_id, resource_id, "pending"
 
 
 def new_execution(
@@ -60,6 +86,45 @@ class Claimed:
     ex: ExecutionState
     resume: tuple[int, ResumeTarget | None]
     resumed_from: Mapping[str, Any]  # the stored span the continuation links to
+    lease: Lease | None  # the run's lease, on a store with leases
+
+
+async def _claim(
+    storage: Storage, workflow_id: str, run_id: str, status: RunStatus, previous: RunStatus
+) -> Lease | None:
+    """Claim the stored run to continue it (``previous`` to ``status``): with a lease on a
+    store with leases (a restart then takes an unowned ``running`` or ``restarting`` run),
+    else by compare-and-set. ``ResumeAlreadyClaimedError`` when another caller holds it."""
+    if uses_leases(storage):
+        expected: RunStatus | tuple[RunStatus, ...] = (
+            ("running", "restarting") if status == "restarting" else previous
+        )
+        lease = await claim(storage, workflow_id, run_id, status, expected)
+        if lease is not None:
+            return lease
+    elif await update_status(storage, workflow_id, run_id, status, expected=previous):
+        return None
+    if status == "restarting":
+        raise ResumeAlreadyClaimedError(
+            f"run '{run_id}' is being run by another caller (it holds the run's claim); "
+            "restart it once that caller's process is gone"
+        )
+    raise ResumeAlreadyClaimedError(f"run '{run_id}' was resumed by another caller first")
+
+
+async def _give_back(
+    storage: Storage,
+    workflow_id: str,
+    run_id: str,
+    lease: Lease | None,
+    claimed: RunStatus,
+    previous: RunStatus,
+) -> None:
+    """Undo a claim after what followed it failed: the run gets ``previous`` again."""
+    if lease is not None:
+        await give_back(storage, lease, previous)
+    else:
+        await release_claim(storage, workflow_id, run_id, claimed=claimed, previous=previous)
 
 
 async def claim_resume(
@@ -90,15 +155,14 @@ async def claim_resume(
     for key, value in (snapshot.get("requestContext") or {}).items():
         if not context.has(key):  # stored keys fill only what the caller did not give
             context.set(key, value)
-    if not await update_status(storage, graph.id, run_id, "running", expected="suspended"):
-        raise ResumeAlreadyClaimedError(f"run '{run_id}' was resumed by another caller first")
+    lease = await _claim(storage, graph.id, run_id, "running", "suspended")
     try:
         ex = restore_execution(snapshot, program=program, scope=new_scope(context), run_id=run_id)
     except BaseException:
-        await release_claim(storage, graph.id, run_id, claimed="running", previous="suspended")
+        await _give_back(storage, graph.id, run_id, lease, "running", "suspended")
         raise
     target = ResumeTarget(plan.path, plan.resume_data, plan.for_each_index, now_ms())
-    return Claimed(ex, (ex.entry_index, target), snapshot.get("tracingContext") or {})
+    return Claimed(ex, (ex.entry_index, target), snapshot.get("tracingContext") or {}, lease)
 
 
 async def claim_restart(
@@ -109,8 +173,9 @@ async def claim_restart(
     *,
     allow_changed_graph: bool,
 ) -> Claimed | WorkflowResult:
-    """Claim a run left ``running`` (``running`` -> ``restarting``) and rebuild its execution;
-    a finished run's stored ``WorkflowResult`` instead. A damaged snapshot
+    """Claim a run left ``running`` (``running`` -> ``restarting``; on a store with leases,
+    any ``running`` or ``restarting`` run nobody holds) and rebuild its execution; a finished
+    run's stored ``WorkflowResult`` instead. A damaged snapshot
     (``SnapshotError``) or a changed graph (``WorkflowChangedError``) raise before the claim;
     a failure after it gives it back."""
     graph = program.graph
@@ -121,24 +186,24 @@ async def claim_restart(
     status = snapshot.get("status")
     if status in FINISHED:
         return stored_result(snapshot, run_id, status=cast("ResultStatus", status))
-    if status == "restarting":
+    if status == "restarting" and not uses_leases(storage):
         raise ResumeAlreadyClaimedError(
             f"run '{run_id}' is being restarted by another caller (status "
             "'restarting'); if that restart's process is gone too, set the status back to "
             "'running' in storage first"
         )
-    if status != "running":
+    if status not in ("running", "restarting"):
         raise ResumeError(
             f"run '{run_id}' is {status}, not running; "
             + ("resume it instead" if status == "suspended" else "start it instead")
         )
     snapshot = snapshot_for_graph(checked, graph, run_id, allow_changed_graph=allow_changed_graph)
-    if not await update_status(storage, graph.id, run_id, "restarting", expected="running"):
-        raise ResumeAlreadyClaimedError(f"run '{run_id}' was restarted by another caller")
+    lease = await _claim(storage, graph.id, run_id, "restarting", "running")
     try:
         context = as_request_context(snapshot.get("requestContext") or {})
         ex = restore_execution(snapshot, program=program, scope=new_scope(context), run_id=run_id)
     except BaseException:
-        await release_claim(storage, graph.id, run_id, claimed="restarting", previous="running")
+        previous = cast("RunStatus", status)
+        await _give_back(storage, graph.id, run_id, lease, "restarting", previous)
         raise
-    return Claimed(ex, (ex.entry_index, None), snapshot.get("tracingContext") or {})
+    return Claimed(ex, (ex.entry_index, None), snapshot.get("tracingContext") or {}, lease)

@@ -12,6 +12,8 @@ from typing import Any, NoReturn
 import attrs
 
 from ..context import RequestContext, TracingContext
+from ..durability import check_durability
+from ..engine.persist import Durability
 from ..output import check_history_limit
 from ..resume import StepSelector, path_of
 from ..tracing import TracingOptions
@@ -49,6 +51,8 @@ class RunOptions:
     for_each_index: int | None = None
     label: str | None = None
     allow_changed_graph: bool = False
+    # The checkpoint mode of this segment (None: the workflow's).
+    durability: Durability | None = None
 
     def __attrs_post_init__(self) -> None:
         # One method of plain checks: a run is started per call, and most options are None.
@@ -75,6 +79,8 @@ class RunOptions:
             _wrong("label", "a string", self.label)
         if self.allow_changed_graph is not False and self.allow_changed_graph is not True:
             _wrong("allow_changed_graph", "a bool", self.allow_changed_graph)
+        if self.durability is not None:
+            check_durability(self.durability)
 
 
 def _wrong(name: str, what: str, value: Any) -> NoReturn:

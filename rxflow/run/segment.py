@@ -13,15 +13,17 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from ..context import TracingContext
+from ..durability import CheckpointParts, claim, keep_lease, uses_leases
 from ..engine.operator import coroutine_observable
 from ..engine.outcome import build_result
-from ..engine.persist import Persister
+from ..engine.persist import Durability, Persister
 from ..engine.state import ExecutionState, ResumeTarget, now_ms
-from ..errors import StorageError
+from ..errors import LeaseLostError, RunAlreadyStartedError, StorageError
 from ..results import StepResult, WorkflowResult
 from ..snapshot import WireCache, build_snapshot
 from ..status import ResultStatus, RunStatus
 from ..storage.protocol import Storage
+from ..storage.records import Lease
 from ..tracing import TracingOptions, end_span, run_span, span_ids
 
 __all__ = ["Segment", "SegmentOwner", "launch", "stored_result"]
@@ -33,6 +35,9 @@ class SegmentOwner(Protocol):
     """What a segment tells its run: that it ended (its ``result`` is set)."""
 
     def segment_ended(self, segment: Segment) -> None: ...
+
+    def start_lost(self, segment: Segment, error: RunAlreadyStartedError) -> None:
+        """Another start claimed the run first: nothing ran, nothing was stored."""
 
 
 @attrs.define(slots=True, eq=False)
@@ -52,7 +57,12 @@ class Segment:
     tracing_options: TracingOptions | None
     resumed_from: Mapping[str, Any] | None  # the stored span a resume links to
     running_status: RunStatus  # what its snapshots say while it runs
+    mode: Durability  # its checkpoint mode
     persister: Persister = attrs.field(init=False)
+    # Under a lease, progress is stored as checkpoints: each step result written once.
+    checkpoints: CheckpointParts | None = attrs.field(init=False, default=None)
+    keeper: asyncio.Task[None] | None = attrs.field(init=False, default=None)  # renews it
+    lost: RunAlreadyStartedError | None = attrs.field(init=False, default=None)
     result: WorkflowResult | None = attrs.field(init=False, default=None)
     ended: bool = attrs.field(init=False, default=False)
     span: Any = attrs.field(init=False, default=None)  # the run span, while it records
@@ -69,7 +79,10 @@ class Segment:
             resource_id=scope.resource_id,
             build=self.snapshot,
             live_build=self.live_snapshot,
+            mode=self.mode,
+            build_parts=self.parts,
         )
+        self.persister.gate(scope)
 
     @property
     def cache(self) -> WireCache:
@@ -82,6 +95,37 @@ class Segment:
         return build_snapshot(
             self.ex, self.running_status, self.cache, now_ms(), tracing_context=self.trace_link()
         )
+
+    def parts(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The execution as it is now, as a checkpoint (control state, new results)."""
+        return self.checkpoint_parts(self.snapshot())
+
+    def checkpoint_parts(self, snapshot: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        if self.checkpoints is None:
+            self.checkpoints = CheckpointParts()
+        return self.checkpoints.split(snapshot)
+
+    def hold_lease(self, lease: Lease, *, resumed: bool) -> None:
+        """Own the run under ``lease`` from now on: keep it alive, answer cancel requests.
+        A resumed execution's restored results are stored already: they are not rewritten."""
+        persister = self.persister
+        persister.lease = lease
+        persister.on_cancel = self.ex.scope.request_abort
+        if resumed:
+            cache = self.cache
+            stored: dict[str, Any] = {"input": True}
+            for key, result in self.ex.step_results.items():
+                stored[key] = cache.wire(key, result)
+            self.checkpoints = CheckpointParts()
+            self.checkpoints.already_stored(stored)
+        self.keeper = asyncio.get_running_loop().create_task(
+            keep_lease(persister, self.storage.lease_ttl)
+        )
+
+    def stop_keeper(self) -> None:
+        if self.keeper is not None:
+            self.keeper.cancel()
+            self.keeper = None
 
     def live_snapshot(self) -> dict[str, Any]:
         """The same for a store with a live lane, which takes step results as objects."""
@@ -100,6 +144,12 @@ class Segment:
         if driver is not None and not driver.done():
             driver.cancel()
 
+    async def settled(self) -> None:
+        """Wait until an execution that has ended (a suspension) has stored how it ended, so a
+        resume right after the suspension event does not find the run still being stored."""
+        if not self.ended and self.ex.status != "running":
+            await asyncio.shield(self.outcome())
+
     def outcome(self) -> asyncio.Future[WorkflowResult]:
         """A future of the segment's final result (resolved once the segment has ended)."""
         if self._waiter is None:
@@ -117,6 +167,12 @@ class Segment:
     def failed(self, error: Exception | BaseException) -> None:
         """The driver itself ended abnormally: canceled under an abort, else a failure."""
         self.driver = None
+        if self.lost is not None:  # another start won: nothing ran, nothing is stored
+            self.persister.close()
+            owner, self.owner = self.owner, None
+            if owner is not None:
+                owner.start_lost(self, self.lost)
+            return
         ex = self.ex
         if isinstance(error, asyncio.CancelledError) and ex.scope.aborted:
             ex.status = "canceled"
@@ -155,9 +211,12 @@ def launch(
     tracing_options: TracingOptions | None = None,
     resumed_from: Mapping[str, Any] | None = None,
     running_status: RunStatus = "running",
+    mode: Durability = "sync",
+    lease: Lease | None = None,
 ) -> Segment:
     """Subscribe the execution's program to ``ex`` on the running loop: the segment is one
-    subscription to its driver coroutine, which ends by storing the segment's end."""
+    subscription to its driver coroutine, which ends by storing the segment's end. ``lease``
+    is the claim of a resume or restart (a start claims the run in its driver)."""
     segment = Segment(
         owner,
         ex,
@@ -167,7 +226,10 @@ def launch(
         tracing_options,
         resumed_from,
         running_status,
+        mode,
     )
+    if lease is not None:
+        segment.hold_lease(lease, resumed=True)
     coroutine_observable(drive, segment).subscribe(on_next=segment.done, on_error=segment.failed)
     return segment
 
@@ -177,6 +239,10 @@ async def drive(segment: Segment) -> WorkflowResult:
     segment.driver = asyncio.current_task()
     ex = segment.ex
     scope = ex.scope
+    if segment.resume is None:
+        if not await claim_start(segment):
+            raise segment.lost or RunAlreadyStartedError(scope.run_id)
+        await segment.persister.store_started()
     span = run_span(
         workflow_id=scope.workflow_id,
         run_id=scope.run_id,
@@ -194,9 +260,6 @@ async def drive(segment: Segment) -> WorkflowResult:
     try:
         resume = segment.resume
         if resume is None:
-            if not segment.persister.durable:
-                # a store of this process shows the run as running (no I/O, no wait)
-                await segment.storage.update_status(scope.workflow_id, scope.run_id, "running")
             await ex.program.drive(ex)
         else:
             await ex.program.resume_drive(ex, resume[0], resume[1])
@@ -211,8 +274,33 @@ async def drive(segment: Segment) -> WorkflowResult:
     return result
 
 
+async def claim_start(segment: Segment) -> bool:
+    """Claim the stored run for this start (``pending`` to ``running``): with a lease on a
+    store that has leases, else by compare-and-set (a store of this process: no I/O, no wait).
+    A durable store without leases gets its ``running`` snapshot from the first mark."""
+    storage = segment.storage
+    scope = segment.ex.scope
+    won = True
+    if uses_leases(storage):
+        lease = await claim(storage, scope.workflow_id, scope.run_id, "running", "pending")
+        if lease is not None:
+            segment.hold_lease(lease, resumed=False)
+        won = lease is not None
+    elif not segment.persister.durable:
+        won = await storage.update_status(
+            scope.workflow_id, scope.run_id, "running", expected="pending"
+        )
+    if not won:
+        segment.lost = RunAlreadyStartedError(
+            f"run '{scope.run_id}' was already started by another caller (another Run object "
+            "or another process claimed it first); nothing ran for this start"
+        )
+    return won
+
+
 async def store_end(segment: Segment) -> WorkflowResult:
     """Build the result and store the final snapshot of the segment before it resolves."""
+    segment.stop_keeper()  # the final write renews nothing: it gives the lease up
     ex = segment.ex
     scope = ex.scope
     if scope.aborted and ex.status == "suspended":
@@ -232,7 +320,10 @@ async def store_end(segment: Segment) -> WorkflowResult:
             tracing_context=segment.trace_link(),
             live=segment.persister.live,
         )
-        await segment.persister.write(snapshot)
+        if segment.persister.lease is not None:
+            await segment.persister.write(None, segment.checkpoint_parts(snapshot))
+        else:
+            await segment.persister.write(snapshot)
     except StorageError as error:
         _log.error(
             "run '%s' failed: its final snapshot could not be stored: %s", scope.run_id, error
@@ -247,11 +338,21 @@ async def store_end(segment: Segment) -> WorkflowResult:
                 suspend_payload=None,
                 tripwire=None,
             )
-        try:  # best effort, so the stored run does not stay "running"
-            await segment.storage.update_status(scope.workflow_id, scope.run_id, "failed")
-        except Exception as again:
-            _log.error("run '%s': could not store status 'failed' either: %s", scope.run_id, again)
+        if not isinstance(error, LeaseLostError):  # the new owner's run is not ours to end
+            await _store_failed(segment)
     return result
+
+
+async def _store_failed(segment: Segment) -> None:
+    """Best effort, so the stored run does not stay ``running`` after a failed write."""
+    scope = segment.ex.scope
+    lease = segment.persister.lease
+    try:
+        await segment.storage.update_status(scope.workflow_id, scope.run_id, "failed")
+        if lease is not None:
+            await segment.storage.release_lease(lease)
+    except Exception as again:
+        _log.error("run '%s': could not store status 'failed' either: %s", scope.run_id, again)
 
 
 def stored_result(

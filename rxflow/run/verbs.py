@@ -4,24 +4,30 @@ restart, cancel, watch, observe_stream and status."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..context import RequestContext, TracingContext
-from ..engine.state import ExecutionState, RunScope, new_run_id, now_ms
-from ..errors import RxflowError
+from ..engine.persist import Durability
+from ..engine.state import ExecutionState, RunScope
+from ..errors import RunAlreadyStartedError, RxflowError
 from ..events import EmptyPayload, WorkflowCanceled
-from ..output import WorkflowRunOutput, ended_output
+from ..output import WorkflowRunOutput
 from ..results import WorkflowResult
 from ..resume import StepSelector
-from ..snapshot import pending_snapshot
 from ..status import RunStatus
-from ..stored import load_snapshot, persist_snapshot, stored_run, update_status
 from ..tracing import TracingOptions
 from .bus import EventBus
-from .executions import FINISHED, Claimed, claim_restart, claim_resume, new_execution
+from .control import RunControl
+from .executions import (
+    Claimed,
+    attach_or_create,
+    claim_restart,
+    claim_resume,
+    new_execution,
+)
 from .options import RunOptions
-from .segment import Segment, launch, stored_result
+from .segment import Segment, launch
 
 if TYPE_CHECKING:
     from ..workflow import Workflow
@@ -29,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["Run"]
 
 
-class Run:
+class Run(RunControl):
     """One run of a workflow. Create it with ``await workflow.create_run()``.
 
     A run owns a hot event bus: its engine emits into it, its outputs (``stream``,
@@ -59,21 +65,8 @@ class Run:
         cls, workflow: Workflow, *, run_id: str | None, resource_id: str | None
     ) -> Run:
         """A new run (its ``pending`` snapshot stored), or the stored run ``run_id``."""
-        storage = workflow.storage
-        if run_id is not None:
-            record = await stored_run(storage, workflow.id, run_id)
-            if record is not None:
-                owner = resource_id if resource_id is not None else record.resource_id
-                return cls(workflow, run_id, owner, status=record.status)
-        run = cls(workflow, run_id or new_run_id(), resource_id)
-        await persist_snapshot(
-            storage,
-            workflow.id,
-            run.run_id,
-            pending_snapshot(workflow.graph, run.run_id, now_ms()),
-            resource_id=resource_id,
-        )
-        return run
+        stored = await attach_or_create(workflow.storage, workflow.graph, run_id, resource_id)
+        return cls(workflow, *stored)
 
     @property
     def status(self) -> RunStatus:
@@ -92,14 +85,20 @@ class Run:
         request_context: RequestContext | Mapping[str, Any] | None = None,
         tracing_context: TracingContext | None = None,
         tracing_options: TracingOptions | None = None,
+        *,
+        durability: Durability | None = None,
     ) -> WorkflowResult:
         """Run to the end (or a suspension) and return the ``WorkflowResult``.
 
-        Raises ``ValidationError`` for bad input, initial state or request context, and
-        ``TypeError`` for arguments of the wrong type.
+        Raises ``ValidationError`` for bad input, initial state or request context,
+        ``RunAlreadyStartedError`` when another start (another ``Run`` object or process)
+        claimed the run first, and ``TypeError`` for arguments of the wrong type.
+        ``durability`` overrides the workflow's checkpoint mode for this run.
         """
         self._check_startable()
-        options = RunOptions(request_context, tracing_context, tracing_options, initial_state)
+        options = RunOptions(
+            request_context, tracing_context, tracing_options, initial_state, durability=durability
+        )
         ex = new_execution(self.workflow.program, self.run_id, input_data, options, self._new_scope)
         output = self._new_output(options)
         self._launch(ex, options)
@@ -114,12 +113,14 @@ class Run:
         tracing_options: TracingOptions | None = None,
         close_on_suspend: bool = True,
         history_limit: int | None = None,
+        *,
+        durability: Durability | None = None,
     ) -> WorkflowRunOutput:
         """Start the run now and return its live output (the same output on a second call).
 
-        Errors before execution (bad input...) do not raise here: the output reports them
-        with a failed ``workflow-finish`` and ``await output.result`` raises them. Arguments
-        of the wrong type raise ``TypeError`` here.
+        Errors before execution (bad input, ``RunAlreadyStartedError``...) do not raise here:
+        the output reports them with a failed ``workflow-finish`` and ``await output.result``
+        raises them. Arguments of the wrong type raise ``TypeError`` here.
         """
         options = RunOptions(
             request_context,
@@ -128,6 +129,7 @@ class Run:
             initial_state,
             close_on_suspend,
             history_limit,
+            durability=durability,
         )
         if self._bus.latest is not None:
             return self._bus.latest
@@ -147,7 +149,7 @@ class Run:
 
     def _check_startable(self) -> None:
         if self._status != "pending":
-            raise RxflowError(
+            raise RunAlreadyStartedError(
                 f"run '{self.run_id}' was already started (status: {self._status}); "
                 "create a new run to run again"
             )
@@ -197,8 +199,18 @@ class Run:
             tracing_options=options.tracing_options,
             resumed_from=None if claimed is None else claimed.resumed_from,
             running_status=running_status,
+            mode=options.durability or self.workflow.durability,
+            lease=None if claimed is None else claimed.lease,
         )
         return self._segment
+
+    def start_lost(self, segment: Segment, error: RunAlreadyStartedError) -> None:
+        """Package-internal (the segment calls it): another start claimed the run first."""
+        self._segment = None
+        self._status = "pending"
+        for output in self._bus.outputs:
+            self._bus.drop(output)
+            output.feed_failure(error)
 
     def segment_ended(self, segment: Segment) -> None:
         """Package-internal (the segment calls it): the segment ended with ``segment.result``."""
@@ -221,6 +233,7 @@ class Run:
         tracing_options: TracingOptions | None = None,
         *,
         allow_changed_graph: bool = False,
+        durability: Durability | None = None,
     ) -> WorkflowResult:
         """Resume the suspended run and return its ``WorkflowResult``.
 
@@ -234,7 +247,7 @@ class Run:
         a different graph: it resumes at the entry of the new graph that holds the suspended
         step, found by id; steps before that entry do not run (even new ones), stored results
         are kept by step id, and the entries after it run as the new graph says. Arguments of
-        the wrong type raise ``TypeError``.
+        the wrong type raise ``TypeError``. ``durability`` overrides the checkpoint mode.
         """
         options = RunOptions(
             request_context,
@@ -243,6 +256,7 @@ class Run:
             for_each_index=for_each_index,
             label=label,
             allow_changed_graph=allow_changed_graph,
+            durability=durability,
         )
         segment = await self._claim_and_launch(options, resume_data)
         return await segment.outcome()
@@ -258,13 +272,14 @@ class Run:
         history_limit: int | None = None,
         *,
         allow_changed_graph: bool = False,
+        durability: Durability | None = None,
     ) -> WorkflowRunOutput:
         """Resume the suspended run; a new output with its own ``workflow-start`` and
         ``workflow-finish``, which closes when this segment ends (even at a new suspension).
 
         Errors that ``resume`` raises are reported through the output instead (arguments of
-        the wrong type still raise ``TypeError`` here). ``allow_changed_graph`` is as for
-        ``resume``.
+        the wrong type still raise ``TypeError`` here). ``allow_changed_graph`` and
+        ``durability`` are as for ``resume``.
         """
         options = RunOptions(
             request_context,
@@ -274,6 +289,7 @@ class Run:
             for_each_index=for_each_index,
             label=label,
             allow_changed_graph=allow_changed_graph,
+            durability=durability,
         )
         output = self._new_output(options)
         asyncio.get_running_loop().create_task(self._resume_into(output, options, resume_data))
@@ -290,29 +306,33 @@ class Run:
 
     async def _claim_and_launch(self, options: RunOptions, resume_data: Any) -> Segment:
         workflow = self.workflow
+        if self._segment is not None:  # its suspension may still be being stored
+            await self._segment.settled()
         claimed = await claim_resume(
             workflow.storage, workflow.program, self.run_id, options, resume_data, self._new_scope
         )
         return self._launch(claimed.ex, options, claimed)
 
-    async def restart(self, *, allow_changed_graph: bool = False) -> WorkflowResult:
-        """Continue a run left ``running`` by a process that is gone (the caller knows it is).
+    async def restart(
+        self, *, allow_changed_graph: bool = False, durability: Durability | None = None
+    ) -> WorkflowResult:
+        """Continue a run left ``running`` by a process that is gone.
 
         Top-level entries that finished are not run again, nor are block items whose results
         were stored; the entry that was running continues from what was stored. A finished run
-        returns its stored result. Claims the run by compare-and-set from ``running`` to
-        ``restarting``, so two restarts cannot both run it (``ResumeAlreadyClaimedError``); the
-        restarted run keeps the status ``restarting`` until it ends. (If the process of a
-        restart dies too, set the status back with ``storage.update_status(workflow_id,
-        run_id, "running", expected="restarting")`` before restarting again.)
+        returns its stored result. Claims the run (status ``restarting`` until it ends) only
+        when nobody holds its lease (expired, or its process on this host is gone): of two
+        restarts one wins, the other gets ``ResumeAlreadyClaimedError``.
 
         A damaged stored snapshot raises ``SnapshotError`` and a graph changed since the run
         was stored ``WorkflowChangedError``, before the run is claimed; with
         ``allow_changed_graph=True`` the run continues at the entry of the new graph that holds
         the steps of the entry it was in (found by id), as ``resume`` describes.
         """
-        options = RunOptions(allow_changed_graph=allow_changed_graph)
+        options = RunOptions(allow_changed_graph=allow_changed_graph, durability=durability)
         workflow = self.workflow
+        if self._segment is not None:
+            await self._segment.settled()
         claimed = await claim_restart(
             workflow.storage,
             workflow.program,
@@ -326,71 +346,3 @@ class Run:
         segment = self._launch(claimed.ex, options, claimed, running_status="restarting")
         segment.persister.mark()
         return await segment.outcome()
-
-    # -- control --------------------------------------------------------------------------------
-
-    def _abort(self) -> None:
-        """Cancel requested (``run.cancel()`` or ``ctx.abort()``), on the loop thread."""
-        scope = self._scope
-        if scope is None or self._status != "running":
-            return
-        scope.fire_abort()
-        if self._segment is not None:
-            self._segment.stop()
-
-    async def cancel(self) -> None:
-        """Cancel the run: in-flight async bodies see ``CancelledError``, sleeps end at once,
-        queued foreach items never start; status becomes ``canceled``, stored before this
-        returns. A suspended run is canceled in storage and its open outputs end.
-        Canceling a finished run does nothing.
-        """
-        if self._status in FINISHED:
-            return
-        if self._status == "running" and self._segment is not None:
-            self._abort()
-            outcome = await asyncio.shield(self._segment.outcome())
-            if outcome.status != "suspended":
-                return
-            # The segment reached its suspension before the abort could stop it: cancel the
-            # suspended run like any other.
-        storage = self.workflow.storage
-        if await update_status(
-            storage, self.workflow_id, self.run_id, "canceled", expected=("pending", "suspended")
-        ):
-            self._status = "canceled"
-            self._bus.on_next(WorkflowCanceled(run_id=self.run_id, payload=EmptyPayload()))
-            snapshot = await load_snapshot(storage, self.workflow_id, self.run_id)
-            self._bus.end_outputs(stored_result(snapshot or {}, self.run_id, status="canceled"))
-
-    def watch(self, callback: Callable[[Any], None]) -> Callable[[], None]:
-        """Call ``callback`` with every raw engine event (``workflow-step-finish`` included).
-
-        Returns a function that stops watching.
-        """
-        self._watchers += 1
-        if self._scope is not None:
-            self._scope.watched = True
-
-        detach = self._bus.watch(callback)
-        stopped = False
-
-        def unsubscribe() -> None:
-            nonlocal stopped
-            if stopped:
-                return
-            stopped = True
-            detach()
-            self._watchers -= 1
-            if self._scope is not None:
-                self._scope.watched = self._watchers > 0
-
-        return unsubscribe
-
-    def observe_stream(self) -> WorkflowRunOutput:
-        """A replay of the latest ``stream``/``resume_stream`` output of this run object.
-
-        Before any stream was started here it is an empty output that has already ended.
-        """
-        if self._bus.latest is not None:
-            return self._bus.latest
-        return ended_output(self.run_id, self.workflow_id, self._status)
