@@ -16,6 +16,7 @@ from .context import ConditionContext, RequestContext, StepContext, TracingConte
 from .convert import register_conversion
 from .errors import (
     CancelTimeoutError,
+    ExecutorError,
     LeaseLostError,
     NonRetryableError,
     NotJSONError,
@@ -24,12 +25,14 @@ from .errors import (
     RunAlreadyStartedError,
     RxflowError,
     SnapshotError,
+    StepNotSerializableError,
     StorageError,
     TripWire,
     ValidationError,
     WorkflowChangedError,
     WorkflowDefinitionError,
 )
+from .executors import Executor, LocalExecutor
 from .output import WorkflowRunOutput
 from .results import StepResult, Usage, WorkflowResult
 from .run import Run
@@ -45,8 +48,11 @@ if TYPE_CHECKING:
 __all__ = [
     "CancelTimeoutError",
     "ConditionContext",
+    "Executor",
+    "ExecutorError",
     "InMemoryStorage",
     "LeaseLostError",
+    "LocalExecutor",
     "NonRetryableError",
     "NotJSONError",
     "PostgresStorage",
@@ -65,6 +71,7 @@ __all__ = [
     "SnapshotError",
     "Step",
     "StepContext",
+    "StepNotSerializableError",
     "StepResult",
     "StepStatus",
     "Storage",

@@ -29,6 +29,7 @@ __all__ = [
     "StepWriter",
     "Suspended",
     "TracingContext",
+    "check_custom_chunk",
 ]
 
 _MISSING: Any = object()
@@ -159,6 +160,15 @@ class Suspended:
 WRITES_PER_YIELD = 100
 
 
+def check_custom_chunk(chunk: Mapping[str, Any]) -> None:
+    """Refuse a custom chunk whose type is not a ``data-*`` string (``ValueError``)."""
+    chunk_type = chunk.get("type")
+    if not isinstance(chunk_type, str) or not chunk_type.startswith("data-"):
+        raise ValueError(
+            f"custom chunk type must be a string starting with 'data-', got {chunk_type!r}"
+        )
+
+
 @attrs.define(slots=True, eq=False)
 class StepWriter:
     """``ctx.writer``: streams values out of a running step as ``workflow-step-output``.
@@ -199,13 +209,38 @@ class StepWriter:
         if self._yield_due():
             await asyncio.sleep(0)
 
+    def emit_output(self, value: Any) -> None:
+        """Engine-facing: emit ``value`` as ``write`` does, now, without yielding (loop thread;
+        an executor relays chunks a body wrote elsewhere)."""
+        self._emit(
+            WorkflowStepOutput(
+                run_id=self._run_id,
+                payload=StepOutputPayload(
+                    step_name=self._step_name, run_id=self._run_id, output=value
+                ),
+                from_="USER",
+            )
+        )
+
+    def emit_custom(self, chunk: Mapping[str, Any]) -> None:
+        """Engine-facing: emit ``chunk`` as ``custom`` does, now, without yielding."""
+        check_custom_chunk(chunk)
+        chunk_type = chunk["type"]
+        extra = {k: v for k, v in chunk.items() if k not in ("type", "data", "runId", "from")}
+        self._emit(
+            CustomChunk(
+                type=chunk_type,
+                run_id=self._run_id,
+                data=chunk.get("data"),
+                from_=str(chunk.get("from", "USER")),
+                extra=extra,
+            )
+        )
+
     async def custom(self, chunk: Mapping[str, Any]) -> None:
         """Emit a custom ``data-*`` chunk, passed through to the stream unchanged."""
-        chunk_type = chunk.get("type")
-        if not isinstance(chunk_type, str) or not chunk_type.startswith("data-"):
-            raise ValueError(
-                f"custom chunk type must be a string starting with 'data-', got {chunk_type!r}"
-            )
+        check_custom_chunk(chunk)
+        chunk_type = chunk["type"]
         extra = {k: v for k, v in chunk.items() if k not in ("type", "data", "runId", "from")}
         self._emit(
             CustomChunk(
@@ -264,6 +299,15 @@ class _ContextBase:
         if result is None or result.status != "success":
             return None
         return result.output
+
+    def step_outputs(self) -> dict[str, Any]:
+        """Engine-facing: the output of every step of this workflow that succeeded, by id (what
+        ``get_step_result`` reads; an executor ships it with a body run elsewhere)."""
+        return {
+            step_id: result.output
+            for step_id, result in self._exec.step_results.items()
+            if result.status == "success"
+        }
 
     def abort(self) -> None:
         """Cancel the run from inside (same as ``await run.cancel()``); thread-safe."""

@@ -14,6 +14,8 @@ Our exception hierarchy::
     ├── StorageError               storage failed, or a stored snapshot cannot be read
     │   ├── LeaseLostError              a write by a run's former owner (its lease was taken over)
     │   └── SnapshotError               a stored snapshot has a field of the wrong type or range
+    ├── ExecutorError              an executor could not run a step body (scheduler, worker, ...)
+    │   └── StepNotSerializableError    a step body (or its input) cannot be sent (not retried)
     ├── NonRetryableError          raised by a step body: fail at once, skip the remaining retries
     └── TripWire                   raised by a step body: end the run with status "tripwire"
 
@@ -27,6 +29,7 @@ from typing import Any
 
 __all__ = [
     "CancelTimeoutError",
+    "ExecutorError",
     "LeaseLostError",
     "NonRetryableError",
     "NotJSONError",
@@ -35,6 +38,7 @@ __all__ = [
     "RunAlreadyStartedError",
     "RxflowError",
     "SnapshotError",
+    "StepNotSerializableError",
     "StorageError",
     "TripWire",
     "ValidationError",
@@ -59,6 +63,10 @@ class ValidationError(RxflowError):
         self.heading = heading
         body = "\n".join(self.errors)
         super().__init__(f"{heading}\n{body}" if heading else body)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only heading: pickled by its fields (a step body run on another process).
+        return (_rebuild, (type(self), (self.errors,), {"heading": self.heading}), self.__dict__)
 
 
 class NotJSONError(ValidationError):
@@ -159,6 +167,29 @@ class NonRetryableError(RxflowError):
     """Raise from a step body to fail the step at once, without the remaining retries."""
 
 
+class ExecutorError(RxflowError):
+    """An executor could not run a step body: its scheduler cannot be reached, the worker
+    running it was lost, or the body could not be sent. The step fails with it (and is retried
+    by its retry policy, unless it is a ``StepNotSerializableError``)."""
+
+
+class StepNotSerializableError(ExecutorError, NonRetryableError):
+    """A step body, or the input it was to run on, cannot be sent to the executor's workers.
+
+    ``step_id`` names the step and ``culprit`` what could not be pickled (for example
+    ``closure variable 'lock' (_thread.lock)``); the step fails at once, without retries.
+    """
+
+    def __init__(self, message: str, *, step_id: str, culprit: str) -> None:
+        super().__init__(message)
+        self.step_id = step_id
+        self.culprit = culprit
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        kwargs = {"step_id": self.step_id, "culprit": self.culprit}
+        return (_rebuild, (type(self), self.args, kwargs), self.__dict__)
+
+
 class TripWire(RxflowError):
     """Raise from a step body to end the run with status ``tripwire`` (never retried).
 
@@ -178,3 +209,12 @@ class TripWire(RxflowError):
         self.retry = retry
         self.metadata = dict(metadata) if metadata is not None else None
         self.processor_id = processor_id
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        fields = (self.reason, self.retry, self.metadata, self.processor_id)
+        return (_rebuild, (type(self), fields, {}), self.__dict__)
+
+
+def _rebuild(cls: type[Exception], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Exception:
+    """Unpickle an error whose ``__init__`` takes more than its message."""
+    return cls(*args, **kwargs)

@@ -7,11 +7,14 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import attrs
 
 from .errors import WorkflowDefinitionError
+
+if TYPE_CHECKING:
+    from .executors.protocol import Executor
 
 __all__ = [
     "BranchEntry",
@@ -63,6 +66,10 @@ class StepNode(Protocol):
     @property
     def is_async(self) -> bool:
         """Whether ``execute`` is an ``async def`` (run on the loop; else in a thread)."""
+
+    @property
+    def executor(self) -> Executor | None:
+        """Where the body runs (None: the workflow's executor, else here)."""
 
 
 @attrs.frozen(slots=True)
@@ -188,6 +195,8 @@ class WorkflowGraph:
     suspend_schema: Any = None
     retry_config: RetryConfig = attrs.field(factory=RetryConfig)
     metadata: Mapping[str, Any] | None = None
+    #: Where this workflow's steps run unless a step names its own (None: here).
+    executor: Executor | None = attrs.field(default=None, repr=False)
     serialized: list[dict[str, Any]] = attrs.field(init=False)
     shape: tuple[EntryShape, ...] = attrs.field(init=False, repr=False)
     fingerprint: str = attrs.field(init=False, repr=False)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 import attrs
 
 from .errors import WorkflowDefinitionError
+from .executors.protocol import Executor
 from .schema import check_schema
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
     from .context import StepContext
 
-__all__ = ["Step", "StepBody", "create_step", "step"]
+__all__ = ["Step", "StepBody", "check_executor", "create_step", "step"]
 
 StepBody = Callable[["StepContext"], Any] | Callable[["StepContext"], Awaitable[Any]]
 _T = TypeVar("_T")
@@ -83,6 +84,16 @@ def _check_step(step: Step) -> None:
         raise WorkflowDefinitionError(
             f"step '{step.id}': metadata must be a mapping or None, got {step.metadata!r}"
         )
+    check_executor(step.executor, f"step '{step.id}'")
+
+
+def check_executor(executor: object, owner: str) -> None:
+    """Refuse an ``executor=`` that is not an ``Executor`` (``WorkflowDefinitionError``)."""
+    if executor is not None and not isinstance(executor, Executor):
+        raise WorkflowDefinitionError(
+            f"{owner}: executor must be an Executor (such as DaskExecutor) or None, "
+            f"got {executor!r}"
+        )
 
 
 @attrs.frozen(slots=True, eq=False)
@@ -107,6 +118,7 @@ class Step(abc.ABC):
     request_context_schema: Any = None
     retries: int | None = attrs.field(default=None, converter=_check_retries)
     metadata: Mapping[str, Any] | None = None
+    executor: Executor | None = attrs.field(default=None, repr=False)
     is_async: bool = attrs.field(init=False)
 
     @is_async.default
@@ -140,11 +152,14 @@ def create_step(
     request_context_schema: Any = None,
     retries: int | None = None,
     metadata: Mapping[str, Any] | None = None,
+    executor: Executor | None = None,
 ) -> Step:
     """Create a step from a body taking one ``StepContext`` (``async def`` or ``def``).
 
-    A body that cannot take one argument, a schema that is not a type, or metadata that is not
-    a mapping raise ``WorkflowDefinitionError`` here.
+    ``executor`` says where the body runs (for example a ``DaskExecutor``); None: where its
+    workflow's steps run. A body that cannot take one argument, a schema that is not a type,
+    metadata that is not a mapping, or an executor that is not an ``Executor`` raise
+    ``WorkflowDefinitionError`` here.
     """
     return Step(
         id=id,
@@ -158,6 +173,7 @@ def create_step(
         request_context_schema=request_context_schema,
         retries=retries,
         metadata=metadata,
+        executor=executor,
     )
 
 
@@ -180,6 +196,7 @@ def step(
     request_context_schema: Any = None,
     retries: int | None = None,
     metadata: Mapping[str, Any] | None = None,
+    executor: Executor | None = None,
 ) -> Callable[[StepBody], Step]: ...
 
 
@@ -197,6 +214,7 @@ def step(
     request_context_schema: Any = None,
     retries: int | None = None,
     metadata: Mapping[str, Any] | None = None,
+    executor: Executor | None = None,
 ) -> Step | Callable[[StepBody], Step]:
     """Decorator form of :func:`create_step`; ``id`` defaults to the function's name."""
 
@@ -213,6 +231,7 @@ def step(
             request_context_schema=request_context_schema,
             retries=retries,
             metadata=metadata,
+            executor=executor,
         )
 
     return decorate(func) if func is not None else decorate

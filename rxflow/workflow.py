@@ -13,6 +13,7 @@ from typing import Any, Union
 from .durability import Durability, check_durability
 from .engine.program import Program, compile_program
 from .errors import WorkflowDefinitionError
+from .executors.protocol import Executor
 from .graph import (
     BranchEntry,
     Entry,
@@ -32,7 +33,7 @@ from .mapping import function_body, mapping_body
 from .run import Run
 from .run.registry import RunRegistry
 from .schema import check_schema
-from .step import Step
+from .step import Step, check_executor
 from .storage import InMemoryStorage, Storage
 from .storage.checks import check_storage_object
 
@@ -65,17 +66,14 @@ class Workflow:
         request_context_schema: Any = None,
         retry_config: RetryConfig | None = None,
         storage: Storage | None = None,
-        executor: Any = None,
+        executor: Executor | None = None,
         description: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         durability: Durability = "sync",
     ) -> None:
         if not isinstance(id, str) or not id:
             raise WorkflowDefinitionError(f"a workflow id must be a non-empty string, got {id!r}")
-        if executor is not None:
-            raise WorkflowDefinitionError(
-                "executor= only accepts None in this version (the local asyncio executor)"
-            )
+        check_executor(executor, f"workflow '{id}'")
         if retry_config is not None and not isinstance(retry_config, RetryConfig):
             raise WorkflowDefinitionError(
                 f"retry_config must be a RetryConfig, got {retry_config!r}"
@@ -102,7 +100,7 @@ class Workflow:
         self.retry_config = retry_config or RetryConfig()
         self.description = description
         self.metadata = dict(metadata) if metadata else None
-        self.executor = None
+        self.executor = executor
         self._storage = storage
         self._entries: list[Entry] = []
         self._steps: dict[str, StepOrWorkflow] = {}
@@ -326,6 +324,7 @@ class Workflow:
             request_context_schema=self.request_context_schema,
             retry_config=self.retry_config,
             metadata=self.metadata,
+            executor=self.executor,
         )
         self._program = compile_program(graph)
         self._graph = graph
@@ -375,14 +374,16 @@ def create_workflow(
     request_context_schema: Any = None,
     retry_config: RetryConfig | None = None,
     storage: Storage | None = None,
-    executor: Any = None,
+    executor: Executor | None = None,
     description: str | None = None,
     metadata: Mapping[str, Any] | None = None,
     durability: Durability = "sync",
 ) -> Workflow:
-    """Start building a workflow. ``executor`` accepts only ``None`` for now; ``durability``
-    is its runs' checkpoint mode on a durable store (``sync``, ``async`` or ``exit``). A
-    schema that is not a type, metadata that is not a mapping, a storage that is not a
+    """Start building a workflow. ``executor`` says where its steps' bodies run (for example a
+    ``DaskExecutor``; None: here); a step's own ``executor`` wins. ``durability`` is its runs'
+    checkpoint mode on a durable store (``sync``, ``async`` or ``exit``).
+
+    A schema that is not a type, metadata that is not a mapping, a storage that is not a
     ``Storage`` or an unknown ``durability`` raise ``WorkflowDefinitionError`` here.
     """
     return Workflow(

@@ -403,7 +403,7 @@ def test_definition_errors() -> None:
         committed.then(create_step(id="t", execute=_echo))
     with pytest.raises(WorkflowDefinitionError, match="expected a Step"):
         create_workflow(id="x").then("not a step")  # type: ignore[arg-type]
-    with pytest.raises(WorkflowDefinitionError, match="only accepts None"):
+    with pytest.raises(WorkflowDefinitionError, match="executor must be an Executor"):
         create_workflow(id="ex", executor=object())
     with pytest.raises(WorkflowDefinitionError, match="retries"):
         create_step(id="r", execute=_echo, retries=-1)

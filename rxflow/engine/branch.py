@@ -6,6 +6,7 @@ that raises fails the block with that error; none true gives ``{}``.
 
 from __future__ import annotations
 
+from ..executors.protocol import Executor
 from ..graph import BranchEntry
 from ..tracing import block_span
 from .condition import evaluate
@@ -17,8 +18,8 @@ from .state import ExecutionState, ResumeTarget
 __all__ = ["branch_operator"]
 
 
-def branch_operator(entry: BranchEntry) -> EntryOperator:
-    branches = [(condition, compile_step(step)) for condition, step in entry.branches]
+def branch_operator(entry: BranchEntry, executor: Executor | None = None) -> EntryOperator:
+    branches = [(condition, compile_step(step, executor)) for condition, step in entry.branches]
 
     async def choose(ex: ExecutionState) -> list[StepInvoker] | None:
         chosen = []

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import ValidationError
+from ..executors.protocol import Executor
 from ..graph import ForeachEntry
 from ..results import StepResult
 from ..tracing import block_span
@@ -46,7 +47,7 @@ def _not_a_list(step_id: str, items: Any) -> ValidationError:
     )
 
 
-def foreach_operator(entry: ForeachEntry) -> EntryOperator:
+def foreach_operator(entry: ForeachEntry, executor: Executor | None = None) -> EntryOperator:
     """The foreach entry: one ``workflow-step-start`` for the block, one
     ``workflow-step-progress`` per settled item (in completion order), then one result whose
     output lists the item outputs in input order. The first item that does not succeed stops
@@ -61,7 +62,7 @@ def foreach_operator(entry: ForeachEntry) -> EntryOperator:
     step_id = step.id
     concurrency = entry.concurrency
     label = f"foreach {step_id!r}"
-    invoker = compile_step(step)
+    invoker = compile_step(step, executor)  # an item runs where its step runs
 
     async def run(ex: ExecutionState) -> None:
         items = ex.value

@@ -14,7 +14,8 @@ from typing import Any
 import attrs
 
 from ..events import STEP_START_RECORD
-from ..graph import StepLike
+from ..executors.protocol import Executor
+from ..graph import StepLike, WorkflowGraph
 from ..results import IterationMetadata, StepResult
 from .call import StepCall
 from .report import cancel_call
@@ -107,7 +108,11 @@ class StepInvoker:
         return self.run(ex, call)
 
 
-def compile_step(step: StepLike) -> StepInvoker:
-    """``step`` ready to run: its strategy chosen once, here (see ``strategies``)."""
-    kind, run = choose_strategy(step)
+def compile_step(step: StepLike, executor: Executor | None = None) -> StepInvoker:
+    """``step`` ready to run: its strategy chosen once, here (see ``strategies``). A step's own
+    executor wins over ``executor`` (its workflow's); a nested workflow runs its steps on its
+    own executor."""
+    if not isinstance(step, WorkflowGraph) and step.executor is not None:
+        executor = step.executor
+    kind, run = choose_strategy(step, executor)
     return StepInvoker(step, kind, run)

@@ -7,6 +7,7 @@ last output; a non-success iteration ends the loop with that outcome.
 
 from __future__ import annotations
 
+from ..executors.protocol import Executor
 from ..graph import LoopEntry
 from ..results import IterationMetadata
 from ..tracing import block_span
@@ -19,9 +20,9 @@ from .state import ExecutionState, ResumeTarget
 __all__ = ["loop_operator"]
 
 
-def loop_operator(entry: LoopEntry) -> EntryOperator:
+def loop_operator(entry: LoopEntry, executor: Executor | None = None) -> EntryOperator:
     step = entry.step
-    invoker = compile_step(step)
+    invoker = compile_step(step, executor)
     condition = entry.condition
     repeat_while = entry.loop_type == "dowhile"
 

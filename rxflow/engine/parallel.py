@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..executors.protocol import Executor
 from ..graph import ParallelEntry
 from ..tracing import block_span
 from .invoke import compile_step
@@ -12,9 +13,9 @@ from .state import ExecutionState, ResumeTarget
 __all__ = ["parallel_operator"]
 
 
-def parallel_operator(entry: ParallelEntry) -> EntryOperator:
+def parallel_operator(entry: ParallelEntry, executor: Executor | None = None) -> EntryOperator:
     steps = entry.steps
-    invokers = [compile_step(step) for step in steps]
+    invokers = [compile_step(step, executor) for step in steps]
     allow_failure = entry.allow_failure
 
     name = f"parallel: '{len(steps)} branches'"

@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 import reactivex
 
+from ..executors.protocol import Executor
 from ..graph import (
     BranchEntry,
     Entry,
@@ -102,18 +103,19 @@ class Program:
         return coroutine_operator(self.drive, "a workflow program as an operator")(source)
 
 
-def compile_entry(entry: Entry) -> EntryOperator:
-    """The operator for one graph entry (one module per entry kind)."""
+def compile_entry(entry: Entry, executor: Executor | None = None) -> EntryOperator:
+    """The operator for one graph entry (one module per entry kind); its steps run on their own
+    executor, else on ``executor`` (the workflow's), else here."""
     if isinstance(entry, (StepEntry, MapEntry)):
-        return step_operator(entry)
+        return step_operator(entry, executor)
     if isinstance(entry, ParallelEntry):
-        return parallel_operator(entry)
+        return parallel_operator(entry, executor)
     if isinstance(entry, BranchEntry):
-        return branch_operator(entry)
+        return branch_operator(entry, executor)
     if isinstance(entry, LoopEntry):
-        return loop_operator(entry)
+        return loop_operator(entry, executor)
     if isinstance(entry, ForeachEntry):
-        return foreach_operator(entry)
+        return foreach_operator(entry, executor)
     if isinstance(entry, (SleepEntry, SleepUntilEntry)):
         return sleep_operator(entry)
     raise TypeError(f"unknown workflow entry {entry!r}")
@@ -127,4 +129,5 @@ def compile_program(graph: WorkflowGraph) -> Program:
         for step in entry_steps(entry)
         if isinstance(step, WorkflowGraph)
     }
-    return Program(graph, [compile_entry(e) for e in graph.entries], nested)
+    entries = [compile_entry(e, graph.executor) for e in graph.entries]
+    return Program(graph, entries, nested)

@@ -1,6 +1,6 @@
 """How a step's invocations run, chosen once per step when its program is compiled: a plain
-``async def`` body, a checked one (schemas to apply), a thread (a plain ``def`` body), or a
-nested workflow. Each strategy runs a started invocation to its finished result."""
+``async def`` body, a checked one (schemas to apply), a thread (a plain ``def`` body), a nested
+workflow, or an executor's. Each strategy runs a started invocation to its finished result."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from ..context import Bail, StepContext, TracingContext
 from ..convert import conform
+from ..executors.protocol import Executor
 from ..graph import StepLike, StepNode, WorkflowGraph
 from ..results import StepResult
 from .call import StepCall, canceled, failed, finished, keep_labels, suspended
@@ -23,15 +24,18 @@ __all__ = ["StepKind", "Strategy", "choose_strategy"]
 #: Runs a started invocation to its end (events, state and span included); its result.
 Strategy = Callable[[ExecutionState, StepCall], Coroutine[Any, Any, StepResult]]
 #: The kinds of step, one strategy each.
-StepKind = Literal["plain", "checked", "thread", "nested"]
+StepKind = Literal["plain", "checked", "thread", "nested", "remote"]
 
 _NO_TRACING = TracingContext(None)
 
 
-def choose_strategy(step: StepLike) -> tuple[StepKind, Strategy]:
-    """What kind of step ``step`` is, and the strategy its invocations run with."""
+def choose_strategy(step: StepLike, executor: Executor | None = None) -> tuple[StepKind, Strategy]:
+    """What kind of step ``step`` is, and the strategy its invocations run with. An executor
+    that runs bodies in this process leaves the choice to the step's body."""
     if isinstance(step, WorkflowGraph):
         return "nested", _nested(step)
+    if executor is not None and not executor.in_process:
+        return "remote", _remote(step, executor)
     if not step.is_async:
         return "thread", _thread(step)
     if (
@@ -115,6 +119,20 @@ def _thread(step: StepNode) -> Strategy:
     ) -> StepResult:
         ctx = call.context = _context(ex, call, step, input_data, retry)
         return _checked_output(ex, call, step, ctx, await asyncio.to_thread(body, ctx))
+
+    return _attempting(step, attempt)
+
+
+def _remote(step: StepNode, executor: Executor) -> Strategy:
+    """A body an executor runs elsewhere: every attempt hands the step context to
+    ``executor.run``, which applies what the body did to it; schemas are checked here."""
+    run_body = executor.run
+
+    async def attempt(
+        ex: ExecutionState, call: StepCall, input_data: Any, retry: int
+    ) -> StepResult:
+        ctx = call.context = _context(ex, call, step, input_data, retry)
+        return _checked_output(ex, call, step, ctx, await run_body(step, ctx))
 
     return _attempting(step, attempt)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..executors.protocol import Executor
 from ..graph import MapEntry, StepEntry
 from .invoke import compile_step
 from .operator import EntryOperator
@@ -11,8 +12,9 @@ from .state import ExecutionState, ResumeTarget
 __all__ = ["step_operator"]
 
 
-def step_operator(entry: StepEntry | MapEntry) -> EntryOperator:
-    invoker = compile_step(entry.step)
+def step_operator(entry: StepEntry | MapEntry, executor: Executor | None = None) -> EntryOperator:
+    # a map computes its output from the context: it always runs here
+    invoker = compile_step(entry.step, executor if entry.kind == "step" else None)
     start = invoker.start
     run_call = invoker.run
     step_id = entry.step.id

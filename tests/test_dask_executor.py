@@ -1,0 +1,245 @@
+"""DaskExecutor on a real cluster of two worker processes: the same events and results as a
+local run, bodies in worker processes, the step context on a worker, suspend and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import _dask_steps as steps
+import pytest
+from conftest import collect, types, within
+
+from rxflow import (
+    LocalExecutor,
+    SQLiteStorage,
+    Usage,
+    WorkflowDefinitionError,
+    create_step,
+    create_workflow,
+)
+from rxflow.executors import DaskExecutor
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    """One cluster for the module: starting one takes seconds."""
+    with steps.local_cluster() as local:
+        yield local
+
+
+@pytest.fixture
+async def dask(cluster: Any) -> AsyncIterator[DaskExecutor]:
+    executor = DaskExecutor(address=cluster.scheduler_address)
+    yield executor
+    await executor.close()
+
+
+def _pipeline(executor: Any) -> Any:
+    return (
+        create_workflow(id="pipeline", executor=executor)
+        .then(create_step(id="listing", execute=steps.listing))
+        .foreach(create_step(id="double", execute=steps.double), concurrency=3)
+        .then(create_step(id="sum", execute=lambda ctx: sum(ctx.input_data)))
+        .commit()
+    )
+
+
+def _progress(chunks: list[Any]) -> list[tuple[int, int]]:
+    found = []
+    for chunk in chunks:
+        if chunk.type == "workflow-step-progress":
+            payload = chunk.to_dict()["payload"]
+            found.append((payload["completedCount"], payload["totalCount"]))
+    return found
+
+
+async def test_chain_and_foreach_on_dask_give_the_events_and_results_of_a_local_run(
+    dask: DaskExecutor,
+) -> None:
+    outcomes = []
+    for executor in (None, dask):
+        run = await _pipeline(executor).create_run()
+        output = run.stream(input_data=7)
+        chunks = await collect(output)
+        result = await output.result
+        outcomes.append((types(chunks), _progress(chunks), result.status, result.result))
+        outcomes.append({k: v.output for k, v in result.steps.items()})
+    local, local_outputs, remote, remote_outputs = outcomes
+    assert remote == local
+    assert remote_outputs == local_outputs
+    assert remote[2:] == ("success", 42)
+    assert sorted(remote[1]) == [(n, 7) for n in range(1, 8)]
+
+
+async def test_bodies_run_in_worker_processes_and_a_local_step_stays_here(
+    dask: DaskExecutor,
+) -> None:
+    wf = (
+        create_workflow(id="where", executor=dask)
+        .then(create_step(id="remote", execute=steps.where))
+        .then(create_step(id="here", execute=steps.where, executor=LocalExecutor()))
+        .commit()
+    )
+    result = await within((await wf.create_run()).start(input_data=1), 30)
+    assert result.status == "success"
+    assert result.steps["remote"].output["pid"] != os.getpid()
+    assert result.steps["here"].output["pid"] == os.getpid()
+
+    only_heavy = (
+        create_workflow(id="one-heavy")
+        .then(create_step(id="heavy", execute=steps.where, executor=dask))
+        .commit()
+    )
+    result = await (await only_heavy.create_run()).start(input_data=2)
+    assert result.steps["heavy"].output["pid"] != os.getpid()
+
+
+async def test_writer_chunks_arrive_live_and_in_order_before_the_step_result(
+    dask: DaskExecutor,
+) -> None:
+    wf = (
+        create_workflow(id="chatty", executor=dask)
+        .then(create_step(id="chatty", execute=steps.chatty))
+        .then(create_step(id="sync", execute=steps.chatty_sync))
+        .commit()
+    )
+    output = (await wf.create_run()).stream(input_data=None)
+    chunks = await collect(output)
+    seen = []
+    for chunk in chunks:
+        wire = chunk.to_dict()
+        payload = wire.get("payload") or {}
+        seen.append((wire["type"], payload.get("id", payload.get("output", wire.get("data")))))
+    assert seen[:10] == [
+        ("workflow-start", None),
+        ("workflow-step-start", "chatty"),
+        ("workflow-step-output", {"n": 0}),
+        ("workflow-step-output", {"n": 1}),
+        ("workflow-step-output", {"n": 2}),
+        ("data-note", "done"),
+        ("workflow-step-result", "chatty"),
+        ("workflow-step-start", "sync"),
+        ("workflow-step-output", "no await needed"),
+        ("workflow-step-result", "sync"),
+    ]
+    assert len(seen) == 11 and seen[10][0] == "workflow-finish"
+    assert (await output.result).result == "ok"
+
+
+async def test_state_usage_context_and_bail_from_a_dask_body(dask: DaskExecutor) -> None:
+    wf = (
+        create_workflow(id="effects", executor=dask)
+        .then(create_step(id="first", execute=steps.add_one))
+        .then(create_step(id="effects", execute=steps.effects))
+        .then(create_step(id="bail", execute=steps.bail_out))
+        .then(create_step(id="never", execute=steps.where))
+        .commit()
+    )
+    run = await wf.create_run()
+    output = run.stream(
+        input_data=1, initial_state={"before": True}, request_context={"user": "ann"}
+    )
+    await collect(output)
+    result = await output.result
+    assert result.status == "success"
+    assert result.result == {
+        "bailed": {
+            "init": 1,
+            "first": 2,
+            "user": "ann",
+            "state": {"before": True},
+            "ids": (run.run_id, "effects"),
+        }
+    }
+    assert result.state == {"before": True, "seen": 2, "retry": 0}
+    assert "never" not in result.steps
+    assert await output.usage == Usage(input_tokens=10, output_tokens=5, total_tokens=15)
+
+
+async def test_retries_on_dask_follow_the_steps_policy(dask: DaskExecutor) -> None:
+    wf = (
+        create_workflow(id="flaky", executor=dask)
+        .then(create_step(id="flaky", execute=steps.flaky, retries=1))
+        .commit()
+    )
+    result = await (await wf.create_run()).start(input_data=None)
+    assert (result.status, result.result) == ("success", 1)
+
+    once = create_workflow(id="once", executor=dask).then(
+        create_step(id="flaky", execute=steps.flaky)
+    )
+    result = await (await once.commit().create_run()).start(input_data=None)
+    assert result.status == "failed"
+    assert isinstance(result.error, ValueError)
+    assert str(result.error) == "first attempt fails"
+    assert "raised on a Dask worker" in result.error.__notes__[0]
+
+
+async def test_suspend_on_dask_resumes_in_this_process(dask: DaskExecutor, tmp_path: Path) -> None:
+    wf = (
+        create_workflow(id="approval", storage=SQLiteStorage(tmp_path / "runs.db"), executor=dask)
+        .then(steps.approval_step(None))
+        .commit()
+    )
+    run = await wf.create_run()
+    first = await run.start(input_data="deploy")
+    assert first.status == "suspended"
+    assert first.suspend_payload == {
+        "approve": {"ask": "deploy", "pid": first.suspend_payload["approve"]["pid"]}
+    }
+    done = await run.resume(label="ok", resume_data="yes")
+    assert done.status == "success"
+    assert done.result["approved"] == "yes"
+    assert done.result["asked"]["ask"] == "deploy"
+    assert done.result["pid"] != os.getpid()
+
+
+async def test_suspend_on_dask_resumes_in_a_fresh_process(
+    dask: DaskExecutor,
+    cluster: Any,
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "runs.db"
+    wf = (
+        create_workflow(id="approval", storage=SQLiteStorage(db), executor=dask)
+        .then(steps.approval_step(None))
+        .commit()
+    )
+    run = await wf.create_run()
+    assert (await run.start(input_data="ship")).status == "suspended"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tests" / "dask_resume_app.py"),
+            str(db),
+            cluster.scheduler_address,
+            run.run_id,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["status"] == "success"
+    assert report["result"]["approved"] == "later"
+    assert report["result"]["asked"]["ask"] == "ship"
+
+
+def test_executor_must_be_an_executor() -> None:
+    with pytest.raises(WorkflowDefinitionError, match=r"step 's': executor must be an Executor"):
+        create_step(id="s", execute=steps.double, executor="dask")  # type: ignore[arg-type]
+    with pytest.raises(
+        WorkflowDefinitionError, match=r"workflow 'w': executor must be an Executor"
+    ):
+        create_workflow(id="w", executor=object())  # type: ignore[arg-type]
