@@ -243,3 +243,19 @@ def test_executor_must_be_an_executor() -> None:
         WorkflowDefinitionError, match=r"workflow 'w': executor must be an Executor"
     ):
         create_workflow(id="w", executor=object())  # type: ignore[arg-type]
+
+
+def test_the_example_runs_a_foreach_on_its_own_local_cluster() -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "dask_foreach.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert "status: success" in lines
+    assert lines[-1].startswith("summary: 40 items scored in ")
+    assert "scored 40/40" in done.stdout

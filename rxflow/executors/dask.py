@@ -8,6 +8,7 @@ import itertools
 import pickle
 import weakref
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle
@@ -40,8 +41,9 @@ class DaskExecutor:
 
     ``client`` is an existing ``Client(asynchronous=True)`` on the run's event loop;
     ``address`` a scheduler to connect to (within ``connect_timeout`` seconds, else
-    ``ExecutorError``); with neither, a ``LocalCluster`` of worker processes is started on
-    first use and closed by ``close()``. ``submit_options`` go to every ``client.submit``
+    ``ExecutorError``); with neither, a ``LocalCluster`` of worker processes
+    (``cluster_options``: its arguments, such as ``n_workers``) is started on first use and
+    closed by ``close()``. ``submit_options`` go to every ``client.submit``
     (``resources``, ``priority``, ``workers``...); ``retries`` is always 0: the step's own
     retry policy applies.
 
@@ -62,6 +64,7 @@ class DaskExecutor:
         address: str | None = None,
         *,
         connect_timeout: float = 5.0,
+        cluster_options: Mapping[str, Any] | None = None,
         **submit_options: Any,
     ) -> None:
         if client is not None and address is not None:
@@ -70,6 +73,7 @@ class DaskExecutor:
         self.address = address
         self.connect_timeout = connect_timeout
         self.submit_options = submit_options
+        self.cluster_options = dict(cluster_options or {})
         self._given = client
         # One client per event loop (a Client(asynchronous=True) belongs to its loop).
         self._clients: dict[asyncio.AbstractEventLoop, asyncio.Future[_Connection]] = {}
@@ -149,9 +153,9 @@ class DaskExecutor:
             return self._given
         if self.address is None:
             if self._cluster is None:
-                self._cluster = await distributed.LocalCluster(
-                    processes=True, asynchronous=True, dashboard_address=None
-                )
+                options = {"processes": True, "dashboard_address": None}
+                options.update(self.cluster_options)
+                self._cluster = await distributed.LocalCluster(asynchronous=True, **options)
             address = self._cluster.scheduler_address
         else:
             address = self.address

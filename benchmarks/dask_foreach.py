@@ -1,0 +1,116 @@
+"""Dask benchmark: a CPU-bound ``foreach`` on (a) local threads, (b) ``DaskExecutor`` on a
+two-process LocalCluster, (c) plain ``client.map`` + ``gather`` of the same function (the
+floor); 400 items of ~10 ms and 10,000 items of ~1 ms, concurrency 8. Prints the times, the
+ratios and rxflow's overhead per item over plain Dask, in microseconds.
+
+    python benchmarks/dask_foreach.py            # needs rxflow[dask]; about a minute
+    python benchmarks/dask_foreach.py --reps 1 --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import distributed
+from rxflow import StepContext, create_step, create_workflow
+from rxflow.executors import DaskExecutor
+
+CONCURRENCY = 8
+
+
+def burn(loops: int) -> int:
+    """Pure-Python CPU work: holds the GIL for its whole duration."""
+    total = 0
+    for i in range(loops):
+        total += i * i % 7
+    return total
+
+
+def burn_step(ctx: StepContext) -> int:
+    loops: int = ctx.input_data
+    return burn(loops)
+
+
+def loops_per_ms() -> int:
+    """How many ``burn`` loops take one millisecond here (best of a few tries)."""
+    best = float("inf")
+    for _ in range(5):
+        began = time.perf_counter()
+        burn(200_000)
+        best = min(best, time.perf_counter() - began)
+    return int(200_000 / (best * 1000))
+
+
+async def timed(work: Callable[[], Awaitable[Any]], reps: int) -> float:
+    """Best wall time of ``reps`` runs of ``work`` (after one warm-up run)."""
+    await work()
+    best = float("inf")
+    for _ in range(reps):
+        began = time.perf_counter()
+        await work()
+        best = min(best, time.perf_counter() - began)
+    return best
+
+
+async def case(client: Any, items: list[int], reps: int) -> tuple[float, float, float]:
+    step = create_step(id="burn", execute=burn_step)
+    local = create_workflow(id="local").foreach(step, concurrency=CONCURRENCY).commit()
+    dask = DaskExecutor(client=client)
+    remote = (
+        create_workflow(id="dask", executor=dask).foreach(step, concurrency=CONCURRENCY).commit()
+    )
+
+    async def run(workflow: Any) -> None:
+        result = await (await workflow.create_run()).start(input_data=items)
+        assert result.status == "success", result.error
+
+    async def plain() -> None:
+        await client.gather(client.map(burn, items, pure=False))
+
+    local_s = await timed(lambda: run(local), reps)
+    dask_s = await timed(lambda: run(remote), reps)
+    plain_s = await timed(plain, reps)
+    return local_s, dask_s, plain_s
+
+
+async def main(reps: int, quick: bool) -> None:
+    per_ms = loops_per_ms()
+    cases = [(400, 10), (10_000, 1)] if not quick else [(200, 10), (2_000, 1)]
+    print(f"cpus: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}, reps: best of {reps}")
+    print(f"{per_ms} loops per ms; foreach concurrency {CONCURRENCY}; 2 worker processes")
+    print(
+        "| items x ms | (a) local threads s | (b) DaskExecutor s | (c) client.map s "
+        "| a/b | b/c | rxflow over Dask per item us |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    async with (
+        distributed.LocalCluster(
+            processes=True,
+            n_workers=2,
+            threads_per_worker=1,
+            asynchronous=True,
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster, asynchronous=True) as client,
+    ):
+        for count, ms in cases:
+            items = [per_ms * ms] * count
+            local_s, dask_s, plain_s = await case(client, items, reps)
+            overhead_us = (dask_s - plain_s) / count * 1e6
+            print(
+                f"| {count} x {ms} | {local_s:.3f} | {dask_s:.3f} | {plain_s:.3f} "
+                f"| {local_s / dask_s:.2f}x | {dask_s / plain_s:.2f}x | {overhead_us:.0f} |"
+            )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="smaller item counts")
+    options = parser.parse_args()
+    asyncio.run(main(options.reps, options.quick))
