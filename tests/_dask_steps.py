@@ -108,3 +108,7 @@ def wait_for_abort(ctx: StepContext) -> str:
 
 def approval_step(executor: Any) -> Any:
     return create_step(id="approve", execute=approve, executor=executor)
+
+
+def task_key(ctx: StepContext) -> str:
+    return str(distributed.get_worker().get_current_task())

@@ -259,3 +259,20 @@ def test_the_example_runs_a_foreach_on_its_own_local_cluster() -> None:
     assert "status: success" in lines
     assert lines[-1].startswith("summary: 40 items scored in ")
     assert "scored 40/40" in done.stdout
+
+
+async def test_two_executors_never_share_a_task_key_for_one_run(cluster: Any) -> None:
+    # A key the scheduler still holds would hand back that task's result (a resume in another
+    # process saw the suspended result of the first run's task).
+    keys = []
+    for _ in range(2):
+        async with DaskExecutor(address=cluster.scheduler_address) as dask:
+            wf = (
+                create_workflow(id="keys", executor=dask)
+                .then(create_step(id="key", execute=steps.task_key))
+                .commit()
+            )
+            run = await wf.create_run(run_id="one-run")
+            keys.append((await run.start(input_data=None)).result)
+    assert keys[0] != keys[1]
+    assert all(key.startswith("rxflow-key-one-run-") for key in keys)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import pickle
 import weakref
 from collections import OrderedDict
@@ -79,6 +80,9 @@ class DaskExecutor:
         self._clients: dict[asyncio.AbstractEventLoop, asyncio.Future[_Connection]] = {}
         self._cluster: Any = None
         self._checked: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+        # Task keys are unique across executors and processes: a key the scheduler still
+        # holds would hand back that task's result.
+        self._token_head = os.urandom(8).hex()
         self._tokens = itertools.count(1)
 
     @property
@@ -108,7 +112,7 @@ class DaskExecutor:
             check_sendable(step.id, step.execute)
             self._checked[step] = True
         conn = await self._connection()
-        token = f"{next(self._tokens)}"
+        token = f"{self._token_head}-{next(self._tokens)}"
         run_id = ctx.run_id
         task = WorkerTask(
             step.id,
