@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Union
 
-from .durability import Durability, check_durability
+from .durability import Durability
 from .engine.program import Program, compile_program
 from .errors import WorkflowDefinitionError
 from .executors.protocol import Executor
@@ -32,10 +32,10 @@ from .graph import (
 from .mapping import function_body, mapping_body
 from .run import Run
 from .run.registry import RunRegistry
-from .schema import check_schema
-from .step import Step, check_executor
+from .step import Step
 from .storage import InMemoryStorage, Storage
 from .storage.checks import check_storage_object
+from .workflow_options import check_workflow_options
 
 __all__ = ["RetryConfig", "StepOrWorkflow", "Workflow", "create_workflow"]
 
@@ -71,27 +71,21 @@ class Workflow:
         metadata: Mapping[str, Any] | None = None,
         durability: Durability = "sync",
     ) -> None:
-        if not isinstance(id, str) or not id:
-            raise WorkflowDefinitionError(f"a workflow id must be a non-empty string, got {id!r}")
-        check_executor(executor, f"workflow '{id}'")
-        if retry_config is not None and not isinstance(retry_config, RetryConfig):
-            raise WorkflowDefinitionError(
-                f"retry_config must be a RetryConfig, got {retry_config!r}"
-            )
         schemas = {
             "input_schema": input_schema,
             "output_schema": output_schema,
             "state_schema": state_schema,
             "request_context_schema": request_context_schema,
         }
-        for name, schema in schemas.items():
-            check_schema(schema, f"workflow '{id}': {name}")
-        if metadata is not None and not isinstance(metadata, Mapping):
-            raise WorkflowDefinitionError(
-                f"workflow '{id}': metadata must be a mapping or None, got {metadata!r}"
-            )
-        check_storage_object(storage, f"workflow '{id}'")
-        self.durability = check_durability(durability, f"workflow '{id}'", WorkflowDefinitionError)
+        self.durability = check_workflow_options(
+            id=id,
+            schemas=schemas,
+            retry_config=retry_config,
+            storage=storage,
+            executor=executor,
+            metadata=metadata,
+            durability=durability,
+        )
         self.id = id
         self.input_schema = input_schema
         self.output_schema = output_schema

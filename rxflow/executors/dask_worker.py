@@ -12,8 +12,9 @@ from typing import Any
 
 import attrs
 
-from ..context import Bail, RequestContext, Suspended, TracingContext, check_custom_chunk
+from ..context import Bail, RequestContext, Suspended, TracingContext
 from ..errors import RxflowError
+from ..writer import check_custom_chunk
 
 __all__ = ["Outcome", "WorkerStepContext", "WorkerTask", "run_task"]
 
