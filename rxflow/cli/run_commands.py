@@ -45,6 +45,14 @@ def make_view(tree: RunTree, outputs: Outputs, plain: bool) -> View:
     return PlainView(tree, outputs.err.file)
 
 
+# The checkpoint mode option of the verbs that run a workflow (run, resume).
+_durability_option = click.option(
+    "--durability",
+    type=click.Choice(["sync", "async", "exit"]),
+    help="When checkpoints are written (default: the workflow's own, sync on a durable store).",
+)
+
+
 @cli.command("run")
 @click.argument("target", metavar="MODULE:WORKFLOW")
 @click.option(
@@ -57,11 +65,7 @@ def make_view(tree: RunTree, outputs: Outputs, plain: bool) -> View:
 @click.option("--resource-id", help="The resource (user, thread...) the run belongs to.")
 @click.option("--request-context", metavar="JSON", help="Request context values (a JSON object).")
 @click.option("--state", metavar="JSON", help="The initial run state (a JSON object).")
-@click.option(
-    "--durability",
-    type=click.Choice(["sync", "async", "exit"]),
-    help="When checkpoints are written (where this rxflow supports it).",
-)
+@_durability_option
 @click.option(
     "--close-on-suspend/--no-close-on-suspend",
     default=True,
@@ -161,11 +165,7 @@ async def _shown(going: Awaitable[WorkflowResult], verb: str) -> WorkflowResult:
     help="A registry of workflows (default: "
     "$RXFLOW_APP): a mapping of them, one, or a module's workflows.",
 )
-@click.option(
-    "--durability",
-    type=click.Choice(["sync", "async", "exit"]),
-    help="When checkpoints are written (where this rxflow supports it).",
-)
+@_durability_option
 @_view_options
 @store_options
 def resume_command(run_id: str, **options: Any) -> int:
