@@ -12,6 +12,7 @@ import attrs
 from cattrs.errors import StructureHandlerNotFoundError
 
 from .convert import conform, converter
+from .convert.models import model_field_types
 from .errors import ValidationError, WorkflowDefinitionError
 
 __all__ = ["check_schema", "check_state_partial", "field_types"]
@@ -33,7 +34,11 @@ def check_schema(schema: Any, where: str) -> None:
 
 
 def field_types(schema: Any) -> dict[str, Any] | None:
-    """The per-key types of a state schema (attrs, dataclass, TypedDict), else ``None``."""
+    """The per-key types of a state schema (attrs, dataclass, TypedDict, pydantic model),
+    else ``None``."""
+    model_fields = model_field_types(schema)
+    if model_fields is not None:
+        return model_fields
     if attrs.has(schema):
         attrs.resolve_types(schema)
         return {f.name: f.type for f in attrs.fields(schema)}

@@ -15,6 +15,7 @@ import attrs
 
 from .errors import WorkflowDefinitionError
 from .executors.protocol import Executor
+from .jsonschema import JsonSchemas
 from .schema import check_schema
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ def check_executor(executor: object, owner: str) -> None:
 
 
 @attrs.frozen(slots=True, eq=False)
-class Step(abc.ABC):
+class Step(JsonSchemas, abc.ABC):
     """A typed unit of work. Build it with :func:`create_step` or :func:`step`.
 
     A committed ``Workflow`` is a step too (``isinstance(workflow, Step)`` holds): it can be

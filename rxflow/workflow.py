@@ -29,6 +29,7 @@ from .graph import (
     WorkflowGraph,
     entry_steps,
 )
+from .jsonschema import JsonSchemas
 from .mapping import function_body, mapping_body
 from .run import Run
 from .run.registry import RunRegistry
@@ -43,7 +44,7 @@ __all__ = ["RetryConfig", "StepOrWorkflow", "Workflow", "create_workflow"]
 StepOrWorkflow = Union[Step, "Workflow"]
 
 
-class Workflow:
+class Workflow(JsonSchemas):
     """A workflow: a graph of steps built with the methods below, then ``commit()``-ed.
 
     A committed workflow is itself a step: pass it to ``then``, ``parallel``, ``foreach``...

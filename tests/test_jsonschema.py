@@ -84,3 +84,29 @@ def test_typing_forms_and_anything() -> None:
     assert json_schema(int | None) == {"anyOf": [{"type": "integer"}, {"type": "null"}], **DRAFT}
     assert json_schema(None) == DRAFT
     assert json_schema(bool) == {"type": "boolean", **DRAFT}
+
+
+def test_steps_and_workflows_give_the_json_schema_of_each_of_their_schemas() -> None:
+    from rxflow import create_step, create_workflow
+
+    step = create_step(
+        id="s",
+        execute=lambda ctx: None,
+        input_schema=Item,
+        output_schema=int,
+        suspend_schema=Paint,
+        resume_schema=bool,
+        state_schema=Order,
+        request_context_schema=dict[str, int],
+    )
+    assert step.input_json_schema() == json_schema(Item)
+    assert step.output_json_schema() == {"type": "integer", **DRAFT}
+    assert step.suspend_json_schema() == json_schema(Paint)
+    assert step.resume_json_schema() == {"type": "boolean", **DRAFT}
+    assert step.state_json_schema() == json_schema(Order)
+    assert step.request_context_json_schema() == json_schema(dict[str, int])
+    wf = create_workflow(id="w", input_schema=Order, output_schema=Item).then(step).commit()
+    assert wf.input_json_schema() == json_schema(Order)
+    assert wf.output_json_schema() == json_schema(Item)
+    assert wf.state_json_schema() == DRAFT  # no schema: any value
+    assert wf.resume_json_schema() == DRAFT

@@ -6,7 +6,7 @@ your own, and the camelCase wire forms of rxflow's own classes."""
 # hand. The modules register their hooks in this import order (a later hook wins for the same
 # type): the converter itself, strict scalar and shape hooks, plain data and errors, validation
 # messages, the wire forms, and last the user's own conversions.
-from rxflow.convert import scalars, shapes  # noqa: F401  (strict hooks register on import)
+from rxflow.convert import models, scalars, shapes  # noqa: F401  (hooks register on import)
 from rxflow.convert.converter import converter
 from rxflow.convert.custom import register_conversion
 from rxflow.convert.plain import ErrorValue, error_to_wire, to_wire

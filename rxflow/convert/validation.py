@@ -13,6 +13,7 @@ from cattrs.errors import (
 )
 
 from rxflow.convert.converter import Invalid, Mismatch, converter, show, type_name
+from rxflow.convert.models import ModelInvalid
 from rxflow.errors import ValidationError
 
 __all__ = ["conform", "error_lines"]
@@ -59,6 +60,8 @@ def error_lines(
     if isinstance(exc, Mismatch):
         what = f"{exc.expected} key" if exc.role == "key" else exc.expected
         return [f"{path}: expected {what}, got {show(exc.value)}"]
+    if isinstance(exc, ModelInvalid):  # pydantic's own messages, under this path
+        return [f"{path}{line}" for line in exc.lines]
     if isinstance(exc, KeyError):
         return [f"{path}: required field missing"]
     if isinstance(exc, Invalid) or value is _MISSING or expected is None:
@@ -70,7 +73,8 @@ def conform(value: Any, schema: Any, *, what: str | None = None) -> Any:
     """Return ``value`` made to fit ``schema``; else raise ``ValidationError`` listing bad fields.
 
     ``schema`` is an attrs class, a dataclass, a builtin or typing type (``int``, ``list[Item]``,
-    ``dict[str, float]``, a ``TypedDict``, ``Optional[...]``, a union), or ``None`` (anything
+    ``dict[str, float]``, a ``TypedDict``, ``Optional[...]``, a union), a pydantic model
+    (validated by pydantic with its own rules and validators), or ``None`` (anything
     goes, the value is returned unchanged). An instance of the schema class is returned as is;
     a mapping, or an attrs/dataclass instance of another class with the same fields, is
     structured into it. Extra mapping keys are ignored. Nothing is coerced between ``str``,

@@ -6,7 +6,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from ..jsonschema import json_schema
 from ..storage import RunRecord
 from ..workflow import Workflow
 
@@ -30,9 +29,11 @@ _STEP_SCHEMAS = (
 )
 
 
-def _schema_text(schema: Any) -> str:
-    """A schema as the client reads it: the JSON text of ``{"json": <JSON Schema>}``."""
-    return json.dumps({"json": json_schema(schema)}, separators=(",", ":"))
+def _schema_text(owner: Any, attribute: str) -> str:
+    """A schema as the client reads it: the JSON text of ``{"json": <JSON Schema>}``, from the
+    step's or workflow's own ``<name>_json_schema()``."""
+    document = getattr(owner, attribute.replace("_schema", "_json_schema"))()
+    return json.dumps({"json": document}, separators=(",", ":"))
 
 
 def _step_info(step: Any) -> dict[str, Any]:
@@ -42,7 +43,7 @@ def _step_info(step: Any) -> dict[str, Any]:
     for key, attribute in _STEP_SCHEMAS:
         schema = getattr(step, attribute, None)
         if schema is not None:
-            info[key] = _schema_text(schema)
+            info[key] = _schema_text(step, attribute)
     return info
 
 
@@ -103,13 +104,11 @@ def workflow_info(workflow: Workflow, *, partial: bool = False) -> dict[str, Any
     info["steps"] = {step_id: _step_info(step) for step_id, step in workflow.steps.items()}
     info["allSteps"] = _all_steps(workflow, {})
     info["stepGraph"] = graph
-    for key, schema in (
-        ("inputSchema", workflow.input_schema),
-        ("outputSchema", workflow.output_schema),
-        ("stateSchema", workflow.state_schema),
-    ):
-        if schema is not None:
-            info[key] = _schema_text(schema)
+    for key, attribute in _STEP_SCHEMAS:
+        if attribute not in ("resume_schema", "suspend_schema") and (
+            getattr(workflow, attribute) is not None
+        ):
+            info[key] = _schema_text(workflow, attribute)
     info["options"] = options
     info["isProcessorWorkflow"] = False
     return info
