@@ -36,11 +36,13 @@ __all__ = [
     "ResumeAlreadyClaimedError",
     "ResumeError",
     "RunAlreadyStartedError",
+    "RunInProgressError",
     "RxflowError",
     "SnapshotError",
     "StepNotSerializableError",
     "StorageError",
     "TripWire",
+    "UnknownStepError",
     "ValidationError",
     "WorkflowChangedError",
     "WorkflowDefinitionError",
@@ -113,6 +115,16 @@ class ResumeError(RxflowError):
 
 class ResumeAlreadyClaimedError(ResumeError):
     """Another caller claimed this suspension first (decided by a compare-and-set in storage)."""
+
+
+class RunInProgressError(ResumeAlreadyClaimedError):
+    """The run is being executed (stored ``running`` or ``restarting``: this process or another
+    one owns it), so it cannot be time-travelled or forked now. A ``ResumeAlreadyClaimedError``:
+    of two concurrent time travels, the one that finds the other's claim gets this."""
+
+
+class UnknownStepError(ResumeError):
+    """A step path (``step=``, ``at=``, a ``context`` key) names no step of the workflow."""
 
 
 class WorkflowChangedError(ResumeError):

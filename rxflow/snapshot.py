@@ -4,7 +4,9 @@ A snapshot holds ``runId, status, value (the run state), context (input + step r
 activePaths, suspendedPaths, resumeLabels, stepExecutionPath, serializedStepGraph, result,
 error, requestContext, tracingContext, timestamp, version``, plus ``nestedRuns``: the snapshots
 of nested workflows that are suspended inside a step, keyed by that step's id, and
-``graphFingerprint``: the fingerprint of the graph that wrote it. The ``serializedStepGraph``
+``graphFingerprint``: the fingerprint of the graph that wrote it. A run that was time-travelled
+also has ``previousAttempts``: step id -> the results (wire form) its re-runs replaced, oldest
+first. The ``serializedStepGraph``
 and the fingerprint are the workflow graph's own, made once when it was committed.
 
 Each finished step result is converted once and reused by every later snapshot of the run.
@@ -114,7 +116,7 @@ def build_snapshot(
     else:
         _add_results(context, ex.step_results, cache, run_id, keep)
     suspended = {step_id: [ex.entry_index] for step_id in ex.suspended}
-    return {
+    snapshot = {
         "runId": run_id,
         "status": status,
         "value": _wire(ex.state, "the run state", run_id, keep),
@@ -141,6 +143,9 @@ def build_snapshot(
         "timestamp": timestamp,
         "version": SNAPSHOT_VERSION,
     }
+    if ex.previous_attempts:  # only a run that was time-travelled has any
+        snapshot["previousAttempts"] = {k: list(v) for k, v in ex.previous_attempts.items()}
+    return snapshot
 
 
 def _wire(value: Any, what: str, run_id: str, keep: bool) -> Any:
@@ -321,6 +326,9 @@ def restore_execution(
     ex.labels = dict(snap.get("resumeLabels") or {})
     _retype(ex)
     ex.nested_snapshots = dict(snap.get("nestedRuns") or {})
+    previous = snap.get("previousAttempts")
+    if previous:
+        ex.previous_attempts = {key: list(attempts) for key, attempts in previous.items()}
     for step_id in ex.suspended:
         child = nested_child(snap, step_id)
         inner = suspended_paths(child) if child is not None else []

@@ -107,6 +107,9 @@ class _Checker:
         if timestamp is not None and type(timestamp) is not int:
             self.fail("timestamp", f"expected an int, got {_kind(timestamp)}")
         self.context(snap)
+        for key, attempts in self.mapping(snap, "previousAttempts", optional=True).items():
+            if not isinstance(attempts, list) or not all(isinstance(a, Mapping) for a in attempts):
+                self.fail(f"previousAttempts.{key}", "expected a list of step results")
         path = snap.get("stepExecutionPath")
         if not isinstance(path, list) or not all(isinstance(s, str) for s in path):
             self.fail("stepExecutionPath", "expected a list of step ids (strings)")

@@ -30,7 +30,7 @@ from .operator import EntryOperator, coroutine_operator, enter_entry, leave_last
 from .outcome import entry_output
 from .parallel import parallel_operator
 from .sleep import sleep_operator
-from .state import ExecutionState, ResumeTarget
+from .state import NO_INPUT, ExecutionState, ResumeTarget
 from .then import step_operator
 
 __all__ = ["Program", "compile_entry", "compile_program"]
@@ -84,10 +84,12 @@ class Program:
         self, ex: ExecutionState, index: int, target: ResumeTarget | None
     ) -> None:
         """Continue at entry ``index`` from stored results (resume, or restart when ``target``
-        is None), then run the entries after it."""
+        is None), then run the entries after it. The entry's input is the previous entry's
+        stored output, or the target's ``entry_input`` (a time travel given an input)."""
         ex.entry_index = index
         ex.status = "running"
-        ex.value = self.input_of(index, ex)
+        given = NO_INPUT if target is None or len(target.path) != 1 else target.entry_input
+        ex.value = self.input_of(index, ex) if given is NO_INPUT else given
         await self.entries[index].resume(ex, target)
         await self.drive(ex, index + 1)
 

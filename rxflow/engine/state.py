@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .program import Program
 
 __all__ = [
+    "NO_INPUT",
     "ExecutionState",
     "ResumeTarget",
     "RunScope",
@@ -207,6 +208,7 @@ class ExecutionState:
         "nested_paths",
         "nested_snapshots",
         "prefix",
+        "previous_attempts",
         "program",
         "run_id",
         "scope",
@@ -252,6 +254,8 @@ class ExecutionState:
         self.labels: dict[str, dict[str, Any]] = {}
         # Index of the top-level entry being run (the snapshot's activePaths).
         self.entry_index = 0
+        # step id -> earlier results (wire form) that time travels replaced; None: none did.
+        self.previous_attempts: dict[str, list[Any]] | None = None
 
     @property
     def is_root(self) -> bool:
@@ -273,23 +277,41 @@ class ExecutionState:
         self.tripwire = tripwire
 
 
+NO_INPUT: Any = object()
+"""``ResumeTarget.entry_input`` when the entry's input is read back from the stored results."""
+
+
 class ResumeTarget:
     """What a resume asks for: the suspended path (outer step id first), the resume data, and
-    for a foreach which item (``None``: every suspended item)."""
+    for a foreach which item (``None``: every suspended item).
 
-    __slots__ = ("for_each_index", "path", "resume_data", "resumed_at")
+    A time travel is a resume too: its target step is made to look suspended (so the entry
+    runs it again and keeps its stored siblings), ``resumed_at`` is ``None`` unless it was given
+    resume data, and ``entry_input`` is the input the innermost entry (where ``path`` has one
+    step left) gets when the caller gave one.
+    """
+
+    __slots__ = ("entry_input", "for_each_index", "path", "resume_data", "resumed_at")
 
     def __init__(
-        self, path: list[str], resume_data: Any, for_each_index: int | None, resumed_at: int
+        self,
+        path: list[str],
+        resume_data: Any,
+        for_each_index: int | None,
+        resumed_at: int | None,
+        entry_input: Any = NO_INPUT,
     ) -> None:
         self.path = path
         self.resume_data = resume_data
         self.for_each_index = for_each_index
         self.resumed_at = resumed_at
+        self.entry_input = entry_input
 
     def inner(self) -> ResumeTarget:
         """The same resume, one nesting level down."""
-        return ResumeTarget(self.path[1:], self.resume_data, self.for_each_index, self.resumed_at)
+        return ResumeTarget(
+            self.path[1:], self.resume_data, self.for_each_index, self.resumed_at, self.entry_input
+        )
 
     def __repr__(self) -> str:
         return f"ResumeTarget({'.'.join(self.path)!r}, for_each_index={self.for_each_index})"

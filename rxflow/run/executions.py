@@ -31,7 +31,9 @@ __all__ = [
     "Claimed",
     "attach_or_create",
     "claim_restart",
+    "claim_stored",
     "claim_resume",
+    "give_back_claim",
     "new_execution",
 ]
 
@@ -89,7 +91,7 @@ class Claimed:
     lease: Lease | None  # the run's lease, on a store with leases
 
 
-async def _claim(
+async def claim_stored(
     storage: Storage, workflow_id: str, run_id: str, status: RunStatus, previous: RunStatus
 ) -> Lease | None:
     """Claim the stored run to continue it (``previous`` to ``status``): with a lease on a
@@ -112,7 +114,7 @@ async def _claim(
     raise ResumeAlreadyClaimedError(f"run '{run_id}' was resumed by another caller first")
 
 
-async def _give_back(
+async def give_back_claim(
     storage: Storage,
     workflow_id: str,
     run_id: str,
@@ -155,11 +157,11 @@ async def claim_resume(
     for key, value in (snapshot.get("requestContext") or {}).items():
         if not context.has(key):  # stored keys fill only what the caller did not give
             context.set(key, value)
-    lease = await _claim(storage, graph.id, run_id, "running", "suspended")
+    lease = await claim_stored(storage, graph.id, run_id, "running", "suspended")
     try:
         ex = restore_execution(snapshot, program=program, scope=new_scope(context), run_id=run_id)
     except BaseException:
-        await _give_back(storage, graph.id, run_id, lease, "running", "suspended")
+        await give_back_claim(storage, graph.id, run_id, lease, "running", "suspended")
         raise
     target = ResumeTarget(plan.path, plan.resume_data, plan.for_each_index, now_ms())
     return Claimed(ex, (ex.entry_index, target), snapshot.get("tracingContext") or {}, lease)
@@ -198,12 +200,12 @@ async def claim_restart(
             + ("resume it instead" if status == "suspended" else "start it instead")
         )
     snapshot = snapshot_for_graph(checked, graph, run_id, allow_changed_graph=allow_changed_graph)
-    lease = await _claim(storage, graph.id, run_id, "restarting", "running")
+    lease = await claim_stored(storage, graph.id, run_id, "restarting", "running")
     try:
         context = as_request_context(snapshot.get("requestContext") or {})
         ex = restore_execution(snapshot, program=program, scope=new_scope(context), run_id=run_id)
     except BaseException:
         previous = cast("RunStatus", status)
-        await _give_back(storage, graph.id, run_id, lease, "restarting", previous)
+        await give_back_claim(storage, graph.id, run_id, lease, "restarting", previous)
         raise
     return Claimed(ex, (ex.entry_index, None), snapshot.get("tracingContext") or {}, lease)

@@ -1,5 +1,6 @@
 """``Run``: one execution of a workflow and its verbs: start, stream, resume, resume_stream,
-restart, cancel, watch, observe_stream and status."""
+restart and status (cancel, watch and observe_stream in ``control``; time_travel,
+time_travel_stream and fork in ``travel_verbs``)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from .executions import (
 )
 from .options import RunOptions
 from .segment import Segment, launch
+from .travel_verbs import TimeTravelVerbs
 
 if TYPE_CHECKING:
     from ..workflow import Workflow
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["Run"]
 
 
-class Run(RunControl):
+class Run(TimeTravelVerbs, RunControl):
     """One run of a workflow. Create it with ``await workflow.create_run()``.
 
     A run owns a hot event bus: its engine emits into it, its outputs (``stream``,
@@ -301,8 +303,12 @@ class Run(RunControl):
         try:
             await self._claim_and_launch(options, resume_data)
         except RxflowError as error:
-            self._bus.drop(output)
-            output.feed_failure(error)
+            self._drop_output(output, error)
+
+    def _drop_output(self, output: WorkflowRunOutput, error: RxflowError) -> None:
+        """An output whose segment never ran: it reports ``error`` and ends."""
+        self._bus.drop(output)
+        output.feed_failure(error)
 
     async def _claim_and_launch(self, options: RunOptions, resume_data: Any) -> Segment:
         workflow = self.workflow
