@@ -4,6 +4,7 @@ stream segment kept for readers who come late (``EventLog``, its readers and sub
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import weakref
 from collections.abc import AsyncIterator, Generator
@@ -17,7 +18,58 @@ from reactivex.subject import ReplaySubject
 
 from .events import Event, EventRecord, build_event
 
-__all__ = ["EventLog", "FullStream", "LogReader", "ReplayValue"]
+__all__ = [
+    "EventLog",
+    "FullStream",
+    "IsolatedObserver",
+    "LogReader",
+    "ReplayValue",
+    "subscriber_failed",
+]
+
+_log = logging.getLogger("rxflow")
+
+
+def subscriber_failed(observer: abc.ObserverBase[Any], error: Exception) -> None:
+    """An Rx subscriber raised from ``on_next``: log it, then hand the error to that
+    subscriber's ``on_error`` (it gets nothing more). The run and other subscribers go on."""
+    _log.error("an Rx subscriber of a run's output raised; the run goes on", exc_info=error)
+    try:
+        observer.on_error(error)
+    except Exception:  # no on_error of its own (Rx re-raises), or one that raises too
+        _log.debug("the failing subscriber's on_error raised", exc_info=True)
+
+
+class IsolatedObserver(abc.ObserverBase[Any]):
+    """An observer whose ``on_next`` errors go to its own ``on_error``, not to the sender."""
+
+    __slots__ = ("_observer", "_stopped")
+
+    def __init__(self, observer: abc.ObserverBase[Any]) -> None:
+        self._observer = observer
+        self._stopped = False
+
+    def on_next(self, value: Any) -> None:
+        if self._stopped:
+            return
+        try:
+            self._observer.on_next(value)
+        except Exception as error:
+            self._stopped = True
+            subscriber_failed(self._observer, error)
+
+    def on_error(self, error: Exception) -> None:
+        if not self._stopped:
+            self._stopped = True
+            self._observer.on_error(error)
+
+    def on_completed(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            try:
+                self._observer.on_completed()
+            except Exception:
+                _log.exception("an Rx subscriber's on_completed raised; the run goes on")
 
 
 class ReplayValue(reactivex.Observable[Any]):
@@ -50,7 +102,7 @@ class ReplayValue(reactivex.Observable[Any]):
             self._subject = ReplaySubject(1)
             if self._settled:
                 self._feed(self._subject)
-        return self._subject.subscribe(observer, scheduler=scheduler)
+        return self._subject.subscribe(IsolatedObserver(observer), scheduler=scheduler)
 
     def _feed(self, subject: ReplaySubject[Any]) -> None:
         if self._error is not None:
@@ -144,7 +196,11 @@ class EventLog:
         if self.observers:
             built = self.event_at(len(events) - 1)  # the same object for every reader
             for observer in list(self.observers):
-                observer.on_next(built)
+                try:
+                    observer.on_next(built)
+                except Exception as error:  # that subscriber's bug: it alone stops
+                    self.observers.remove(observer)
+                    subscriber_failed(observer, error)
 
     def trim(self, limit: int) -> None:
         """Drop old events beyond ``limit``, but none that a live reader has yet to read.
@@ -168,9 +224,10 @@ class EventLog:
 
     def next_event(self) -> asyncio.Future[None]:
         """A future resolved when the next event arrives (or the log closes)."""
-        if self.wake is None:
-            self.wake = asyncio.get_running_loop().create_future()
-        return self.wake
+        wake = self.wake
+        if wake is None or wake.done():  # done: cancelled with a reader that was waiting
+            wake = self.wake = asyncio.get_running_loop().create_future()
+        return wake
 
     def close(self, last: Event) -> None:
         """Keep the last event, then end every reader and subscriber."""
@@ -179,7 +236,10 @@ class EventLog:
         self.wake_readers()
         observers, self.observers = self.observers or [], None
         for observer in observers:
-            observer.on_completed()
+            try:
+                observer.on_completed()
+            except Exception:
+                _log.exception("an Rx subscriber's on_completed raised; the run goes on")
 
     def subscribe(
         self, observer: abc.ObserverBase[Event], scheduler: abc.SchedulerBase | None = None
@@ -188,10 +248,17 @@ class EventLog:
 
         Disposing the subscription only stops the events going to ``observer``.
         """
-        for index in range(self.first_kept() - self.trimmed, len(self.events)):
-            observer.on_next(self.event_at(index))
+        try:
+            for index in range(self.first_kept() - self.trimmed, len(self.events)):
+                observer.on_next(self.event_at(index))
+        except Exception as error:
+            subscriber_failed(observer, error)
+            return Disposable()
         if self.closed:
-            observer.on_completed()
+            try:
+                observer.on_completed()
+            except Exception:
+                _log.exception("an Rx subscriber's on_completed raised; the run goes on")
             return Disposable()
         if self.observers is None:
             self.observers = []
@@ -229,7 +296,14 @@ class LogReader:
                 if log.readers is not None:
                     log.readers.discard(self)
                 raise StopAsyncIteration
-            await log.next_event()
+            try:
+                await log.next_event()
+            except asyncio.CancelledError:
+                # The wake future is shared: another reader's cancellation cancels it for
+                # every reader. Only a cancellation of this reader's own task ends it.
+                task = asyncio.current_task()
+                if task is None or task.cancelling():
+                    raise
 
 
 @attrs.frozen(slots=True)

@@ -14,6 +14,7 @@ from reactivex.disposable import Disposable
 
 from ..events import EventRecord, UsageRecorded, build_event
 from ..output import WorkflowRunOutput
+from ..replay import IsolatedObserver
 from ..results import WorkflowResult
 
 __all__ = ["EventBus"]
@@ -125,6 +126,7 @@ class EventBus:
         def subscribe(
             observer: abc.ObserverBase[Any], scheduler: abc.SchedulerBase | None = None
         ) -> abc.DisposableBase:
-            return Disposable(self.attach(observer.on_next))
+            # a subscriber that raises gets its own on_error; the run goes on
+            return Disposable(self.attach(IsolatedObserver(observer).on_next))
 
         return reactivex.create(subscribe)
