@@ -363,4 +363,16 @@ def test_a_server_killed_mid_run_then_started_again(tmp_path: Path) -> None:
             httpx.post(f"{b}/api/workflows/slow/observe?runId=crash", timeout=GUARD).content
         )
         assert replayed[:2] == records(head[: head.rindex(b"\x1e") + 1])[:2]
-        assert [c["type"] for c in replayed[:2]] == ["workflow-start", "workflow-step-start"]
+        # what the first process stored, then every chunk of the restart, in order
+        assert [c["type"] for c in replayed] == [
+            "workflow-start",
+            "workflow-step-start",
+            "workflow-start",
+            "workflow-step-start",
+            "workflow-step-result",
+            "workflow-step-start",
+            "workflow-step-result",
+            "workflow-finish",
+        ]
+        assert replayed[-1]["payload"]["finalWorkflowResult"] == {"value": 3000}
+        assert {c["runId"] for c in replayed} == {"crash"}

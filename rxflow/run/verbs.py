@@ -1,6 +1,6 @@
 """``Run``: one execution of a workflow and its verbs: start, stream, resume, resume_stream,
-restart and status (cancel, watch and observe_stream in ``control``; time_travel,
-time_travel_stream and fork in ``travel_verbs``)."""
+restart, restart_stream and status (cancel, watch and observe_stream in ``control``;
+time_travel, time_travel_stream and fork in ``travel_verbs``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ..engine.persist import Durability
 from ..engine.state import ExecutionState, RunScope
 from ..errors import RunAlreadyStartedError, RxflowError
 from ..events import EmptyPayload, WorkflowCanceled
-from ..output import WorkflowRunOutput
+from ..output import WorkflowRunOutput, ended_output
 from ..results import WorkflowResult
 from ..resume import StepSelector
 from ..status import RunStatus
@@ -336,6 +336,35 @@ class Run(TimeTravelVerbs, RunControl):
         the steps of the entry it was in (found by id), as ``resume`` describes.
         """
         options = RunOptions(allow_changed_graph=allow_changed_graph, durability=durability)
+        claimed = await self._claim_restart(options)
+        if isinstance(claimed, WorkflowResult):
+            return claimed
+        return await self._relaunch(claimed, options).outcome()
+
+    async def restart_stream(
+        self,
+        *,
+        allow_changed_graph: bool = False,
+        durability: Durability | None = None,
+        history_limit: int | None = None,
+    ) -> WorkflowRunOutput:
+        """``restart``, streamed: claims the run as ``restart`` does (raising what it raises,
+        before any event), then returns the continued run's live output, with its own
+        ``workflow-start`` and ``workflow-finish``. A finished run's output carries no event
+        and has already ended."""
+        options = RunOptions(
+            allow_changed_graph=allow_changed_graph,
+            durability=durability,
+            history_limit=history_limit,
+        )
+        claimed = await self._claim_restart(options)
+        if isinstance(claimed, WorkflowResult):
+            return ended_output(self.run_id, self.workflow_id, claimed.status)
+        output = self._new_output(options)
+        self._relaunch(claimed, options)
+        return output
+
+    async def _claim_restart(self, options: RunOptions) -> Claimed | WorkflowResult:
         workflow = self.workflow
         if self._segment is not None:
             await self._segment.settled()
@@ -348,7 +377,9 @@ class Run(TimeTravelVerbs, RunControl):
         )
         if isinstance(claimed, WorkflowResult):
             self._status = claimed.status
-            return claimed
+        return claimed
+
+    def _relaunch(self, claimed: Claimed, options: RunOptions) -> Segment:
         segment = self._launch(claimed.ex, options, claimed, running_status="restarting")
         segment.persister.mark()
-        return await segment.outcome()
+        return segment

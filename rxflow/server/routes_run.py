@@ -188,13 +188,22 @@ async def _restart(state: ServerState, request: Request, wait: bool) -> Response
         raise Refusal(404, "Workflow run not found")
     if run.status not in ("running", "restarting") and run.status not in _FINISHED:
         raise Refusal(409, f"Workflow run '{run_id}' is not running ({run.status})")
-    outcome = state.background(run.restart())
+    if run.status in _FINISHED:
+        if not wait:
+            return json_response({"message": "Workflow run restarted"})
+        return json_response(_result_body(await run.restart()))
+    # The log is opened before the claim, so a run claimed here is recorded from its first
+    # chunk; a refused claim records nothing.
+    log = await state.live.open(wf.id, run_id, state.events_of(wf))
+    try:
+        output = await run.restart_stream()
+    except RxflowError as error:
+        state.live.drop_unused(log)
+        raise Refusal(409, str(error)) from None
+    state.background(state.live.record(log, output))
     if not wait:
         return json_response({"message": "Workflow run restarted"})
-    try:
-        return json_response(_result_body(await asyncio.shield(outcome)))
-    except RxflowError as error:
-        raise Refusal(409, str(error)) from None
+    return json_response(await _finished_result(output))
 
 
 async def cancel(state: ServerState, request: Request) -> Response:
