@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,6 +15,7 @@ from ..convert import conform
 from ..errors import ResumeAlreadyClaimedError, RxflowError, ValidationError
 from ..output import WorkflowRunOutput
 from ..run import Run
+from ..storage import EventLog
 from ..workflow import Workflow
 from .http import Refusal, encode_record, json_response, query_int, read_body, require_run_id
 from .live import RunLog
@@ -23,6 +25,8 @@ __all__ = ["EXECUTE", "cancel", "create_run", "observe"]
 
 _FINISHED = ("success", "failed", "canceled", "tripwire", "bailed")
 _POLL_SECONDS = 0.05
+_WAIT_SECONDS = 1.0
+_GRACE_SECONDS = 2.0
 
 
 _KINDS = {str: "a string", dict: "an object", bool: "a boolean", int: "an integer"}
@@ -236,19 +240,50 @@ async def _observed(
     log = state.live.get(wf.id, run_id)
     after = offset - 1
     limit = log.base if log is not None else None
+    finished = await _ends_a_stream(store, wf, run_id, after)
+    grace = time.monotonic() + _GRACE_SECONDS
     while store is not None and (limit is None or after + 1 < limit):
         page = await store.read_events(wf.id, run_id, after_seq=after, limit=256)
         page = [r for r in page if limit is None or r.seq < limit]
-        if not page:
-            if log is not None or not await _running_elsewhere(wf, run_id):
-                break
-            await asyncio.sleep(_POLL_SECONDS)
+        if page:
+            yield b"".join(encode_record(r.event) for r in page)
+            after = page[-1].seq
+            finished = page[-1].event.get("type") == "workflow-finish"
             continue
-        yield b"".join(encode_record(r.event) for r in page)
-        after = page[-1].seq
+        if log is not None:
+            break
+        if not await _running_elsewhere(wf, run_id):
+            # A run's end is stored before its last chunk is logged: an ended run whose log
+            # does not end with a workflow-finish yet gets a moment for it to arrive.
+            if finished or time.monotonic() > grace:
+                break
+        else:
+            grace = time.monotonic() + _GRACE_SECONDS
+        await _more(store, wf.id, run_id, after)
     if log is not None:
         async for piece in log.follow(max(offset, log.base), until_finish=False):
             yield piece
+
+
+async def _ends_a_stream(store: EventLog | None, wf: Workflow, run_id: str, seq: int) -> bool:
+    """Whether record ``seq`` is a ``workflow-finish`` (true too when there is no record
+    before the reader's first: nothing to complete)."""
+    if store is None or seq < 0:
+        return True
+    before = await store.read_events(wf.id, run_id, after_seq=seq - 1, limit=1)
+    return not before or before[0].seq != seq or before[0].event.get("type") == "workflow-finish"
+
+
+async def _more(store: EventLog, workflow_id: str, run_id: str, after: int) -> None:
+    """Wait for records above ``after``: woken by the store where it can wake readers
+    (PostgreSQL's NOTIFY), else a short poll; either way at most a second, so an owner that
+    died is noticed."""
+    wait = getattr(store, "wait_events", None)
+    if wait is None:
+        await asyncio.sleep(_POLL_SECONDS)
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(wait(workflow_id, run_id, after), _WAIT_SECONDS)
 
 
 async def _running_elsewhere(wf: Workflow, run_id: str) -> bool:
