@@ -1,5 +1,6 @@
 """The app the server tests serve (with uvicorn, in a subprocess): a few workflows, stored in
-memory or, when RXFLOW_TEST_DB names a file, in SQLite."""
+memory, in SQLite when RXFLOW_TEST_DB names a file, or in PostgreSQL when RXFLOW_TEST_PG is a
+DSN."""
 
 from __future__ import annotations
 
@@ -53,7 +54,12 @@ def step(step_id: str, body: Any, **schemas: Any) -> Any:
 
 def workflows() -> dict[str, Any]:
     db = os.environ.get("RXFLOW_TEST_DB")
-    storage = SQLiteStorage(db) if db else None
+    dsn = os.environ.get("RXFLOW_TEST_PG")
+    storage: Any = SQLiteStorage(db) if db else None
+    if dsn:
+        from rxflow.storage.postgres import PostgresStorage
+
+        storage = PostgresStorage(dsn)
 
     def flow(flow_id: str, *steps: Any) -> Any:
         wf = create_workflow(

@@ -24,9 +24,9 @@ def free_port() -> int:
         return port
 
 
-def start_server(**env: str) -> tuple[subprocess.Popen[bytes], str]:
-    """Start tests/server_app.py with uvicorn; returns the process and its base URL once it
-    answers."""
+def start_server(app: str = "server_app:app", **env: str) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``app`` (tests/server_app.py's by default) with uvicorn; returns the process and
+    its base URL once it answers."""
     port = free_port()
     environment = {**os.environ, **env, "PYTHONPATH": f"{ROOT}{os.pathsep}{TESTS}"}
     process = subprocess.Popen(
@@ -34,7 +34,7 @@ def start_server(**env: str) -> tuple[subprocess.Popen[bytes], str]:
             sys.executable,
             "-m",
             "uvicorn",
-            "server_app:app",
+            app,
             "--host",
             "127.0.0.1",
             "--port",
@@ -68,9 +68,10 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def serving(**env: str) -> Iterator[str]:
-    """Serve tests/server_app.py; yields its base URL; stops it at the end."""
-    process, url = start_server(**env)
+def serving(app: str = "server_app:app", **env: str) -> Iterator[str]:
+    """Serve ``app`` (tests/server_app.py's by default); yields its base URL; stops it at the
+    end."""
+    process, url = start_server(app, **env)
     try:
         yield url
     finally:

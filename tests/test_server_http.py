@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from _postgres import fresh_schema
 from server_app import workflows
 from server_process import serving, start_server, stop_server
 
@@ -248,10 +249,14 @@ def url() -> Iterator[str]:
         yield f"{base}/api"
 
 
-def wait_for_status(url: str, workflow: str, run_id: str, status: str) -> dict[str, Any]:
+def wait_for_status(
+    url: str, workflow: str, run_id: str, status: str, *, prefix: str = ""
+) -> dict[str, Any]:
     deadline = time.monotonic() + GUARD
     while True:
-        record: dict[str, Any] = httpx.get(f"{url}/workflows/{workflow}/runs/{run_id}").json()
+        record: dict[str, Any] = httpx.get(
+            f"{url}{prefix}/workflows/{workflow}/runs/{run_id}"
+        ).json()
         if record.get("status") == status or time.monotonic() > deadline:
             return record
         time.sleep(0.02)
@@ -307,9 +312,17 @@ def test_no_stack_trace_or_path_in_any_answer(url: str) -> None:
         assert set(answer.json()) <= {"error", "issues"}
 
 
-def test_two_server_processes_on_one_sqlite_file(tmp_path: Path) -> None:
-    db = str(tmp_path / "runs.db")
-    with serving(RXFLOW_TEST_DB=db) as a, serving(RXFLOW_TEST_DB=db) as b:
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared_store(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    """The environment that makes server processes share one store: a SQLite file, or a fresh
+    schema on the PostgreSQL test server."""
+    if request.param == "sqlite":
+        return {"RXFLOW_TEST_DB": str(tmp_path / "runs.db")}
+    return {"RXFLOW_TEST_PG": fresh_schema(str(tmp_path))}
+
+
+def test_two_server_processes_on_one_store(shared_store: dict[str, str]) -> None:
+    with serving(**shared_store) as a, serving(**shared_store) as b:
         with httpx.stream(
             "POST",
             f"{a}/api/workflows/slow/stream?runId=shared",
@@ -331,9 +344,38 @@ def test_two_server_processes_on_one_sqlite_file(tmp_path: Path) -> None:
         assert record["status"] == "success"
 
 
-def test_a_server_killed_mid_run_then_started_again(tmp_path: Path) -> None:
-    db = str(tmp_path / "runs.db")
-    process, a = start_server(RXFLOW_TEST_DB=db)
+def test_a_run_streamed_by_one_process_is_canceled_by_another(
+    shared_store: dict[str, str],
+) -> None:
+    with serving(**shared_store) as a, serving(**shared_store) as b:
+        with httpx.stream(
+            "POST",
+            f"{a}/api/workflows/slow/stream?runId=far",
+            json={"inputData": {"value": 60_000}},
+            timeout=GUARD * 3,
+        ) as response:
+            streamed = b""
+            iterator = response.iter_raw()
+            while streamed.count(b"\x1e") < 2:  # workflow-start, workflow-step-start nap
+                streamed += next(iterator)
+            answer = httpx.post(f"{b}/api/workflows/slow/runs/far/cancel", timeout=GUARD * 3)
+            assert (answer.status_code, answer.json()) == (
+                200,
+                {"message": "Workflow run cancelled"},
+            )
+            streamed += b"".join(iterator)
+        types = [c["type"] for c in records(streamed)]
+        assert types[:2] == ["workflow-start", "workflow-step-start"]
+        assert types[-2:] == ["workflow-canceled", "workflow-finish"]
+        assert records(streamed)[-1]["payload"]["workflowStatus"] == "canceled"
+        observed = httpx.post(f"{b}/api/workflows/slow/observe?runId=far", timeout=GUARD).content
+        assert records(observed) == records(streamed)
+        record = httpx.get(f"{b}/api/workflows/slow/runs/far").json()
+        assert record["status"] == "canceled"
+
+
+def test_a_server_killed_mid_run_then_started_again(shared_store: dict[str, str]) -> None:
+    process, a = start_server(**shared_store)
     try:
         with httpx.stream(
             "POST",
@@ -346,11 +388,12 @@ def test_a_server_killed_mid_run_then_started_again(tmp_path: Path) -> None:
                 head += piece
                 if head.count(b"\x1e") >= 2:
                     break
-            time.sleep(0.3)  # the records reach the file
+            wait_for_status(a, "slow", "crash", "running", prefix="/api")
+            time.sleep(0.3)  # the records reach the store
             process.kill()
     finally:
         stop_server(process)
-    with serving(RXFLOW_TEST_DB=db) as b:
+    with serving(**shared_store) as b:
         record = httpx.get(f"{b}/api/workflows/slow/runs/crash").json()
         assert record["status"] == "running"
         restarted = httpx.post(
