@@ -22,6 +22,7 @@ from . import routes_read
 from .http import Refusal, json_response
 from .routes_run import EXECUTE, cancel
 from .state import ServerState, issues
+from .viewer import with_viewer
 
 __all__ = ["create_app"]
 
@@ -38,6 +39,7 @@ def create_app(
     auth_token: str | None = None,
     max_body_bytes: int = 1_048_576,
     cors_origins: Iterable[str] = (),
+    ui: bool = True,
 ) -> ASGIApp:
     """An ASGI app serving ``workflows`` (registry key -> committed workflow) on Mastra's
     workflow routes under ``api_prefix``, so ``@mastra/client-js`` can drive them.
@@ -46,7 +48,8 @@ def create_app(
     ``auth_token`` (or the ``RXFLOW_API_TOKEN`` environment variable) requires
     ``Authorization: Bearer <token>`` on every request (401 otherwise). Bodies longer than
     ``max_body_bytes`` are refused with 413. ``cors_origins`` lists the browser origins
-    allowed to call the app (none by default).
+    allowed to call the app (none by default). With ``ui`` (the default) the run viewer, a
+    browser app reading these routes, is served at ``/``.
     """
     for key, wf in workflows.items():
         if not isinstance(wf, Workflow) or not wf.committed:
@@ -91,6 +94,8 @@ def create_app(
             allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
             allow_headers=["authorization", "content-type"],
         )
+    if ui:
+        app = with_viewer(app, prefix)
     return app
 
 

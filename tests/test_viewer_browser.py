@@ -1,0 +1,325 @@
+"""The run viewer in a real browser: headless Chromium (Debian's) driven by Playwright, against
+the server serving tests/viewer_app.py on 127.0.0.1. Screenshots of every page are saved (see
+tests/_browser.py for where)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from _browser import artifacts, chromium
+from _tcp_proxy import Proxy
+from server_process import ROOT, TESTS, free_port, stop_server
+
+WAIT = 20_000  # ms; a guard against hangs, never a pacing delay
+
+
+class Server:
+    def __init__(self, url: str, port: int, gates: Path) -> None:
+        self.url = url
+        self.port = port
+        self.gates = gates
+
+    def open_gate(self, name: str) -> None:
+        (self.gates / name).write_text("open")
+
+    def start(self, workflow: str, input_data: Any) -> str:
+        api = f"{self.url}/api/workflows/{workflow}"
+        run_id: str = httpx.post(f"{api}/create-run?", json={}).json()["runId"]
+        started = httpx.post(f"{api}/start?runId={run_id}", json={"inputData": input_data})
+        assert started.status_code == 200, started.text
+        return run_id
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    base = tmp_path_factory.mktemp("viewer-server")
+    gates = base / "gates"
+    gates.mkdir()
+    port = free_port()
+    environment = {
+        **os.environ,
+        "RXFLOW_TEST_DB": str(base / "runs.db"),
+        "RXFLOW_TEST_GATE": str(gates),
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{TESTS}",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "viewer_app:app", "--host", "127.0.0.1"]
+        + ["--port", str(port), "--log-level", "warning"],
+        cwd=TESTS,
+        env=environment,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"{url}/api/workflows", timeout=1)
+            break
+        except httpx.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                stop_server(process)
+                raise RuntimeError("the viewer's test server did not start") from None
+            time.sleep(0.05)
+    try:
+        yield Server(url, port, gates)
+    finally:
+        stop_server(process)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    yield from chromium()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return artifacts(tmp_path_factory)
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    context.set_default_timeout(WAIT)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert errors == []
+
+
+def api_requests(page: Any) -> list[str]:
+    """The URLs of the API requests the page makes from now on (a live list)."""
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(r.url) if "/api/" in r.url else None)
+    return seen
+
+
+def node(page: Any, node_id: str) -> Any:
+    return page.locator(f'.node[data-node-id="{node_id}"]')
+
+
+def start_from_page(page: Any, url: str, workflow: str, input_data: Any) -> str:
+    """Start a run from the workflow's page; the run id the page moved to."""
+    page.goto(f"{url}/#/workflow/{workflow}")
+    page.locator("#start-input").fill(json.dumps(input_data))
+    page.get_by_role("button", name="Start run").click()
+    page.wait_for_url(re.compile(rf"#/run/{workflow}/"))
+    return page.url.rsplit("/", 1)[1]
+
+
+def log_sequence(page: Any) -> list[tuple[int, str]]:
+    entries = page.locator(".log-entry").evaluate_all(
+        "els => els.map(e => [Number(e.dataset.seq), e.dataset.type])"
+    )
+    return [(seq, kind) for seq, kind in entries]
+
+
+def test_the_workflows_page_lists_every_workflow_and_draws_its_graph(
+    page: Any, server: Server, shots: Path
+) -> None:
+    page.goto(f"{server.url}/")
+    cards = page.locator(".workflow-card")
+    cards.first.wait_for()
+    assert cards.evaluate_all("els => els.map(e => e.dataset.workflow)") == [
+        "chain",
+        "approval",
+        "held",
+        "squares",
+        "shapes",
+    ]
+    chain = page.locator('.workflow-card[data-workflow="chain"]')
+    assert chain.locator(".description").inner_text() == "adds one, then doubles"
+    assert chain.locator(".step-count").inner_text() == "2 steps"
+    assert chain.locator(".node").count() == 2
+    shapes = page.locator('.workflow-card[data-workflow="shapes"]')
+    # start, p1, p2, merge, b1, b2, pick, again, inner, inner-one, inner-two, the sleep,
+    # items, square, total
+    assert shapes.locator(".node").count() == 15
+    assert shapes.locator(".kind-parallel .lane").count() == 2
+    assert shapes.locator(".kind-conditional .lane").count() == 2
+    assert shapes.locator(".frame.loop .node").count() == 1
+    assert shapes.locator(".frame.foreach .node").count() == 1
+    assert shapes.locator(".node-sleep").count() == 1
+    nested = shapes.locator(".nested")
+    toggle = nested.get_by_role("button", name="Collapse nested workflow inner")
+    toggle.click()
+    assert nested.locator(".flow").is_hidden()
+    nested.get_by_role("button", name="Expand nested workflow inner").click()
+    assert nested.locator('.node[data-node-id="inner.inner-two"]').is_visible()
+    page.screenshot(path=shots / "workflows.png", full_page=True)
+
+
+def test_a_run_started_from_the_page_streams_its_steps_to_success(
+    page: Any, server: Server, shots: Path
+) -> None:
+    run_id = start_from_page(page, server.url, "held", {"gate": "valid-start"})
+    hold = node(page, "hold")
+    hold.and_(page.locator('[data-status="running"]')).wait_for()
+    assert node(page, "after").get_attribute("data-status") == "pending"
+    server.open_gate("valid-start")
+    page.locator('#run-status[data-status="success"]').wait_for()
+    assert hold.get_attribute("data-status") == "success"
+    assert node(page, "after").get_attribute("data-status") == "success"
+    assert "success" in hold.inner_text() or hold.locator(".symbol").inner_text() == "✓"
+    assert log_sequence(page) == list(
+        enumerate(
+            [
+                "workflow-start",
+                "workflow-step-start",
+                "workflow-step-result",
+                "workflow-step-start",
+                "workflow-step-result",
+                "workflow-finish",
+            ]
+        )
+    )
+    assert json.loads(page.locator("#run-result pre").inner_text()) == {"gate": "valid-start"}
+    record = httpx.get(f"{server.url}/api/workflows/held/runs/{run_id}").json()
+    assert record["status"] == "success"
+    page.screenshot(path=shots / "run.png", full_page=True)
+
+
+def test_invalid_input_shows_the_field_errors_without_a_request(
+    page: Any, server: Server, shots: Path
+) -> None:
+    page.goto(f"{server.url}/#/workflow/chain")
+    page.locator("#start-input").wait_for()
+    page.locator(".graph .node").first.wait_for()
+    requests = api_requests(page)
+    page.locator("#start-input").fill('{"value": "three", "colour": 1}')
+    page.get_by_role("button", name="Start run").click()
+    errors = page.locator("#start-errors li")
+    errors.first.wait_for()
+    assert errors.all_inner_texts() == [
+        "value: expected an integer",
+        "colour: is not a field of this input",
+    ]
+    assert page.locator("#start-input").get_attribute("aria-invalid") == "true"
+    page.locator("#start-input").fill("{}")
+    page.get_by_role("button", name="Start run").click()
+    page.locator('#start-errors li[data-field="value"]', has_text="is required").wait_for()
+    page.screenshot(path=shots / "start-invalid.png", full_page=True)
+    assert requests == []
+    assert "#/workflow/chain" in page.url
+
+
+def test_a_foreach_progress_bar_reaches_100_percent(page: Any, server: Server, shots: Path) -> None:
+    start_from_page(page, server.url, "squares", {"count": 40})
+    page.locator('#run-status[data-status="success"]').wait_for()
+    progress = node(page, "square").locator(".progress")
+    assert progress.get_attribute("data-percent") == "100"
+    bar = progress.locator("progress")
+    assert bar.evaluate("b => [b.value, b.max]") == [40, 40]
+    assert progress.inner_text().strip() == "40/40"
+    progress_records = [t for _, t in log_sequence(page) if t == "workflow-step-progress"]
+    assert len(progress_records) == 40
+    page.screenshot(path=shots / "run-foreach.png", full_page=True)
+
+
+def test_a_suspended_run_is_resumed_from_its_form_and_finishes(
+    page: Any, server: Server, shots: Path
+) -> None:
+    run_id = start_from_page(page, server.url, "approval", {"value": 1})
+    page.locator('#run-status[data-status="suspended"]').wait_for()
+    assert node(page, "approve").get_attribute("data-status") == "suspended"
+    form = page.locator('.resume-form[data-step="approve"]')
+    assert "need approval" in form.inner_text()
+    form.get_by_label("approved").check()
+    form.get_by_label("note").fill("looks fine")
+    page.screenshot(path=shots / "run-suspended.png", full_page=True)
+    form.get_by_role("button", name="Resume approve").click()
+    page.locator('#run-status[data-status="success"]').wait_for()
+    assert node(page, "double").get_attribute("data-status") == "success"
+    assert json.loads(page.locator("#run-result pre").inner_text()) == {"value": 4}
+    record = httpx.get(f"{server.url}/api/workflows/approval/runs/{run_id}").json()
+    assert record["steps"]["approve"]["resumePayload"] == {"approved": True, "note": "looks fine"}
+    assert page.locator("#resume").is_hidden()
+
+
+def test_cancel_during_a_slow_step_shows_canceled(page: Any, server: Server) -> None:
+    start_from_page(page, server.url, "held", {"gate": "never-opened"})
+    node(page, "hold").and_(page.locator('[data-status="running"]')).wait_for()
+    page.get_by_role("button", name="Cancel run").click()
+    page.locator('#run-status[data-status="canceled"]').wait_for()
+    assert page.locator("#run-status").inner_text().strip() == "⊘ canceled"
+    assert node(page, "after").get_attribute("data-status") == "pending"
+    assert page.get_by_role("button", name="Cancel run").is_disabled()
+    assert [t for _, t in log_sequence(page)][-2:] == ["workflow-canceled", "workflow-finish"]
+
+
+def test_reloading_a_run_page_mid_run_resumes_following(page: Any, server: Server) -> None:
+    run_id = server.start("held", {"gate": "reload"})
+    page.goto(f"{server.url}/#/run/held/{run_id}")
+    node(page, "hold").and_(page.locator('[data-status="running"]')).wait_for()
+    before = log_sequence(page)
+    assert before == [(0, "workflow-start"), (1, "workflow-step-start")]
+    observes = [u for u in api_requests(page) if "/observe" in u]
+    requests = api_requests(page)
+    page.reload()
+    node(page, "hold").and_(page.locator('[data-status="running"]')).wait_for()
+    page.locator('.log-entry[data-seq="1"]').wait_for()
+    assert log_sequence(page) == before
+    observes = [u for u in requests if "/observe" in u]
+    assert observes[0].endswith(f"runId={run_id}&offset=0")
+    server.open_gate("reload")
+    page.locator('#run-status[data-status="success"]').wait_for()
+    sequence = log_sequence(page)
+    assert [seq for seq, _ in sequence] == list(range(6))
+    assert sequence[-1] == (5, "workflow-finish")
+
+
+def test_a_dropped_connection_is_followed_again_from_the_last_record(
+    page: Any, server: Server
+) -> None:
+    run_id = server.start("held", {"gate": "dropped"})
+    with Proxy(server.port) as proxy:
+        requests = api_requests(page)
+        page.goto(f"http://127.0.0.1:{proxy.port}/#/run/held/{run_id}")
+        node(page, "hold").and_(page.locator('[data-status="running"]')).wait_for()
+        page.locator('.log-entry[data-seq="1"]').wait_for()
+        proxy.cut()
+        page.locator("#follow-state", has_text="reconnecting from record 2").wait_for()
+        server.open_gate("dropped")
+        page.locator('#run-status[data-status="success"]').wait_for()
+    observes = [u.split("?", 1)[1] for u in requests if "/observe" in u]
+    assert observes[0] == f"runId={run_id}&offset=0"
+    assert f"runId={run_id}&offset=2" in observes
+    sequence = log_sequence(page)
+    assert [seq for seq, _ in sequence] == list(range(6))
+    assert sequence[-1] == (5, "workflow-finish")
+
+
+def test_the_runs_page_filters_pages_and_updates_statuses(
+    page: Any, server: Server, shots: Path
+) -> None:
+    run_id = server.start("held", {"gate": "runs-page"})
+    page.goto(f"{server.url}/#/runs?workflow=held")
+    row = page.locator(f'tr[data-run-id="{run_id}"]')
+    row.and_(page.locator('[data-status="running"]')).wait_for()
+    assert row.locator("td").nth(1).inner_text() == "held"
+    server.open_gate("runs-page")
+    # the page polls: the row's status changes without a reload
+    row.and_(page.locator('[data-status="success"]')).wait_for()
+    page.get_by_label("Status").select_option("suspended")
+    page.wait_for_url(re.compile(r"status=suspended"))
+    page.locator("tbody tr").first.wait_for()
+    statuses = page.locator("tbody tr[data-status]").evaluate_all(
+        "els => els.map(e => e.dataset.status)"
+    )
+    assert set(statuses) <= {"suspended"}
+    page.goto(f"{server.url}/#/runs")
+    page.locator("tbody tr[data-run-id]").first.wait_for()
+    page.screenshot(path=shots / "runs.png", full_page=True)
+    page.locator(f'tr[data-run-id="{run_id}"] a.run-link').click()
+    page.wait_for_url(re.compile(rf"#/run/held/{run_id}"))
+    page.locator('#run-status[data-status="success"]').wait_for()

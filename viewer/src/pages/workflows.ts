@@ -1,0 +1,61 @@
+import { api, type WorkflowInfo } from "../api";
+import { h } from "../dom";
+import { drawGraph } from "../graph";
+import { RUN_STATUSES, badge } from "../status";
+import { every, problem } from "./common";
+
+/** Every workflow: description, step count, run counts by status, and its graph. */
+export function workflowsPage(main: HTMLElement): () => void {
+  const list = h("div", { class: "cards" }, h("p", {}, "Loading…"));
+  main.append(h("h1", {}, "Workflows"), list);
+  const counters = new Map<string, HTMLElement>();
+  let loaded = false;
+  const stop = every(3000, async () => {
+    try {
+      if (!loaded) {
+        const workflows = await api.workflows();
+        list.replaceChildren(...Object.entries(workflows).map(([key, info]) => card(key, info, counters)));
+        if (!Object.keys(workflows).length) list.replaceChildren(h("p", {}, "No workflow is registered."));
+        loaded = true;
+      }
+      await Promise.all([...counters].map(([key, el]) => counts(key, el)));
+    } catch (error) {
+      if (!loaded) list.replaceChildren(problem(error));
+    }
+  });
+  return stop;
+}
+
+function card(key: string, info: WorkflowInfo, counters: Map<string, HTMLElement>): HTMLElement {
+  const steps = info.stepCount ?? Object.keys(info.steps ?? {}).length;
+  const counted = h("p", { class: "counts", "aria-live": "polite" }, "Counting runs…");
+  counters.set(key, counted);
+  const { root } = drawGraph(info.stepGraph ?? [], { label: `Graph of ${key}` });
+  const headingId = `wf-${key.replace(/[^A-Za-z0-9_-]/g, "_")}`;
+  return h("section", { class: "card workflow-card", "data-workflow": key, "aria-labelledby": headingId },
+    h("h2", { id: headingId }, h("a", { href: `#/workflow/${encodeURIComponent(key)}` }, key),
+      info.name && info.name !== key ? h("span", { class: "subtle" }, ` (${info.name})`) : null),
+    info.description ? h("p", { class: "description" }, info.description) : null,
+    h("p", { class: "step-count" }, `${steps} step${steps === 1 ? "" : "s"}`),
+    counted,
+    root,
+    h("p", { class: "links" },
+      h("a", { class: "button", href: `#/workflow/${encodeURIComponent(key)}` }, `Start a run of ${key}`), " ",
+      h("a", { href: `#/runs?workflow=${encodeURIComponent(key)}` }, `Runs of ${key}`)));
+}
+
+/** Run counts by status: the `total` of the runs route filtered by each status. */
+async function counts(key: string, into: HTMLElement): Promise<void> {
+  const totals = await Promise.all(
+    RUN_STATUSES.map(async (status) => [status, (await api.runs(key, { status, limit: 1 })).total] as const),
+  );
+  const shown = totals.filter(([, n]) => n > 0);
+  if (!shown.length) {
+    into.replaceChildren("No runs yet.");
+    return;
+  }
+  into.replaceChildren(
+    h("span", { class: "visually-hidden" }, "Runs: "),
+    ...shown.map(([status, n]) => h("span", { class: "count", "data-status": status }, badge(status), ` ${n}`)),
+  );
+}
