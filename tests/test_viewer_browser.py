@@ -133,6 +133,7 @@ def test_the_workflows_page_lists_every_workflow_and_draws_its_graph(
     assert cards.evaluate_all("els => els.map(e => e.dataset.workflow)") == [
         "chain",
         "approval",
+        "broken",
         "held",
         "squares",
         "shapes",
@@ -323,3 +324,123 @@ def test_the_runs_page_filters_pages_and_updates_statuses(
     page.locator(f'tr[data-run-id="{run_id}"] a.run-link').click()
     page.wait_for_url(re.compile(rf"#/run/held/{run_id}"))
     page.locator('#run-status[data-status="success"]').wait_for()
+
+
+def test_runs_are_paged_and_filtered_by_date_and_counted_by_status(
+    page: Any, server: Server
+) -> None:
+    api = f"{server.url}/api/workflows/chain"
+    for value in range(23):
+        run_id = httpx.post(f"{api}/create-run?", json={"resourceId": f"r{value}"}).json()
+        done = httpx.post(
+            f"{api}/start-async?runId={run_id['runId']}", json={"inputData": {"value": value}}
+        )
+        assert done.json()["status"] == "success"
+    total = httpx.get(f"{api}/runs?limit=1").json()["total"]
+    assert total >= 23
+    page.goto(f"{server.url}/#/runs?workflow=chain")
+    page.locator("tbody tr[data-run-id]").first.wait_for()
+    assert page.locator("tbody tr[data-run-id]").count() == 20
+    assert page.locator(".summary").inner_text() == f"Runs 1–20 of {total}"
+    # newest first: the last run started is on top, with its resource id
+    assert page.locator("tbody tr").first.locator("td").nth(5).inner_text() == "r22"
+    page.get_by_role("link", name="Older →").click()
+    page.wait_for_url(re.compile(r"page=1"))
+    page.locator(".summary", has_text=f"Runs 21–{total} of {total}").wait_for()
+    assert page.locator("tbody tr[data-run-id]").count() == total - 20
+    page.get_by_role("link", name="← Newer").click()
+    page.locator(".summary", has_text="Runs 1–20").wait_for()
+    # a creation date in the future keeps nothing; today keeps them all
+    today = page.evaluate("() => new Date().toLocaleDateString('en-CA')")
+    tomorrow = page.evaluate("() => new Date(Date.now() + 86400000).toLocaleDateString('en-CA')")
+    page.goto(f"{server.url}/#/runs?workflow=chain&from={tomorrow}")
+    page.locator("tbody td", has_text="No runs match.").wait_for()
+    page.goto(f"{server.url}/#/runs?workflow=chain&from={today}&to={today}")
+    page.locator(".summary", has_text=f"of {total}").wait_for()
+    # the workflows page counts runs by status with the same totals
+    page.goto(f"{server.url}/#/workflows")
+    count = page.locator('.workflow-card[data-workflow="chain"] .count[data-status="success"]')
+    count.wait_for()
+    assert count.inner_text().strip() == f"✓ success {total}"
+
+
+def test_the_pages_work_from_the_keyboard(page: Any, server: Server) -> None:
+    run_id = server.start("approval", {"value": 5})
+    page.goto(f"{server.url}/#/run/approval/{run_id}")
+    page.locator('#run-status[data-status="suspended"]').wait_for()
+    # the graph's steps are buttons: Tab reaches them, Enter opens the step's details
+    approve = node(page, "approve")
+    approve.focus()
+    page.keyboard.press("Enter")
+    details = page.locator('details[data-step="approve"]')
+    assert details.get_attribute("open") is not None
+    assert "need approval" in details.inner_text()
+    # the resume form: fields reached and filled with the keyboard alone
+    form = page.locator('.resume-form[data-step="approve"]')
+    form.get_by_label("approved").focus()
+    page.keyboard.press("Space")
+    page.keyboard.press("Tab")
+    page.keyboard.type("by keyboard")
+    page.keyboard.press("Tab")
+    focused = page.evaluate("() => document.activeElement.textContent")
+    assert focused == "Resume approve"
+    page.keyboard.press("Enter")
+    page.locator('#run-status[data-status="success"]').wait_for()
+    record = httpx.get(f"{server.url}/api/workflows/approval/runs/{run_id}").json()
+    assert record["steps"]["approve"]["resumePayload"] == {"approved": True, "note": "by keyboard"}
+    # every form control has a label
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('input, select, textarea')]
+        .filter(e => !e.labels || e.labels.length === 0).map(e => e.outerHTML)"""
+    )
+    assert unlabelled == []
+
+
+CONTRAST = """() => {
+  const lum = (c) => {
+    const [r, g, b] = c.match(/\\d+(\\.\\d+)?/g).slice(0, 3).map(Number).map(v => {
+      v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const background = (e) => {
+    for (; e; e = e.parentElement) {
+      const c = getComputedStyle(e).backgroundColor;
+      if (c && !c.startsWith('rgba(0, 0, 0, 0)') && c !== 'transparent') return c;
+    }
+    return 'rgb(255, 255, 255)';
+  };
+  const out = [];
+  for (const e of document.querySelectorAll('.status, .node, nav a, button, .meta, label, td')) {
+    if (!e.offsetParent) continue;
+    const a = lum(getComputedStyle(e).color), b = lum(background(e));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const what = e.className || e.tagName;
+    if (ratio < 4.5) out.push([what, e.textContent.trim().slice(0, 30), ratio.toFixed(2)]);
+  }
+  return out;
+}"""
+
+
+def test_text_has_enough_contrast_in_every_status(page: Any, server: Server) -> None:
+    canceled = server.start("held", {"gate": "never-for-contrast"})
+    httpx.post(f"{server.url}/api/workflows/held/runs/{canceled}/cancel")
+    failed = server.start("broken", {"value": 1})
+    suspended = server.start("approval", {"value": 1})
+    page.goto(f"{server.url}/#/runs")
+    page.locator(f'tr[data-run-id="{suspended}"]').wait_for()
+    assert page.evaluate(CONTRAST) == []
+    page.goto(f"{server.url}/#/run/approval/{suspended}")
+    page.locator('#run-status[data-status="suspended"]').wait_for()
+    assert page.evaluate(CONTRAST) == []
+    page.goto(f"{server.url}/#/run/held/{canceled}")
+    page.locator('#run-status[data-status="canceled"]').wait_for()
+    assert page.evaluate(CONTRAST) == []
+    page.goto(f"{server.url}/#/run/broken/{failed}")
+    page.locator('#run-status[data-status="failed"]').wait_for()
+    kaboom = node(page, "kaboom")
+    assert kaboom.get_attribute("data-status") == "failed"
+    assert kaboom.locator(".symbol").inner_text() == "✗"
+    kaboom.click()
+    error = page.locator('details[data-step="kaboom"] .datum-error pre')
+    assert json.loads(error.inner_text())["message"] == "kaboom"
+    assert page.evaluate(CONTRAST) == []

@@ -64,6 +64,10 @@ async def opened(ctx: Any) -> dict[str, str]:
     return {"gate": ctx.input_data.gate}
 
 
+async def kaboom(ctx: Any) -> None:
+    raise RuntimeError("kaboom")
+
+
 async def items(ctx: Any) -> list[int]:
     return list(range(ctx.input_data.count))
 
@@ -114,6 +118,10 @@ def workflows() -> dict[str, Any]:
         .then(step("add-one", add_one))
         .then(step("approve", approve, resume_schema=Decision, suspend_schema=dict[str, str]))
         .then(step("double", double))
+        .commit(),
+        "broken": flow("broken", Value, "fails in its second step")
+        .then(step("add-one", add_one))
+        .then(create_step(id="kaboom", execute=kaboom, input_schema=Value))
         .commit(),
         "held": flow("held", Gate, "one step held until its gate opens")
         .then(step("hold", hold, Gate))
