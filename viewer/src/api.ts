@@ -170,15 +170,54 @@ export const api = {
   run: (key: string, runId: string) => call<RunRecord>("GET", `/workflows/${enc(key)}/runs/${enc(runId)}`),
   createRun: (key: string, resourceId?: string) =>
     call<{ runId: string }>("POST", `/workflows/${enc(key)}/create-run?`, resourceId ? { resourceId } : {}),
-  start: (key: string, runId: string, inputData: unknown) =>
-    call<{ message: string }>("POST", `/workflows/${enc(key)}/start${query({ runId })}`, { inputData }),
-  resume: (key: string, runId: string, step: string | string[], resumeData: unknown) =>
-    call<{ message: string }>("POST", `/workflows/${enc(key)}/resume${query({ runId })}`, { step, resumeData }),
   cancel: (key: string, runId: string) =>
     call<{ message: string }>("POST", `/workflows/${enc(key)}/runs/${enc(runId)}/cancel`),
   restart: (key: string, runId: string) =>
     call<{ message: string }>("POST", `/workflows/${enc(key)}/restart${query({ runId })}`, {}),
 };
+
+// Streams opened by a start or a resume, read to their end wherever the page goes: a server
+// may record for `observe` only the chunks some stream carried (Mastra does).
+const draining = new Set<Promise<void>>();
+
+async function openStream(path: string, body: unknown): Promise<void> {
+  const response = await fetch(settings.base + path, {
+    method: "POST",
+    headers: headers(true),
+    body: JSON.stringify(body),
+  });
+  if (!response.ok || !response.body) {
+    let parsed: ApiError["body"] = null;
+    try {
+      parsed = (await response.json()) as ApiError["body"];
+    } catch {
+      parsed = null;
+    }
+    throw new ApiError(response.status, parsed);
+  }
+  const reader = response.body.getReader();
+  const drain = (async () => {
+    try {
+      while (!(await reader.read()).done) {
+        // the run page reads the same chunks through observe
+      }
+    } catch {
+      // a dropped stream: the run goes on, and the run page follows it through observe
+    }
+  })();
+  draining.add(drain);
+  void drain.finally(() => draining.delete(drain));
+}
+
+/** Start a run (stream route): resolves once the server has accepted the input. */
+export function startStream(key: string, runId: string, inputData: unknown): Promise<void> {
+  return openStream(`/workflows/${enc(key)}/stream${query({ runId })}`, { inputData });
+}
+
+/** Resume a suspended step (resume-stream route): resolves once the server has accepted it. */
+export function resumeStream(key: string, runId: string, step: string | string[], resumeData: unknown): Promise<void> {
+  return openStream(`/workflows/${enc(key)}/resume-stream${query({ runId })}`, { step, resumeData });
+}
 
 /** The run's chunks from record number `offset` on (observe: the recorded ones, then live
  * ones until the run's stream closes). Each chunk comes with its record number. */

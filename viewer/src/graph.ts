@@ -106,7 +106,10 @@ function drawEntry(entry: GraphEntry, prefix: string, nodes: Map<string, NodeVie
   return item;
 }
 
-function drawStep(step: GraphStep, prefix: string, kind: string, nodes: Map<string, NodeView>, options: Options): HTMLElement {
+function drawStep(given: GraphStep, prefix: string, kind: string, nodes: Map<string, NodeView>, options: Options): HTMLElement {
+  // Mastra wraps a foreach's or loop's step once more: {type: "step", step: {id, …}}.
+  const wrapped = (given as { step?: GraphStep }).step;
+  const step = given.id === undefined && wrapped ? wrapped : given;
   const id = prefix + step.id;
   const inner = step.serializedStepFlow;
   if (step.component !== "WORKFLOW" || !inner) {

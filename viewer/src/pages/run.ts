@@ -1,4 +1,4 @@
-import { api, parseSchema, type WorkflowInfo } from "../api";
+import { api, parseSchema, resumeStream, type WorkflowInfo } from "../api";
 import { announce, duration, h, json, when } from "../dom";
 import { eventLog } from "../eventlog";
 import { follow, type Follower } from "../follow";
@@ -118,7 +118,7 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, parts: stri
       }
       submit.disabled = true;
       const step = name.includes(".") ? name.split(".") : name;
-      api.resume(key, runId, step, value).then(
+      resumeStream(key, runId, step, value).then(
         () => {
           outcome.textContent = "Resumed.";
           follower?.poke();

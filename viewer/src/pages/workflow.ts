@@ -1,4 +1,4 @@
-import { ApiError, api, parseSchema, type WorkflowInfo } from "../api";
+import { ApiError, api, parseSchema, startStream, type WorkflowInfo } from "../api";
 import { announce, h, json } from "../dom";
 import { errorItem, example } from "../form";
 import { drawGraph } from "../graph";
@@ -55,7 +55,7 @@ function workflowView(key: string, info: WorkflowInfo): HTMLElement[] {
     void (async () => {
       try {
         const { runId } = await api.createRun(key, resource.value.trim() || undefined);
-        await api.start(key, runId, value);
+        await startStream(key, runId, value);
         location.hash = runHref(key, runId);
       } catch (error) {
         errors.replaceChildren(h("li", {}, problem(error)));
