@@ -3,6 +3,7 @@ streams read byte by byte and clients that go away, against uvicorn in a subproc
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -218,6 +219,60 @@ async def test_bodies_over_the_limit_are_413_without_being_read_whole(
     answer = await client.post("/workflows/demoWorkflow/create-run?", content=endless())
     assert answer.status_code == 413
     assert (await client.get("/workflows/demoWorkflow/runs")).json()["total"] == 0
+
+
+async def test_an_observer_that_goes_away_is_let_go_at_once() -> None:
+    app = create_app(workflows())
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t/api") as c:
+        await c.post("/workflows/slow/create-run?runId=long")
+        started = await c.post(
+            "/workflows/slow/start?runId=long", json={"inputData": {"value": 60_000}}
+        )
+        assert started.json() == {"message": "Workflow run started"}
+        gone = asyncio.Event()
+        requested = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal requested
+            if not requested:
+                requested = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        sent: list[dict[str, Any]] = []
+        first_body = asyncio.Event()
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+            if message["type"] == "http.response.body":
+                first_body.set()
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/api/workflows/slow/observe",
+            "raw_path": b"/api/workflows/slow/observe",
+            "query_string": b"runId=long",
+            "root_path": "",
+            "headers": [(b"host", b"t")],
+            "client": ("127.0.0.1", 1),
+            "server": ("t", 80),
+        }
+        observing = asyncio.ensure_future(app(scope, receive, send))
+        await asyncio.wait_for(first_body.wait(), GUARD)  # the replay: the run goes on
+        gone.set()  # the client goes away
+        await asyncio.wait_for(observing, GUARD)  # the observer ends now, not with the run
+        assert sent[0]["status"] == 200
+        assert all(m.get("more_body") for m in sent[1:])  # no end was written to no one
+        record = (await c.get("/workflows/slow/runs/long")).json()
+        assert record["status"] == "running"
+        await c.post("/workflows/slow/runs/long/cancel")
+        assert (await c.get("/workflows/slow/runs/long")).json()["status"] == "canceled"
 
 
 async def test_cors_only_for_the_given_origins() -> None:

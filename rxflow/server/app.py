@@ -21,6 +21,7 @@ from ..workflow import Workflow
 from . import routes_read
 from .http import Refusal, json_response
 from .routes_run import EXECUTE, cancel
+from .routing import Routes, RouteSpec
 from .state import ServerState, issues
 from .viewer import with_viewer
 
@@ -61,28 +62,24 @@ def create_app(
     state = ServerState(workflows, max_body_bytes)
     prefix = _normalise(api_prefix)
     base = f"{prefix}/workflows"
-    routes = [
-        Route(base, _bind(state, routes_read.list_workflows), methods=["GET"]),
-        Route(f"{base}/run-counts", _bind(state, routes_read.run_counts), methods=["GET"]),
-        Route(base + "/{workflowId}", _bind(state, routes_read.workflow), methods=["GET"]),
-        Route(base + "/{workflowId}/runs", _bind(state, routes_read.list_runs), methods=["GET"]),
-        Route(
-            base + "/{workflowId}/runs/{runId}",
-            _bind(state, routes_read.get_run),
-            methods=["GET"],
-        ),
-        Route(
-            base + "/{workflowId}/runs/{runId}",
-            _bind(state, routes_read.delete_run),
-            methods=["DELETE"],
-        ),
-        Route(base + "/{workflowId}/runs/{runId}/cancel", _bind(state, cancel), methods=["POST"]),
+    specs: list[RouteSpec] = [
+        (base, "GET", _bind(state, routes_read.list_workflows)),
+        (f"{base}/run-counts", "GET", _bind(state, routes_read.run_counts)),
+        (base + "/{workflowId}", "GET", _bind(state, routes_read.workflow)),
+        (base + "/{workflowId}/runs", "GET", _bind(state, routes_read.list_runs)),
+        (base + "/{workflowId}/runs/{runId}", "GET", _bind(state, routes_read.get_run)),
+        (base + "/{workflowId}/runs/{runId}", "DELETE", _bind(state, routes_read.delete_run)),
+        (base + "/{workflowId}/runs/{runId}/cancel", "POST", _bind(state, cancel)),
     ]
-    routes += [
-        Route(base + "/{workflowId}/" + name, _bind(state, handler), methods=["POST"])
+    specs += [
+        (base + "/{workflowId}/" + name, "POST", _bind(state, handler))
         for name, handler in EXECUTE.items()
     ]
-    app: ASGIApp = Starlette(routes=routes)
+    # Starlette answers what no route matches (404, 405) and the lifespan events.
+    fallback = Starlette(
+        routes=[Route(path, endpoint, methods=[method]) for path, method, endpoint in specs]
+    )
+    app: ASGIApp = Routes(specs, fallback)
     token = auth_token if auth_token is not None else os.environ.get("RXFLOW_API_TOKEN")
     if token:
         app = _BearerAuth(app, token)

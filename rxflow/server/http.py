@@ -3,15 +3,18 @@ parameters, and the record framing of streams (compact JSON followed by ``\\x1e`
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 __all__ = [
     "SEPARATOR",
+    "RecordStream",
     "Refusal",
     "encode_record",
     "json_response",
@@ -48,9 +51,13 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
+# One encoder for every record and answer (``json.dumps`` with options builds one per call).
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_default).encode
+
+
 def dumps(value: Any) -> bytes:
     """Compact JSON bytes (values JSON cannot hold become their ``to_dict()`` or text)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_default).encode()
+    return _encode(value).encode()
 
 
 def encode_record(chunk: Mapping[str, Any]) -> bytes:
@@ -120,3 +127,53 @@ def query_int(request: Request, name: str, default: int | None, *, minimum: int 
             [{"field": name, "message": f"expected an integer >= {minimum}, got {text!r}"}],
         )
     return value
+
+
+class RecordStream(Response):
+    """A ``200 text/plain`` answer whose body is written piece by piece as ``pieces`` yields
+    them, each as it comes (the server flushes every write).
+
+    A client that goes away stops the writing at once: a task waits for the disconnect and
+    cancels the writer, so a reader waiting for a run's next record holds nothing after its
+    client is gone. The run itself goes on.
+    """
+
+    def __init__(self, pieces: AsyncIterator[bytes]) -> None:
+        # No body, no length: the server sends it chunked.
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = [(b"content-type", b"text/plain; charset=utf-8")]
+        self.pieces = pieces
+        self.finished = False
+        self.gone = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        writer = asyncio.current_task()
+        assert writer is not None
+        watcher = asyncio.get_running_loop().create_task(self._watch(receive, writer))
+        try:
+            async for piece in self.pieces:
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            if not self.gone:
+                raise
+            writer.uncancel()
+        finally:
+            self.finished = True
+            watcher.cancel()
+            await _close(self.pieces)
+
+    async def _watch(self, receive: Receive, writer: asyncio.Task[Any]) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        if not self.finished:
+            self.gone = True
+            writer.cancel()
+
+
+async def _close(pieces: AsyncIterator[bytes]) -> None:
+    close = getattr(pieces, "aclose", None)
+    if close is not None:
+        await close()

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from ..convert import conform
 from ..errors import ResumeAlreadyClaimedError, RxflowError, ValidationError
@@ -17,7 +17,15 @@ from ..output import WorkflowRunOutput
 from ..run import Run
 from ..storage import EventLog
 from ..workflow import Workflow
-from .http import Refusal, encode_record, json_response, query_int, read_body, require_run_id
+from .http import (
+    RecordStream,
+    Refusal,
+    encode_record,
+    json_response,
+    query_int,
+    read_body,
+    require_run_id,
+)
 from .live import RunLog
 from .state import ServerState, issues
 
@@ -45,8 +53,8 @@ def _field(body: dict[str, Any], name: str, kind: type) -> Any:
     return value
 
 
-def _stream(chunks: AsyncIterator[bytes]) -> StreamingResponse:
-    return StreamingResponse(chunks, media_type="text/plain")
+def _stream(chunks: AsyncIterator[bytes]) -> RecordStream:
+    return RecordStream(chunks)
 
 
 def _result_body(result: Any) -> dict[str, Any]:
