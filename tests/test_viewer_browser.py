@@ -133,6 +133,7 @@ def test_the_workflows_page_lists_every_workflow_and_draws_its_graph(
     assert cards.evaluate_all("els => els.map(e => e.dataset.workflow)") == [
         "chain",
         "approval",
+        "order",
         "broken",
         "held",
         "squares",
@@ -212,6 +213,54 @@ def test_invalid_input_shows_the_field_errors_without_a_request(
     page.screenshot(path=shots / "start-invalid.png", full_page=True)
     assert requests == []
     assert "#/workflow/chain" in page.url
+
+
+def test_the_input_is_checked_field_by_field_against_the_schema(page: Any, server: Server) -> None:
+    page.goto(f"{server.url}/#/workflow/order")
+    page.locator(".graph .node").first.wait_for()
+    # the box starts with an example of the input's shape
+    assert json.loads(page.locator("#start-input").input_value()) == {
+        "item": "",
+        "quantity": 0,
+        "tags": [],
+        "priority": "low",
+        "address": {"city": "", "zip_code": ""},
+        "note": "",
+    }
+    requests = api_requests(page)
+    bad = {
+        "item": 3,
+        "quantity": 1.5,
+        "tags": ["a", 2],
+        "priority": "urgent",
+        "address": {"zip_code": 75001},
+        "note": 4,
+    }
+    page.locator("#start-input").fill(json.dumps(bad))
+    page.get_by_role("button", name="Start run").click()
+    page.locator("#start-errors li").first.wait_for()
+    assert page.locator("#start-errors li").all_inner_texts() == [
+        "item: expected a string",
+        "quantity: expected an integer",
+        "tags[1]: expected a string",
+        'priority: must be one of "low", "high"',
+        "address.city: is required",
+        "address.zip_code: expected a string",
+        "note: expected a string or null",
+    ]
+    page.locator("#start-input").fill("{not json")
+    page.get_by_role("button", name="Start run").click()
+    page.locator("#start-errors li", has_text="input: not valid JSON").wait_for()
+    assert requests == []
+    good = {**bad, "item": "tea", "quantity": 2, "tags": ["a"], "priority": "high"}
+    good.update(address={"city": "Paris"}, note=None)
+    page.locator("#start-input").fill(json.dumps(good))
+    page.get_by_role("button", name="Start run").click()
+    page.locator('#run-status[data-status="success"]').wait_for()
+    assert json.loads(page.locator("#run-result pre").inner_text()) == {
+        **good,
+        "address": {"city": "Paris", "zip_code": ""},
+    }
 
 
 def test_a_foreach_progress_bar_reaches_100_percent(page: Any, server: Server, shots: Path) -> None:

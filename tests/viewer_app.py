@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -30,6 +30,22 @@ class Decision:
 @attrs.frozen
 class Gate:
     gate: str
+
+
+@attrs.frozen
+class Address:
+    city: str
+    zip_code: str = ""
+
+
+@attrs.frozen
+class Order:
+    item: str
+    quantity: int
+    tags: list[str]
+    priority: Literal["low", "high"]
+    address: Address
+    note: str | None = None
 
 
 @attrs.frozen
@@ -118,6 +134,9 @@ def workflows() -> dict[str, Any]:
         .then(step("add-one", add_one))
         .then(step("approve", approve, resume_schema=Decision, suspend_schema=dict[str, str]))
         .then(step("double", double))
+        .commit(),
+        "order": flow("order", Order, "takes an order with a nested address")
+        .then(create_step(id="take", execute=same, input_schema=Order))
         .commit(),
         "broken": flow("broken", Value, "fails in its second step")
         .then(step("add-one", add_one))

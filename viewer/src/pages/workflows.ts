@@ -10,7 +10,7 @@ export function workflowsPage(main: HTMLElement): () => void {
   main.append(h("h1", {}, "Workflows"), list);
   const counters = new Map<string, HTMLElement>();
   let loaded = false;
-  const stop = every(3000, async () => {
+  const stop = every(5000, async () => {
     try {
       if (!loaded) {
         const workflows = await api.workflows();
