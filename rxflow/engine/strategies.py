@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
+from inspect import isawaitable
 from typing import Any, Literal
 
 from ..context import Bail, StepContext, TracingContext
@@ -13,6 +14,7 @@ from ..convert import conform
 from ..executors.protocol import Executor
 from ..graph import StepLike, StepNode, WorkflowGraph
 from ..results import StepResult
+from ..thread_context import ThreadStepContext
 from .call import StepCall, canceled, failed, finished, keep_labels, suspended
 from .nested import NestedSuspension, run_nested
 from .report import finish, open_span
@@ -111,14 +113,19 @@ def _checked(step: StepNode) -> Strategy:
 
 def _thread(step: StepNode) -> Strategy:
     """A plain ``def`` body: run in a worker thread (``asyncio.to_thread``, so context
-    variables follow), schemas checked as for an async body."""
+    variables follow), schemas checked as for an async body. An awaitable it returns (a lambda
+    returning a coroutine, ``return ctx.suspend(...)``) is awaited on the loop: its value is
+    the output."""
     body = step.execute
 
     async def attempt(
         ex: ExecutionState, call: StepCall, input_data: Any, retry: int
     ) -> StepResult:
-        ctx = call.context = _context(ex, call, step, input_data, retry)
-        return _checked_output(ex, call, step, ctx, await asyncio.to_thread(body, ctx))
+        ctx = call.context = _context(ex, call, step, input_data, retry, ThreadStepContext)
+        output = await asyncio.to_thread(body, ctx)
+        if isawaitable(output):
+            output = await output
+        return _checked_output(ex, call, step, ctx, output)
 
     return _attempting(step, attempt)
 
@@ -170,9 +177,14 @@ def _attempting(step: StepLike, attempt: Attempt) -> Strategy:
 
 
 def _context(
-    ex: ExecutionState, call: StepCall, step: StepNode, input_data: Any, retry: int
+    ex: ExecutionState,
+    call: StepCall,
+    step: StepNode,
+    input_data: Any,
+    retry: int,
+    kind: type[StepContext] = StepContext,
 ) -> StepContext:
-    return StepContext(
+    return kind(
         ex,
         input_data,
         retry,

@@ -4,6 +4,7 @@ event loop for ``async def`` bodies, a worker thread for ``def`` bodies)."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -54,7 +55,10 @@ class LocalExecutor:
     async def run(self, step: StepNode, ctx: StepContext) -> Any:
         if step.is_async:
             return await step.execute(ctx)
-        return await asyncio.to_thread(step.execute, ctx)
+        output = await asyncio.to_thread(step.execute, ctx)
+        if inspect.isawaitable(output):  # a lambda returning a coroutine: awaited here
+            output = await output
+        return output
 
     def __repr__(self) -> str:
         return "LocalExecutor()"
