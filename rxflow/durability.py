@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from .engine.persist import Durability, Persister
 from .errors import CancelTimeoutError, LeaseLostError, StorageError
 from .status import RunStatus
 from .storage.protocol import Storage, is_durable
-from .storage.records import FINISHED_STATUSES, Lease
+from .storage.records import FINISHED_STATUSES, SNAPSHOT_KEYS, Lease
 from .stored import stored_run, update_status
 
 __all__ = [
@@ -43,9 +43,6 @@ CANCEL_CHECK = 1.0
 """Seconds between an owner's checks for a cancel request (on a store that cannot wake it)."""
 
 _CANCEL_POLL = 0.02  # seconds between a canceller's reads of the run's stored status
-
-# Top-level keys of a snapshot that never change while one segment runs: written once by it.
-_STATIC_KEYS = ("runId", "serializedStepGraph", "graphFingerprint", "version")
 
 
 def check_durability(
@@ -114,12 +111,35 @@ class CheckpointParts:
         """These results (key to the very wire object later builds return) are stored."""
         self._written.update(wires)
 
+    def progress(
+        self,
+        control: dict[str, Any],
+        wires: Mapping[str, Any],
+        input_wire: Callable[[], Any],
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A checkpoint from the run's ``control`` state (a snapshot without its context) and
+        the wire forms of the step results changed since the last one: neither grows with
+        the results stored before. ``input_wire`` makes the run input's, written once."""
+        written = self._written
+        if "runId" in written:
+            for key in SNAPSHOT_KEYS:
+                del control[key]
+        else:
+            written["runId"] = True
+        results: dict[str, Any] = {}
+        if "input" not in written:
+            results["input"] = written["input"] = input_wire()
+        for key, wire in wires.items():
+            if written.get(key) is not wire:
+                results[key] = written[key] = wire
+        return control, results
+
     def split(self, snapshot: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """``snapshot`` as a checkpoint: its control state, and its new or changed results."""
         written = self._written
         state = {key: value for key, value in snapshot.items() if key != "context"}
         if "runId" in written:
-            for key in _STATIC_KEYS:
+            for key in SNAPSHOT_KEYS:
                 del state[key]
         else:
             written["runId"] = True

@@ -14,7 +14,7 @@ Each finished step result is converted once and reused by every later snapshot o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -33,7 +33,10 @@ if TYPE_CHECKING:
 __all__ = [
     "SNAPSHOT_VERSION",
     "WireCache",
+    "build_control",
     "build_snapshot",
+    "input_wire",
+    "results_wire",
     "check_snapshot",
     "nested_child",
     "nested_key",
@@ -115,12 +118,40 @@ def build_snapshot(
         context.update(ex.step_results)
     else:
         _add_results(context, ex.step_results, cache, run_id, keep)
+    snapshot = build_control(
+        ex,
+        status,
+        timestamp,
+        result=result,
+        error=error,
+        tracing_context=tracing_context,
+        live=live,
+        by_reference=by_reference,
+    )
+    snapshot["context"] = context
+    return snapshot
+
+
+def build_control(
+    ex: ExecutionState,
+    status: RunStatus,
+    timestamp: int,
+    *,
+    result: Any = None,
+    error: BaseException | None = None,
+    tracing_context: Mapping[str, Any] | None = None,
+    live: bool = False,
+    by_reference: bool = False,
+) -> dict[str, Any]:
+    """:func:`build_snapshot` without its ``context`` (the step results): the control state a
+    checkpoint writes, which does not grow with the results."""
+    keep = live or by_reference
+    run_id = ex.run_id
     suspended = {step_id: [ex.entry_index] for step_id in ex.suspended}
     snapshot = {
         "runId": run_id,
         "status": status,
         "value": _wire(ex.state, "the run state", run_id, keep),
-        "context": context,
         "activePaths": [ex.entry_index],
         "suspendedPaths": suspended,
         "resumeLabels": dict(ex.labels),
@@ -180,6 +211,29 @@ def _add_results(
                 if not keep:
                     raise _not_storable(run_id, f"the result of step '{step_id}'", error) from error
                 context[step_id] = step_result
+
+
+def input_wire(ex: ExecutionState) -> Any:
+    """The run input of ``ex`` as JSON data (``StorageError`` when JSON cannot carry it)."""
+    return _wire(ex.input, "the workflow input", ex.run_id, False)
+
+
+def results_wire(
+    ex: ExecutionState, keys: Iterable[str], cache: WireCache
+) -> dict[str, dict[str, Any]]:
+    """The wire forms of the step results of ``ex`` under ``keys`` (a key without a result
+    is skipped); ``StorageError`` naming the step for one JSON cannot carry."""
+    results = ex.step_results
+    wires: dict[str, dict[str, Any]] = {}
+    for key in keys:
+        step_result = results.get(key)
+        if step_result is None:
+            continue
+        try:
+            wires[key] = cache.wire(key, step_result)
+        except NotJSONError as error:
+            raise _not_storable(ex.run_id, f"the result of step '{key}'", error) from error
+    return wires
 
 
 def _not_storable(run_id: str, what: str, error: NotJSONError) -> StorageError:

@@ -106,6 +106,7 @@ class ItemProgress:
                 metadata=progress.metadata(),
             )
             ex.step_results[step_id] = progress.live
+            persister.mark(step_id)
         return progress
 
     def pending(self, target: ResumeTarget | None) -> list[int]:
@@ -161,4 +162,4 @@ class ItemProgress:
         )
         if self.live is not None:
             self.live.metadata = self.metadata()
-            scope.mark()
+            scope.mark(self.step_id)

@@ -88,6 +88,8 @@ class Persister:
     # Called (on the loop) when a checkpoint or renewal says a cancel was requested.
     on_cancel: Callable[[], None] | None = None
     _cache: WireCache | None = attrs.field(init=False, default=None)
+    # Keys of the step results set or changed since the last checkpoint was built (in order).
+    _changed: dict[str, None] = attrs.field(init=False, factory=dict)
     _dirty: bool = attrs.field(init=False, default=False)
     _task: asyncio.Task[None] | None = attrs.field(init=False, default=None)
     # (is a record, event) held by the sync mode's gate, in emission order.
@@ -138,13 +140,23 @@ class Persister:
 
     # -- the trail of writes ---------------------------------------------------------------
 
-    def mark(self) -> None:
-        """The run changed: write its progress soon (durable storages only)."""
+    def mark(self, key: str | None = None) -> None:
+        """The run changed (``key``: the step result under it was set or changed): write its
+        progress soon (durable storages only)."""
         if not self.durable or self.error is not None:
             return
+        if key is not None:
+            self._changed[key] = None
         self._dirty = True
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._drain())
+
+    def take_changed(self) -> dict[str, None]:
+        """The keys of the step results changed since the last call (and forget them)."""
+        changed = self._changed
+        if changed:
+            self._changed = {}
+        return changed
 
     async def flush(self) -> None:
         """Mark, then wait until everything marked so far is stored (or a write failed)."""

@@ -138,11 +138,12 @@ class RunScope:
         # Writes the run's snapshots; None where nothing is stored (a step as an operator).
         self.persister: Persister | None = None
 
-    def mark(self) -> None:
-        """The top-level execution changed: let the persister write a snapshot soon."""
+    def mark(self, key: str | None = None) -> None:
+        """The top-level execution changed (``key``: the step result under it): let the
+        persister write a snapshot soon."""
         persister = self.persister
         if persister is not None and persister.durable:
-            persister.mark()
+            persister.mark(key)
 
     def _on_loop(self, fn: Callable[[], None]) -> None:
         if threading.get_ident() == self.loop_thread:
@@ -269,7 +270,7 @@ class ExecutionState:
         if not again:
             self.execution_path.append(step_id)
         if not self.prefix:
-            self.scope.mark()
+            self.scope.mark(step_id)
 
     def fail(self, error: BaseException, tripwire: TripwireInfo | None = None) -> None:
         self.status = "tripwire" if tripwire is not None else "failed"

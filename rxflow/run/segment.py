@@ -20,7 +20,7 @@ from ..engine.persist import Durability, Persister
 from ..engine.state import ExecutionState, ResumeTarget, now_ms
 from ..errors import LeaseLostError, RunAlreadyStartedError, StorageError
 from ..results import StepResult, WorkflowResult
-from ..snapshot import WireCache, build_snapshot
+from ..snapshot import WireCache, build_control, build_snapshot, input_wire, results_wire
 from ..status import ResultStatus, RunStatus
 from ..storage.protocol import Storage
 from ..storage.records import Lease
@@ -97,8 +97,17 @@ class Segment:
         )
 
     def parts(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The execution as it is now, as a checkpoint (control state, new results)."""
-        return self.checkpoint_parts(self.snapshot())
+        """The execution as it is now, as a checkpoint: its control state and the results
+        changed since the last checkpoint (built from what changed, not from every result)."""
+        if self.checkpoints is None:
+            self.checkpoints = CheckpointParts()
+        ex = self.ex
+        control = build_control(
+            ex, self.running_status, now_ms(), tracing_context=self.trace_link()
+        )
+        changed = self.persister.take_changed()
+        wires = results_wire(ex, changed, self.cache) if changed else {}
+        return self.checkpoints.progress(control, wires, lambda: input_wire(ex))
 
     def checkpoint_parts(self, snapshot: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         if self.checkpoints is None:

@@ -12,6 +12,7 @@ import attrs
 __all__ = [
     "FINISHED_STATUSES",
     "RUNNING_STATUSES",
+    "SNAPSHOT_KEYS",
     "CancelOutcome",
     "Lease",
     "ResultRecord",
@@ -22,6 +23,10 @@ FINISHED_STATUSES = frozenset({"success", "failed", "canceled", "tripwire"})
 
 RUNNING_STATUSES = frozenset({"running", "restarting"})
 """Statuses in which some process should be executing the run (and renewing its lease)."""
+
+SNAPSHOT_KEYS = frozenset({"runId", "serializedStepGraph", "graphFingerprint", "version"})
+"""Top-level keys of a snapshot that stay the same while a run executes (its id and graph):
+a segment's checkpoints carry them once, in its first."""
 
 CancelOutcome = Literal["requested", "canceled", "finished"]
 """What ``request_cancel`` did: asked the run's live owner to cancel (``requested``), stored

@@ -32,7 +32,7 @@ from .protocol import RunList, RunRecord, SnapshotBuilder
 from .records import CancelOutcome, Lease, ResultRecord
 from .sqlite_rows import encode
 from .sqlite_schema import prepare
-from .sqlite_worker import SQLiteWorker
+from .sqlite_worker import MISSED, SQLiteWorker
 
 __all__ = ["SQLiteStorage"]
 
@@ -256,13 +256,17 @@ class SQLiteStorage:
         """Compare-and-set the status and take the lease, when the lease is free."""
         allowed = claim_statuses(expected)
         owner = owner or new_owner_id()
-        return await self._worker.run(
-            f"claim_run of {_run(workflow_id, run_id)}",
-            lambda conn: sqlite_leases.claim(
+        operation = f"claim_run of {_run(workflow_id, run_id)}"
+
+        def take(conn: sqlite3.Connection) -> Lease | None:
+            return sqlite_leases.claim(
                 conn, workflow_id, run_id, status, allowed, owner, self._now(), self._ttl_ms
-            ),
-            write=True,
-        )
+            )
+
+        taken = self._worker.run_here(operation, take)
+        if taken is MISSED:
+            taken = await self._worker.run(operation, take, write=True)
+        return taken
 
     async def renew_lease(self, lease: Lease) -> Lease:
         """Extend the lease from now; raises ``LeaseLostError`` when it is no longer the run's."""
@@ -290,13 +294,17 @@ class SQLiteStorage:
     ) -> Lease:
         """One transaction: the state patch, one new row per result, the lease renewed."""
         check_checkpoint(state, results)
-        return await self._worker.run(
-            f"checkpoint of {_run(lease.workflow_id, lease.run_id)}",
-            lambda conn: sqlite_leases.checkpoint(
+        operation = f"checkpoint of {_run(lease.workflow_id, lease.run_id)}"
+
+        def write(conn: sqlite3.Connection) -> Lease:
+            return sqlite_leases.checkpoint(
                 conn, lease, state, results, release, self._now(), self._ttl_ms
-            ),
-            write=True,
-        )
+            )
+
+        renewed = self._worker.run_here(operation, write)
+        if renewed is MISSED:
+            renewed = await self._worker.run(operation, write, write=True)
+        return renewed
 
     async def load_results(self, workflow_id: str, run_id: str) -> list[ResultRecord]:
         """Every result record of the run, in the order written."""

@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from .lease import lease_is_free, lease_lost, this_host
-from .records import FINISHED_STATUSES, CancelOutcome, Lease, ResultRecord
+from .records import FINISHED_STATUSES, SNAPSHOT_KEYS, CancelOutcome, Lease, ResultRecord
 from .sqlite_rows import KEY, control_state, decode, decode_object, encode, run_row
 from .sqlite_schema import RESULTS, RUNS
 
@@ -36,11 +36,38 @@ _ADD_RESULT = (
 )
 
 
+# The keys of the patch text each run's last checkpoint wrote (a pure function of that text,
+# so any connection may use it): a checkpoint that replaces all of them writes its state as
+# the patch without parsing the stored one. Bounded: cleared when full.
+_PATCH_KEYS: dict[tuple[str, str], tuple[str, frozenset[str]]] = {}
+_PATCH_KEYS_MAX = 512
+
+
 def patched(workflow_id: str, run_id: str, patch: Any, changes: Mapping[str, Any]) -> str:
     """The run's ``patch`` column with ``changes`` laid over it, as JSON text."""
     current = {} if patch is None else decode_object(workflow_id, run_id, "snapshot patch", patch)
     current.update(changes)
     return encode(workflow_id, run_id, "snapshot", current)
+
+
+def _checkpoint_patch(workflow_id: str, run_id: str, patch: Any, changes: Mapping[str, Any]) -> str:
+    """:func:`patched` for a checkpoint, which usually replaces every key of the last one."""
+    run = (workflow_id, run_id)
+    last = _PATCH_KEYS.get(run)
+    if last is not None and last[0] == patch and last[1] <= changes.keys():
+        merged: Mapping[str, Any] = changes
+        text = encode(workflow_id, run_id, "snapshot", dict(changes))
+    else:
+        current = (
+            {} if patch is None else decode_object(workflow_id, run_id, "snapshot patch", patch)
+        )
+        current.update(changes)
+        merged = current
+        text = encode(workflow_id, run_id, "snapshot", current)
+    if len(_PATCH_KEYS) >= _PATCH_KEYS_MAX:
+        _PATCH_KEYS.clear()
+    _PATCH_KEYS[run] = (text, frozenset(merged))
+    return text
 
 
 def claim(
@@ -145,9 +172,21 @@ def checkpoint(
     patch, cancel = _held(conn, lease)
     sets: list[str] = ["updated_at = ?"]
     params: list[Any] = [now]
-    if state:
+    if state and SNAPSHOT_KEYS.intersection(state):
+        # The run's id and graph (a segment's first checkpoint): laid over the snapshot
+        # column once, so that the patch every later checkpoint rewrites stays small.
+        sql = f"SELECT snapshot FROM {RUNS} WHERE {KEY}"
+        (snapshot,) = conn.execute(sql, (workflow_id, run_id)).fetchone()
+        control = control_state(workflow_id, run_id, snapshot, patch)
+        control.update(state)
+        sets.append("snapshot = ?, patch = NULL")
+        params.append(encode(workflow_id, run_id, "snapshot", control))
+        if "status" in state:
+            sets.append("status = ?")
+            params.append(state["status"])
+    elif state:
         sets.append("patch = ?")
-        params.append(patched(workflow_id, run_id, patch, state))
+        params.append(_checkpoint_patch(workflow_id, run_id, patch, state))
         if "status" in state:
             sets.append("status = ?")
             params.append(state["status"])
@@ -160,7 +199,21 @@ def checkpoint(
     conn.execute(f"UPDATE {RUNS} SET {', '.join(sets)} WHERE {KEY}", (*params, workflow_id, run_id))
     if rows:
         conn.executemany(_ADD_RESULT, rows)
-    return attrs.evolve(lease, expires_at=expires_at, cancel_requested=cancel)
+    return _renewed(lease, expires_at, cancel)
+
+
+def _renewed(lease: Lease, expires_at: int, cancel: bool) -> Lease:
+    """``lease`` with a new expiry and cancel flag (``attrs.evolve`` costs more, per write)."""
+    return Lease(
+        lease.workflow_id,
+        lease.run_id,
+        lease.owner,
+        lease.version,
+        expires_at,
+        lease.host,
+        lease.pid,
+        cancel,
+    )
 
 
 def load_results(conn: sqlite3.Connection, workflow_id: str, run_id: str) -> list[ResultRecord]:

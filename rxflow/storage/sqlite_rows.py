@@ -42,10 +42,14 @@ def _where(workflow_id: str, run_id: str) -> str:
     return f"run {run_id!r} of workflow {workflow_id!r}"
 
 
+# One encoder for every write (``json.dumps`` with options builds a new one per call).
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
 def encode(workflow_id: str, run_id: str, what: str, value: Any) -> str:
     """``value`` as compact JSON text; ``StorageError`` when it is not JSON data."""
     try:
-        return json.dumps(value, separators=(",", ":"))
+        return _ENCODER.encode(value)
     except (TypeError, ValueError, RecursionError) as error:
         raise StorageError(
             f"{what} of {_where(workflow_id, run_id)} is not JSON data: {error}"
