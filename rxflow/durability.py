@@ -18,7 +18,7 @@ from .engine.persist import Durability, Persister
 from .errors import CancelTimeoutError, LeaseLostError, StorageError
 from .status import RunStatus
 from .storage.protocol import Storage, is_durable
-from .storage.records import FINISHED_STATUSES, SNAPSHOT_KEYS, Lease
+from .storage.records import FINISHED_STATUSES, PATH_MARK, SNAPSHOT_KEYS, Lease, path_key
 from .stored import stored_run, update_status
 
 __all__ = [
@@ -102,10 +102,13 @@ class CheckpointParts:
     """Builds a segment's checkpoints: the control state, and only the step results whose
     stored form changed since the last one (each result is written once)."""
 
-    __slots__ = ("_written",)
+    __slots__ = ("_path_stored", "_written")
 
     def __init__(self) -> None:
         self._written: dict[str, Any] = {}
+        # How many entries of the execution path the store holds (None: it holds none of this
+        # segment's yet); later entries go out as path records, not as the whole path.
+        self._path_stored: int | None = None
 
     def already_stored(self, wires: Mapping[str, Any]) -> None:
         """These results (key to the very wire object later builds return) are stored."""
@@ -132,6 +135,16 @@ class CheckpointParts:
         for key, wire in wires.items():
             if written.get(key) is not wire:
                 results[key] = written[key] = wire
+        # The path only grows while a segment runs: each checkpoint stores its new entries.
+        path: list[str] = control["stepExecutionPath"]
+        stored = self._path_stored
+        if stored is None or len(path) < stored:
+            self._path_stored = len(path)
+        else:
+            del control["stepExecutionPath"]
+            if len(path) > stored:
+                results[path_key(stored)] = {PATH_MARK: path[stored:], "from": stored}
+                self._path_stored = len(path)
         return control, results
 
     def split(self, snapshot: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

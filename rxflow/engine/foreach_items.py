@@ -8,8 +8,10 @@ from typing import Any
 
 import attrs
 
+from ..convert import to_wire
 from ..events import StepProgressPayload, WorkflowStepProgress
 from ..results import StepResult
+from ..storage.records import item_key
 from .fanout import Job, Worker
 from .invoke import StepInvoker
 from .outcome import BlockTally
@@ -162,4 +164,23 @@ class ItemProgress:
         )
         if self.live is not None:
             self.live.metadata = self.metadata()
-            scope.mark(self.step_id)
+            self._store_item(index, status, result)
+
+    def _store_item(self, index: int, status: str, result: StepResult) -> None:
+        """Store the settled item with the run's next write: under a lease as a record of its
+        own (folded into the block's progress when read), so a checkpoint carries this item
+        only, not every item settled before; else in the block's result of the next snapshot."""
+        persister = self.ex.scope.persister
+        if persister is None or not persister.durable:
+            return
+        if persister.lease is None:
+            persister.mark(self.step_id)
+        elif status == "failed":  # not kept in the progress: the block's result says it
+            persister.mark()
+        elif status == "success":
+            wire = {"foreachItem": index, "status": status, "output": to_wire(result.output)}
+            persister.mark_record(item_key(self.step_id, index), wire)
+        else:  # suspended
+            payload = to_wire(result.suspend_payload)
+            wire = {"foreachItem": index, "status": status, "suspendPayload": payload}
+            persister.mark_record(item_key(self.step_id, index), wire)

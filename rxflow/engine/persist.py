@@ -90,6 +90,8 @@ class Persister:
     _cache: WireCache | None = attrs.field(init=False, default=None)
     # Keys of the step results set or changed since the last checkpoint was built (in order).
     _changed: dict[str, None] = attrs.field(init=False, factory=dict)
+    # Records to store as they are with the next checkpoint (a foreach item's, by key).
+    _records: dict[str, Any] = attrs.field(init=False, factory=dict)
     _dirty: bool = attrs.field(init=False, default=False)
     _task: asyncio.Task[None] | None = attrs.field(init=False, default=None)
     # (is a record, event) held by the sync mode's gate, in emission order.
@@ -157,6 +159,21 @@ class Persister:
         if changed:
             self._changed = {}
         return changed
+
+    def mark_record(self, key: str, wire: Any) -> None:
+        """Store ``wire`` (JSON data) as the result record ``key`` with the next checkpoint: a
+        foreach item's, so that a checkpoint does not rewrite its block's earlier items."""
+        if not self.durable or self.error is not None:
+            return
+        self._records[key] = wire
+        self.mark()
+
+    def take_records(self) -> dict[str, Any]:
+        """The records marked since the last call (and forget them)."""
+        records = self._records
+        if records:
+            self._records = {}
+        return records
 
     async def flush(self) -> None:
         """Mark, then wait until everything marked so far is stored (or a write failed)."""

@@ -105,8 +105,12 @@ class Segment:
         control = build_control(
             ex, self.running_status, now_ms(), tracing_context=self.trace_link()
         )
-        changed = self.persister.take_changed()
+        persister = self.persister
+        changed = persister.take_changed()
         wires = results_wire(ex, changed, self.cache) if changed else {}
+        records = persister.take_records()
+        if records:
+            wires.update(records)
         return self.checkpoints.progress(control, wires, lambda: input_wire(ex))
 
     def checkpoint_parts(self, snapshot: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -17,7 +17,7 @@ from ..errors import NotJSONError, StorageError
 from ..status import RunStatus
 from .lease import lease_is_free
 from .protocol import RunRecord, SnapshotBuilder
-from .records import Lease, ResultRecord
+from .records import Lease, ResultRecord, fold_results
 
 __all__ = ["Entry", "LeaseSlot", "ResultLog"]
 
@@ -123,6 +123,7 @@ class Entry:
             attempt = attempts.get(key, 0)
             attempts[key] = attempt + 1
             records.append(ResultRecord(key, attempt, len(records) + 1, result, now))
+            overlay.pop(key, None)  # each key's latest, in the order those were written
             overlay[key] = result
         self.assembled = None
 
@@ -158,8 +159,9 @@ class Entry:
         if self.log is None or not self.log.overlay:
             return control
         if self.assembled is None:
-            context = {**control.get("context", {}), **self.log.overlay}
-            self.assembled = {**control, "context": context}
+            assembled = {**control, "context": dict(control.get("context", {}))}
+            fold_results(assembled, self.log.overlay.items())
+            self.assembled = assembled
         return self.assembled
 
     def lease(self) -> Lease | None:

@@ -14,7 +14,7 @@ from psycopg.rows import tuple_row
 from ..errors import StorageError
 from .postgres_schema import RESULTS
 from .protocol import RunRecord
-from .records import Lease
+from .records import Lease, fold_results
 
 __all__ = [
     "KEY",
@@ -113,10 +113,8 @@ def _control(row: Sequence[Any], latest: Any) -> dict[str, Any]:
                 f"stored snapshot of {_where(workflow_id, run_id)} cannot be read:"
                 f" its context is a JSON {_JSON_TYPES.get(type(context), 'number')}, not an object"
             )
-        context = dict(context)
-        for key, result in latest:
-            context[key] = result
-        snapshot["context"] = context
+        snapshot["context"] = dict(context)
+        fold_results(snapshot, latest)
     return snapshot
 
 

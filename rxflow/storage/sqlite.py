@@ -1,6 +1,7 @@
 """``SQLiteStorage``: runs in one SQLite file (WAL mode) that threads and processes can share.
 
-Uses the stdlib ``sqlite3`` only; all SQLite work runs on one worker thread per instance, in order.
+Uses the stdlib ``sqlite3`` only; SQLite work runs on one worker thread per instance, in order
+(a run's small checkpoints on the calling thread when the worker is idle).
 The SQL lives in ``sqlite_runs`` and ``sqlite_leases``, the tables in ``sqlite_schema``.
 """
 
@@ -46,10 +47,14 @@ class SQLiteStorage:
     transaction, so processes sharing the file take turns, waiting up to ``busy_timeout_ms``
     for each other; :meth:`update_status` and :meth:`claim_run` are compare-and-sets that hold
     across processes. Calls run on this instance's worker thread in the order they were made,
-    so the event loop never waits on disk; a call whose awaiting task is cancelled is still
-    carried out. Snapshots and results are serialised and parsed on that thread too, which is
-    why what is handed to :meth:`persist_snapshot` and :meth:`checkpoint` must not change
-    afterwards. Any failure raises :class:`~rxflow.errors.StorageError`.
+    so the event loop does not wait on disk; a call whose awaiting task is cancelled is still
+    carried out. The exception is a run's checkpoint (and its start claim): small writes that
+    the run waits for anyway, done on the calling thread when nothing is queued for the worker
+    and no other connection holds the file, which saves two thread switches per step (most of
+    what a small write costs); otherwise they go through the worker like any call. Snapshots
+    and results are serialised and parsed where the call runs, which is why what is handed to
+    :meth:`persist_snapshot` and :meth:`checkpoint` must not change afterwards. Any failure
+    raises :class:`~rxflow.errors.StorageError`.
 
     ``lease_ttl`` is how many seconds a lease lasts unless renewed; ``clock`` (integer
     milliseconds since the epoch) replaces the wall clock for timestamps and lease expiry.

@@ -36,11 +36,11 @@ _ADD_RESULT = (
 )
 
 
-# The keys of the patch text each run's last checkpoint wrote (a pure function of that text,
-# so any connection may use it): a checkpoint that replaces all of them writes its state as
-# the patch without parsing the stored one. Bounded: cleared when full.
-_PATCH_KEYS: dict[tuple[str, str], tuple[str, frozenset[str]]] = {}
-_PATCH_KEYS_MAX = 512
+# Each run's patch as its last checkpoint wrote it (text, parsed): the next checkpoint lays its
+# state over it without parsing the stored text again when that text is the same. Any
+# connection may use it (the text decides); bounded: cleared when full.
+_LAST_PATCH: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+_LAST_PATCH_MAX = 512
 
 
 def patched(workflow_id: str, run_id: str, patch: Any, changes: Mapping[str, Any]) -> str:
@@ -51,22 +51,20 @@ def patched(workflow_id: str, run_id: str, patch: Any, changes: Mapping[str, Any
 
 
 def _checkpoint_patch(workflow_id: str, run_id: str, patch: Any, changes: Mapping[str, Any]) -> str:
-    """:func:`patched` for a checkpoint, which usually replaces every key of the last one."""
+    """:func:`patched` for a checkpoint, usually over the patch the last one wrote."""
     run = (workflow_id, run_id)
-    last = _PATCH_KEYS.get(run)
-    if last is not None and last[0] == patch and last[1] <= changes.keys():
-        merged: Mapping[str, Any] = changes
-        text = encode(workflow_id, run_id, "snapshot", dict(changes))
+    last = _LAST_PATCH.get(run)
+    if last is not None and patch is not None and last[0] == patch:
+        current = dict(last[1])
     else:
         current = (
             {} if patch is None else decode_object(workflow_id, run_id, "snapshot patch", patch)
         )
-        current.update(changes)
-        merged = current
-        text = encode(workflow_id, run_id, "snapshot", current)
-    if len(_PATCH_KEYS) >= _PATCH_KEYS_MAX:
-        _PATCH_KEYS.clear()
-    _PATCH_KEYS[run] = (text, frozenset(merged))
+    current.update(changes)
+    text = encode(workflow_id, run_id, "snapshot", current)
+    if len(_LAST_PATCH) >= _LAST_PATCH_MAX:
+        _LAST_PATCH.clear()
+    _LAST_PATCH[run] = (text, current)
     return text
 
 

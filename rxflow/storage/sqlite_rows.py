@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import StorageError
 from .protocol import RunRecord
-from .records import Lease
+from .records import Lease, fold_results
 from .sqlite_schema import RESULTS, RUNS
 
 __all__ = [
@@ -99,10 +99,10 @@ def assembled(
             f"stored snapshot of {_where(workflow_id, run_id)} cannot be read:"
             f" its context is a JSON {type(context).__name__}, not an object"
         )
-    context = dict(context)
-    for key, text in rows:
-        context[key] = decode(workflow_id, run_id, f"result {key!r}", text)
-    control["context"] = context
+    control["context"] = dict(context)
+    fold_results(
+        control, ((key, decode(workflow_id, run_id, f"result {key!r}", text)) for key, text in rows)
+    )
     return control
 
 

@@ -205,3 +205,65 @@ async def test_checkpoints_cost_the_same_at_the_end_of_a_200_step_run(
     if not case.by_reference:  # the meter does see a write that grows with the run
         assert whole_write > late * 5, (whole_write, late)
     assert stored_growth <= steps * (result_size + 1_024), (stored_growth, result_size)
+
+
+def _block(outputs: list[Any], done: list[int], suspended: list[Any]) -> dict[str, Any]:
+    foreach = {"outputs": outputs, "done": done, "suspended": suspended}
+    return {"status": "running", "payload": [1, 2, 3, 4], "metadata": {"foreach": foreach}}
+
+
+def _item(index: int, status: str, value: Any) -> dict[str, Any]:
+    field = "output" if status == "success" else "suspendPayload"
+    return {"foreachItem": index, "status": status, field: value}
+
+
+async def test_foreach_item_records_fold_into_their_running_block(store: Storage) -> None:
+    lease = await claimed(store)
+    lease = await store.checkpoint(lease, results={"each": _block([None] * 4, [], [])})
+    lease = await store.checkpoint(lease, results={"each#2": _item(2, "success", 30)})
+    lease = await store.checkpoint(lease, results={"each#0": _item(0, "suspended", {"ask": 1})})
+    lease = await store.checkpoint(lease, results={"each#3": _item(3, "success", 40)})
+
+    snapshot = await store.load_snapshot("wf", "r1")
+    assert snapshot is not None
+    assert snapshot["context"] == {"each": _block([None, None, 30, 40], [2, 3], [[0, {"ask": 1}]])}
+    record = await store.get_run("wf", "r1")
+    assert record is not None and record.snapshot == snapshot
+
+    # the suspended item succeeds on resume; a record of an item outside the block is left out
+    lease = await store.checkpoint(lease, results={"each#0": _item(0, "success", 10)})
+    await store.checkpoint(lease, results={"each#9": _item(9, "success", 0)})
+    snapshot = await store.load_snapshot("wf", "r1")
+    assert snapshot is not None
+    assert snapshot["context"] == {"each": _block([10, None, 30, 40], [2, 3, 0], [])}
+
+
+async def test_item_records_of_a_finished_block_are_left_out(store: Storage) -> None:
+    lease = await claimed(store)
+    lease = await store.checkpoint(lease, results={"each": _block([None] * 4, [], [])})
+    lease = await store.checkpoint(lease, results={"each#1": _item(1, "success", 20)})
+    final = {"status": "success", "output": [1, 20, 3, 4]}
+    await store.checkpoint(lease, results={"each": final})
+
+    snapshot = await store.load_snapshot("wf", "r1")
+    assert snapshot is not None and snapshot["context"] == {"each": final}
+
+
+async def test_execution_path_records_extend_the_stored_path(store: Storage) -> None:
+    lease = await claimed(store, snap("r1", "pending", stepExecutionPath=[]))
+    lease = await store.checkpoint(lease, state={"stepExecutionPath": ["a"]})
+    lease = await store.checkpoint(
+        lease, results={"stepExecutionPath#1": {"stepExecutionPath": ["b", "c"], "from": 1}}
+    )
+    lease = await store.checkpoint(
+        lease, results={"stepExecutionPath#3": {"stepExecutionPath": ["d"], "from": 3}}
+    )
+
+    snapshot = await store.load_snapshot("wf", "r1")
+    assert snapshot is not None
+    assert (snapshot["stepExecutionPath"], snapshot["context"]) == (["a", "b", "c", "d"], {})
+
+    # a checkpoint storing the whole path again is not undone by the parts stored before it
+    await store.checkpoint(lease, state={"stepExecutionPath": ["a", "b", "c", "d", "e"]})
+    snapshot = await store.load_snapshot("wf", "r1")
+    assert snapshot is not None and snapshot["stepExecutionPath"] == ["a", "b", "c", "d", "e"]
