@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from .context import StepContext
 
-__all__ = ["Step", "StepBody", "check_executor", "create_step", "step"]
+__all__ = ["Step", "StepBody", "check_executor", "check_no_dot", "create_step", "step"]
 
 StepBody = Callable[["StepContext"], Any] | Callable[["StepContext"], Awaitable[Any]]
 _T = TypeVar("_T")
@@ -32,7 +32,19 @@ _T = TypeVar("_T")
 def _check_id(step_id: object) -> str:
     if not isinstance(step_id, str) or not step_id:
         raise WorkflowDefinitionError(f"a step id must be a non-empty string, got {step_id!r}")
+    check_no_dot(step_id, "step")
     return step_id
+
+
+def check_no_dot(owner_id: str, kind: str) -> None:
+    """Refuse an id with a ``.``: dots separate the ids of nested steps in a step path
+    (``resume(step="outer.inner")``), so such an id could not be told apart from a path."""
+    if "." in owner_id:
+        raise WorkflowDefinitionError(
+            f"{kind} id {owner_id!r} contains '.', which separates the ids of nested steps in "
+            "a step path (like resume(step='outer.inner')); use another character, such as "
+            "'-' or '_'"
+        )
 
 
 def _check_retries(retries: object) -> int | None:

@@ -10,7 +10,7 @@ from .durability import Durability, check_durability
 from .errors import WorkflowDefinitionError
 from .graph import RetryConfig
 from .schema import check_schema
-from .step import check_executor
+from .step import check_executor, check_no_dot
 from .storage.checks import check_storage_object
 
 __all__ = ["check_workflow_options"]
@@ -30,6 +30,7 @@ def check_workflow_options(
     maps each schema option's name to its value. Returns the checkpoint mode."""
     if not isinstance(id, str) or not id:
         raise WorkflowDefinitionError(f"a workflow id must be a non-empty string, got {id!r}")
+    check_no_dot(id, "workflow")
     check_executor(executor, f"workflow '{id}'")
     if retry_config is not None and not isinstance(retry_config, RetryConfig):
         raise WorkflowDefinitionError(f"retry_config must be a RetryConfig, got {retry_config!r}")

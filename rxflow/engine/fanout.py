@@ -49,14 +49,16 @@ Settle = Callable[[Worker[_R], _T, Any], _R]
 """``settle(worker, value, outcome)``: the one output of a job that returned ``outcome``."""
 
 
-def running_loop(what: str) -> asyncio.AbstractEventLoop:
-    """The running asyncio loop, or a ``RuntimeError`` saying that ``what`` needs one."""
+def running_loop(what: str, *, used: str = "subscribed") -> asyncio.AbstractEventLoop:
+    """The running asyncio loop, or a ``RuntimeError`` saying that ``what`` needs one (it
+    runs on the loop running when it is ``used``: subscribed, or called)."""
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
+        act = "subscribe" if used == "subscribed" else "call it"
         raise RuntimeError(
-            f"{what} runs on the asyncio event loop running when it is subscribed, and none is "
-            "running: subscribe from async code (inside a coroutine or a notebook cell)"
+            f"{what} runs on the asyncio event loop running when it is {used}, and none is "
+            f"running: {act} from async code (inside a coroutine or a notebook cell)"
         ) from None
 
 

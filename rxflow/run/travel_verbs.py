@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..context import RequestContext
 from ..convert import conform
+from ..engine.fanout import running_loop
 from ..engine.persist import Durability
 from ..engine.state import NO_INPUT, ExecutionState, RunScope, now_ms
 from ..engine.state import new_run_id as make_run_id
@@ -129,8 +129,9 @@ class TimeTravelVerbs:
             history_limit,
         )
         request = _request(options, input_data, resume_data, context)
+        loop = running_loop("run.time_travel_stream()", used="called")
         output = self._new_output(options)
-        asyncio.get_running_loop().create_task(self._travel_into(output, options, request))
+        loop.create_task(self._travel_into(output, options, request))
         return output
 
     def _travel_options(

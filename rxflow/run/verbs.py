@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..context import RequestContext, TracingContext
+from ..engine.fanout import running_loop
 from ..engine.persist import Durability
 from ..engine.state import ExecutionState, RunScope
 from ..errors import RunAlreadyStartedError, RxflowError
@@ -135,6 +136,7 @@ class Run(TimeTravelVerbs, RunControl):
         )
         if self._bus.latest is not None:
             return self._bus.latest
+        running_loop("run.stream()", used="called")
         self._check_startable()
         output = self._new_output(options)
         try:
@@ -293,8 +295,9 @@ class Run(TimeTravelVerbs, RunControl):
             allow_changed_graph=allow_changed_graph,
             durability=durability,
         )
+        loop = running_loop("run.resume_stream()", used="called")
         output = self._new_output(options)
-        asyncio.get_running_loop().create_task(self._resume_into(output, options, resume_data))
+        loop.create_task(self._resume_into(output, options, resume_data))
         return output
 
     async def _resume_into(
