@@ -4,6 +4,7 @@ streams read byte by byte and clients that go away, against uvicorn in a subproc
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -273,6 +274,32 @@ async def test_an_observer_that_goes_away_is_let_go_at_once() -> None:
         assert record["status"] == "running"
         await c.post("/workflows/slow/runs/long/cancel")
         assert (await c.get("/workflows/slow/runs/long")).json()["status"] == "canceled"
+
+
+async def test_while_served_the_collector_runs_less_often() -> None:
+    app = create_app(workflows())
+    before = gc.get_threshold()
+    events = asyncio.Queue[dict[str, Any]]()
+    answers: list[str] = []
+    seen = asyncio.Event()
+
+    async def send(message: dict[str, Any]) -> None:
+        answers.append(message["type"])
+        seen.set()
+
+    await events.put({"type": "lifespan.startup"})
+    serving = asyncio.ensure_future(
+        app({"type": "lifespan", "asgi": {"version": "3.0"}}, events.get, send)
+    )
+    await asyncio.wait_for(seen.wait(), GUARD)
+    assert answers == ["lifespan.startup.complete"]
+    assert gc.get_threshold() == (20_000, *before[1:])
+    assert gc.get_freeze_count() > 0  # what startup made is out of the collector's way
+    await events.put({"type": "lifespan.shutdown"})
+    await asyncio.wait_for(serving, GUARD)
+    assert answers == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
 
 
 async def test_cors_only_for_the_given_origins() -> None:

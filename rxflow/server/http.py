@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
+from urllib.parse import unquote_plus
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,6 +19,7 @@ __all__ = [
     "Refusal",
     "encode_record",
     "json_response",
+    "query",
     "query_int",
     "read_body",
     "require_run_id",
@@ -99,9 +101,24 @@ async def read_body(request: Request, limit: int) -> dict[str, Any]:
     return body
 
 
+def query(request: Request) -> dict[str, str]:
+    """The request's query parameters (the last value of a repeated one), parsed once."""
+    scope = request.scope
+    parsed: dict[str, str] | None = scope.get("rxflow.query")
+    if parsed is None:
+        parsed = scope["rxflow.query"] = {}
+        for part in scope["query_string"].decode("latin-1").split("&"):
+            if part:
+                name, _, value = part.partition("=")
+                if "%" in part or "+" in part:
+                    name, value = unquote_plus(name), unquote_plus(value)
+                parsed[name] = value
+    return parsed
+
+
 def require_run_id(request: Request) -> str:
     """The ``runId`` query parameter (400 when missing or empty)."""
-    run_id = request.query_params.get("runId")
+    run_id = query(request).get("runId")
     if not run_id:
         raise Refusal(
             400,
@@ -113,7 +130,7 @@ def require_run_id(request: Request) -> str:
 
 def query_int(request: Request, name: str, default: int | None, *, minimum: int = 0) -> int | None:
     """An integer query parameter (400 when it is not one, or below ``minimum``)."""
-    text = request.query_params.get(name)
+    text = query(request).get(name)
     if text is None or text == "":
         return default
     try:

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..status import RunStatus
-from .http import Refusal, json_response, query_int
+from .http import Refusal, json_response, query, query_int
 from .shapes import RECORD_FIELDS, run_list_item, run_record, workflow_info
 from .state import ServerState
 
@@ -30,7 +30,7 @@ _STATUSES = (
 
 
 async def list_workflows(state: ServerState, request: Request) -> Response:
-    partial = request.query_params.get("partial") == "true"
+    partial = query(request).get("partial") == "true"
     return json_response(
         {key: workflow_info(wf, partial=partial) for key, wf in state.workflows.items()}
     )
@@ -50,7 +50,7 @@ async def run_counts(state: ServerState, request: Request) -> Response:
 
 
 def _moment(request: Request, name: str) -> int | None:
-    text = request.query_params.get(name)
+    text = query(request).get(name)
     if not text:
         return None
     try:
@@ -65,7 +65,7 @@ def _moment(request: Request, name: str) -> int | None:
 
 async def list_runs(state: ServerState, request: Request) -> Response:
     wf = state.workflow(request)
-    status = request.query_params.get("status") or None
+    status = query(request).get("status") or None
     if status is not None and status not in _STATUSES:
         raise Refusal(
             400,
@@ -79,7 +79,7 @@ async def list_runs(state: ServerState, request: Request) -> Response:
     if offset is None:
         offset = (page or 0) * (limit or 100)
     from_date, to_date = _moment(request, "fromDate"), _moment(request, "toDate")
-    resource_id = request.query_params.get("resourceId") or None
+    resource_id = query(request).get("resourceId") or None
     status_filter: RunStatus | None = status  # type: ignore[assignment]
     if from_date is None and to_date is None:
         listed = await wf.storage.list_runs(
@@ -107,7 +107,7 @@ async def get_run(state: ServerState, request: Request) -> Response:
     record = await wf.storage.get_run(wf.id, request.path_params["runId"])
     if record is None:
         raise Refusal(404, "Workflow run not found")
-    text = request.query_params.get("fields")
+    text = query(request).get("fields")
     fields = None
     if text:
         fields = {f.strip() for f in text.split(",") if f.strip()}

@@ -22,6 +22,7 @@ from .http import (
     Refusal,
     encode_record,
     json_response,
+    query,
     query_int,
     read_body,
     require_run_id,
@@ -80,9 +81,7 @@ async def create_run(state: ServerState, request: Request) -> Response:
     wf = state.workflow(request)
     body = await read_body(request, state.max_body_bytes)
     resource_id = _field(body, "resourceId", str)
-    run = await wf.create_run(
-        run_id=request.query_params.get("runId") or None, resource_id=resource_id
-    )
+    run = await wf.create_run(run_id=query(request).get("runId") or None, resource_id=resource_id)
     return json_response({"runId": run.run_id})
 
 
