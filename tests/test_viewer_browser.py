@@ -273,6 +273,18 @@ def test_a_foreach_progress_bar_reaches_100_percent(page: Any, server: Server, s
     assert progress.inner_text().strip() == "40/40"
     progress_records = [t for _, t in log_sequence(page) if t == "workflow-step-progress"]
     assert len(progress_records) == 40
+    # the event log filtered by type, then by text; a record's JSON shown when opened
+    total = len(log_sequence(page))
+    page.get_by_label("Type").select_option("workflow-step-progress")
+    assert page.locator(".log-entry:visible").count() == 40
+    assert page.locator(".event-log .summary").inner_text() == f"40 of {total} records shown"
+    page.get_by_label("Contains").fill('"completedcount":40')
+    assert page.locator(".log-entry:visible").count() == 1
+    entry = page.locator(".log-entry:visible")
+    entry.locator("summary").click()
+    chunk = json.loads(entry.locator("pre").inner_text())
+    assert chunk["type"] == "workflow-step-progress"
+    assert chunk["payload"]["completedCount"] == chunk["payload"]["totalCount"] == 40
     page.screenshot(path=shots / "run-foreach.png", full_page=True)
 
 
