@@ -133,6 +133,7 @@ def test_the_workflows_page_lists_every_workflow_and_draws_its_graph(
     assert cards.evaluate_all("els => els.map(e => e.dataset.workflow)") == [
         "chain",
         "approval",
+        "nested-approval",
         "order",
         "broken",
         "held",
@@ -306,6 +307,24 @@ def test_a_suspended_run_is_resumed_from_its_form_and_finishes(
     record = httpx.get(f"{server.url}/api/workflows/approval/runs/{run_id}").json()
     assert record["steps"]["approve"]["resumePayload"] == {"approved": True, "note": "looks fine"}
     assert page.locator("#resume").is_hidden()
+
+
+def test_a_step_suspended_in_a_nested_workflow_is_resumed_by_its_path(
+    page: Any, server: Server
+) -> None:
+    run_id = start_from_page(page, server.url, "nested-approval", {"value": 2})
+    page.locator('#run-status[data-status="suspended"]').wait_for()
+    assert node(page, "review").get_attribute("data-status") == "suspended"
+    assert node(page, "review.approve").get_attribute("data-status") == "suspended"
+    forms = page.locator(".resume-form")
+    assert forms.evaluate_all("els => els.map(e => e.dataset.step)") == ["review.approve"]
+    forms.get_by_label("approved").check()
+    forms.get_by_role("button", name="Resume review.approve").click()
+    page.locator('#run-status[data-status="success"]').wait_for()
+    assert node(page, "review.approve").get_attribute("data-status") == "success"
+    assert json.loads(page.locator("#run-result pre").inner_text()) == {"value": 6}
+    record = httpx.get(f"{server.url}/api/workflows/nested-approval/runs/{run_id}").json()
+    assert record["status"] == "success"
 
 
 def test_cancel_during_a_slow_step_shows_canceled(page: Any, server: Server) -> None:

@@ -125,6 +125,11 @@ def workflows() -> dict[str, Any]:
         .then(step("inner-two", double))
         .commit()
     )
+    review = (
+        create_workflow(id="review", input_schema=Value, output_schema=Value, storage=storage)
+        .then(step("approve", approve, resume_schema=Decision))
+        .commit()
+    )
     return {
         "chain": flow("chain", Value, "adds one, then doubles")
         .then(step("add-one", add_one))
@@ -133,6 +138,11 @@ def workflows() -> dict[str, Any]:
         "approval": flow("approval", Value, "waits for a person's decision")
         .then(step("add-one", add_one))
         .then(step("approve", approve, resume_schema=Decision, suspend_schema=dict[str, str]))
+        .then(step("double", double))
+        .commit(),
+        "nested-approval": flow("nested-approval", Value, "a nested workflow waits for a person")
+        .then(step("add-one", add_one))
+        .then(review)
         .then(step("double", double))
         .commit(),
         "order": flow("order", Order, "takes an order with a nested address")

@@ -141,8 +141,10 @@ export class RunState {
     return found;
   }
 
-  /** Steps now waiting for resume data. */
+  /** Steps now waiting for resume data: a nested workflow suspended because one of its own
+   * steps is counts as that step. */
   suspended(): string[] {
-    return [...this.steps].filter(([, v]) => v.status === "suspended").map(([k]) => k);
+    const all = [...this.steps].filter(([, v]) => v.status === "suspended").map(([k]) => k);
+    return all.filter((name) => !all.some((other) => other.startsWith(`${name}.`)));
   }
 }

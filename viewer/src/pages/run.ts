@@ -117,7 +117,8 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, parts: stri
         return;
       }
       submit.disabled = true;
-      const step = name.includes(".") ? name.split(".") : name;
+      // A nested step ("outer.inner") is resumed by its path; a top-level id is taken whole.
+      const step = info?.steps?.[name] || !name.includes(".") ? name : name.split(".");
       resumeStream(key, runId, step, value).then(
         () => {
           outcome.textContent = "Resumed.";
