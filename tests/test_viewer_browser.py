@@ -369,7 +369,7 @@ def test_a_dropped_connection_is_followed_again_from_the_last_record(
         node(page, "hold").and_(page.locator('[data-status="running"]')).wait_for()
         page.locator('.log-entry[data-seq="1"]').wait_for()
         proxy.cut()
-        page.locator("#follow-state", has_text="reconnecting from record 2").wait_for()
+        page.locator('#follow-state[data-drops="1"][data-resume-from="2"]').wait_for()
         server.open_gate("dropped")
         page.locator('#run-status[data-status="success"]').wait_for()
     observes = [u.split("?", 1)[1] for u in requests if "/observe" in u]

@@ -18,6 +18,8 @@ export interface FollowEvents {
   record(record: RunRecord): void;
   state(text: string, live: boolean): void;
   failed(error: unknown): void;
+  /** The connection dropped; following goes on from record `offset`. */
+  dropped(offset: number): void;
   /** The last `workflow-finish` status seen, to know the stream has caught up with the run. */
   lastFinish(): string | undefined;
 }
@@ -73,6 +75,7 @@ export function follow(key: string, runId: string, on: FollowEvents): Follower {
           return;
         }
         failures += 1;
+        on.dropped(offset);
         const wait = Math.min(5000, 250 * 2 ** Math.min(failures, 5));
         on.state(`connection lost: reconnecting from record ${offset}`, true);
         await pause(wait);

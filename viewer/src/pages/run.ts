@@ -196,12 +196,18 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, parts: stri
       followState.textContent = text;
       followState.dataset.live = String(live);
     },
+    dropped(offset) {
+      drops += 1;
+      followState.dataset.drops = String(drops);
+      followState.dataset.resumeFrom = String(offset);
+    },
     failed(error) {
       message.replaceChildren(problem(error));
     },
     lastFinish: () => state.lastFinish,
   });
   let follower: Follower | undefined;
+  let drops = 0;
 
   cancelButton.addEventListener("click", () => {
     cancelButton.disabled = true;
