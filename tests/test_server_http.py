@@ -4,12 +4,13 @@ streams read byte by byte and clients that go away, against uvicorn in a subproc
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from _postgres import fresh_schema
 from server_app import workflows
 from server_process import serving, start_server, stop_server
 
+from rxflow import create_step, create_workflow
 from rxflow.server import create_app
 
 GUARD = 10
@@ -300,6 +302,63 @@ async def test_while_served_the_collector_runs_less_often() -> None:
     assert answers == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+@dataclasses.dataclass
+class CountData:
+    value: int
+
+
+class CountDict(TypedDict):
+    value: int
+
+
+async def _plus_one(ctx: Any) -> Any:
+    data = ctx.input_data
+    value = data["value"] if isinstance(data, dict) else data.value
+    return {"value": value + 1}
+
+
+@pytest.mark.parametrize("schema", [CountData, CountDict], ids=["dataclass", "TypedDict"])
+async def test_chunks_carry_the_schema_conformed_value(schema: Any) -> None:
+    step = create_step(id="plus-one", execute=_plus_one, input_schema=schema, output_schema=schema)
+    flow = create_workflow(id="count", input_schema=schema, output_schema=schema)
+    app = create_app({"count": flow.then(step).commit()})
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t/api") as c:
+        answer = await c.post(
+            "/workflows/count/stream?runId=r", json={"inputData": {"value": 1, "extra": "x"}}
+        )
+    chunks = records(answer.content)
+    assert [c["type"] for c in chunks] == [
+        "workflow-start",
+        "workflow-step-start",
+        "workflow-step-result",
+        "workflow-finish",
+    ]
+    assert chunks[1]["payload"]["payload"] == {"value": 1}  # the undeclared key stripped
+    assert chunks[2]["payload"]["payload"] == {"value": 1}
+    assert chunks[2]["payload"]["output"] == {"value": 2}
+    assert chunks[3]["payload"]["finalWorkflowResult"] == {"value": 2}
+
+
+async def _huge(ctx: Any) -> Any:
+    return {"big": 2**70, "ratio": 0.1, "text": "naïve ✓"}
+
+
+async def test_values_beyond_64_bits_and_any_text_are_written_exactly() -> None:
+    flow = create_workflow(id="huge").then(create_step(id="huge", execute=_huge)).commit()
+    app = create_app({"huge": flow})
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t/api") as c:
+        answer = await c.post("/workflows/huge/stream?runId=r", json={})
+    finish = records(answer.content)[-1]
+    assert finish["payload"]["finalWorkflowResult"] == {
+        "big": 2**70,
+        "ratio": 0.1,
+        "text": "naïve ✓",
+    }
+    assert "naïve ✓".encode() in answer.content  # UTF-8 as is, not escaped
 
 
 async def test_cors_only_for_the_given_origins() -> None:

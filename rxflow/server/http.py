@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import unquote_plus
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -58,8 +59,14 @@ _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_d
 
 
 def dumps(value: Any) -> bytes:
-    """Compact JSON bytes (values JSON cannot hold become their ``to_dict()`` or text)."""
-    return _encode(value).encode()
+    """Compact JSON bytes (values JSON cannot hold become their ``to_dict()`` or text).
+
+    orjson writes them, several times faster than ``json`` (every chunk of every stream goes
+    through here); ``json`` writes what orjson refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return _encode(value).encode()
 
 
 def encode_record(chunk: Mapping[str, Any]) -> bytes:
@@ -75,7 +82,7 @@ def json_response(body: Any, status: int = 200) -> Response:
 async def read_body(request: Request, limit: int) -> dict[str, Any]:
     """The request's JSON object body (``{}`` when there is none), read up to ``limit`` bytes:
     413 as soon as it is longer, 400 when it is not a JSON object."""
-    declared = request.headers.get("content-length")
+    declared = next((v for k, v in request.scope["headers"] if k == b"content-length"), None)
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise Refusal(413, f"Request body too large (limit: {limit} bytes)")
     parts: list[bytes] = []
