@@ -266,5 +266,5 @@ async def cancel_stored(
     if uses_leases(storage):
         status = await cancel_owned_elsewhere(storage, workflow_id, run_id, timeout)
         return status == "canceled", None if status == "canceled" else status
-    expected: tuple[RunStatus, ...] = ("pending", "suspended")
+    expected: tuple[RunStatus, ...] = ("pending", "suspended", "paused")
     return await update_status(storage, workflow_id, run_id, "canceled", expected=expected), None

@@ -21,6 +21,7 @@ from .events import (
     WorkflowCanceled,
     WorkflowFinish,
     WorkflowFinishPayload,
+    WorkflowPaused,
     WorkflowStart,
     WorkflowStartPayload,
     WorkflowStepFinish,
@@ -46,6 +47,7 @@ _NOTABLE = frozenset(
         WorkflowStepResult,
         WorkflowStepSuspended,
         WorkflowCanceled,
+        WorkflowPaused,
         WorkflowStepOutput,
     }
 )
@@ -150,6 +152,8 @@ class WorkflowRunOutput:
                 self._status = "suspended"
             elif cls is WorkflowCanceled:
                 self._status = "canceled"
+            elif cls is WorkflowPaused:
+                self._status = "paused"
             else:
                 self._count_finish_chunk(event.payload.output)
         log = self._log

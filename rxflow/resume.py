@@ -139,12 +139,14 @@ async def release_claim(
 @attrs.frozen(slots=True)
 class ResumePlan:
     """A resume that can go ahead: the snapshot to continue (its positions in the workflow's
-    current graph), the full suspended path, the foreach item and the resume data."""
+    current graph), the full suspended path, the foreach item and the resume data; or, with
+    ``paused``, a step-by-step run that goes on with its next entry."""
 
     snapshot: Mapping[str, Any]
     path: list[str]
     for_each_index: int | None
     resume_data: Any
+    paused: bool = False
 
 
 def plan_resume(
@@ -169,6 +171,16 @@ def plan_resume(
             f"run '{run_id}' is running (another caller holds it); only a suspended run "
             "can be resumed"
         )
+    if status == "paused":
+        if step is not None or label is not None or resume_data is not None:
+            raise ResumeError(
+                f"run '{run_id}' is paused between two steps (step by step): resume it with "
+                "no step, label or resume data to run its next entry"
+            )
+        snapshot = snapshot_for_graph(
+            checked, workflow, run_id, allow_changed_graph=allow_changed_graph
+        )
+        return ResumePlan(snapshot, [], None, None, paused=True)
     if status != "suspended":
         if _was_resumed(snapshot):  # a resume of it won (and may have finished) first
             raise ResumeAlreadyClaimedError(

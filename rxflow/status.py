@@ -22,14 +22,15 @@ StepStatus = Literal[
 ``running`` (started), ``waiting`` (a sleep), ``success``, ``failed``, ``suspended``,
 ``canceled``; ``bailed`` is what a step event says when the body returned ``ctx.bail(v)`` (its
 ``StepResult`` in ``WorkflowResult.steps`` says ``success``). ``paused`` is Mastra's; rxflow
-reads it but does not write it.
+reads it but does not write it (a step-by-step run pauses between entries, not inside a step).
 """
 
 IterationStatus = Literal["success", "failed", "suspended"]
 """How one ``foreach`` item settled (``workflow-step-progress``'s ``iteration_status``)."""
 
-ResultStatus = Literal["success", "failed", "suspended", "canceled", "tripwire"]
-"""How a run (or a run segment, when it suspended) ended: ``WorkflowResult.status``."""
+ResultStatus = Literal["success", "failed", "suspended", "canceled", "tripwire", "paused"]
+"""How a run (or a run segment, when it suspended or paused) ended: ``WorkflowResult.status``
+(``paused``: a step-by-step segment, ``per_step=True``, ran its one entry)."""
 
 RunStatus = Literal[
     "pending",
@@ -48,12 +49,13 @@ RunStatus = Literal[
 ``workflow-finish``.
 
 rxflow writes ``pending`` (created, not started), ``running``, ``restarting`` (claimed by
-``restart()``, kept until it ends), ``suspended``, and the ends of ``ResultStatus``. ``waiting``,
-``bailed`` and ``paused`` are Mastra's; rxflow reads them but does not write them.
+``restart()``, kept until it ends), ``suspended``, ``paused`` (between the entries of a
+step-by-step run) and the ends of ``ResultStatus``. ``waiting`` and ``bailed`` are Mastra's;
+rxflow reads them but does not write them.
 """
 
 ExecutionStatus = Literal[
-    "running", "success", "failed", "suspended", "canceled", "tripwire", "bailed"
+    "running", "success", "failed", "suspended", "canceled", "tripwire", "bailed", "paused"
 ]
 """Where one workflow execution stands inside the engine (``bailed``: ended by a bail, shown
 as ``success``)."""

@@ -31,6 +31,7 @@ def test_the_status_words_are_exactly_these() -> None:
         "suspended",
         "canceled",
         "tripwire",
+        "paused",
     )
     assert get_args(rxflow.RunStatus) == (
         "pending",

@@ -33,7 +33,7 @@ from .sleep import sleep_operator
 from .state import NO_INPUT, ExecutionState, ResumeTarget
 from .then import step_operator
 
-__all__ = ["Program", "compile_entry", "compile_program"]
+__all__ = ["Program", "compile_entry", "compile_program", "pause_after"]
 
 
 @attrs.define(slots=True, eq=False)
@@ -59,10 +59,12 @@ class Program:
         for index, entry in enumerate(entries):  # each entry's operator form knows its place
             entry.index, entry.last = index, index == len(entries) - 1
 
-    async def drive(self, ex: ExecutionState, start: int = 0) -> None:
+    async def drive(self, ex: ExecutionState, start: int = 0, one: bool = False) -> None:
         """Run the entries from ``start`` until one does not succeed (or all have).
 
-        A state that is not running is left as it is.
+        A state that is not running is left as it is. With ``one`` (a step-by-step segment)
+        only entry ``start`` runs; a state still running after it, with entries left, is
+        ``paused``.
         """
         entries = self.entries
         persister = ex.scope.persister
@@ -78,10 +80,14 @@ class Program:
                     ex.fail(persister.error)
                     return
             await entries[index].run(ex)
+            if one:
+                pause_after(ex, index, len(entries))
+                if ex.status != "running":
+                    return
         leave_last_entry(ex)
 
     async def resume_drive(
-        self, ex: ExecutionState, index: int, target: ResumeTarget | None
+        self, ex: ExecutionState, index: int, target: ResumeTarget | None, one: bool = False
     ) -> None:
         """Continue at entry ``index`` from stored results (resume, or restart when ``target``
         is None), then run the entries after it. The entry's input is the previous entry's
@@ -91,6 +97,8 @@ class Program:
         given = NO_INPUT if target is None or len(target.path) != 1 else target.entry_input
         ex.value = self.input_of(index, ex) if given is NO_INPUT else given
         await self.entries[index].resume(ex, target)
+        if one:
+            pause_after(ex, index, len(self.entries))
         await self.drive(ex, index + 1)
 
     def input_of(self, index: int, ex: ExecutionState) -> Any:
@@ -103,6 +111,13 @@ class Program:
         self, source: reactivex.Observable[ExecutionState]
     ) -> reactivex.Observable[ExecutionState]:
         return coroutine_operator(self.drive, "a workflow program as an operator")(source)
+
+
+def pause_after(ex: ExecutionState, index: int, count: int) -> None:
+    """A step-by-step segment ran entry ``index`` of ``count``: a state still running with
+    entries left pauses (the last entry ends the run as usual)."""
+    if ex.status == "running" and index + 1 < count:
+        ex.status = "canceled" if ex.scope.aborted else "paused"
 
 
 def compile_entry(entry: Entry, executor: Executor | None = None) -> EntryOperator:

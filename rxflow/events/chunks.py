@@ -31,6 +31,7 @@ __all__ = [
     "Event",
     "WorkflowCanceled",
     "WorkflowFinish",
+    "WorkflowPaused",
     "WorkflowStart",
     "WorkflowStepFinish",
     "WorkflowStepOutput",
@@ -133,6 +134,16 @@ class WorkflowCanceled(WireForm):
 
 
 @attrs.define(slots=True, eq=True)
+class WorkflowPaused(WireForm):
+    """A step-by-step segment (``per_step=True``) ran its one entry and paused the run."""
+
+    type: ClassVar[str] = "workflow-paused"
+    run_id: str
+    payload: EmptyPayload = EmptyPayload()
+    from_: str = "WORKFLOW"
+
+
+@attrs.define(slots=True, eq=True)
 class WorkflowFinish(WireForm):
     """Last chunk of every output."""
 
@@ -202,6 +213,7 @@ Event: TypeAlias = (
     | WorkflowStepWaiting
     | WorkflowStepFinish
     | WorkflowCanceled
+    | WorkflowPaused
     | WorkflowFinish
     | CustomChunk
 )
@@ -217,6 +229,7 @@ _ENVELOPES: tuple[type[Any], ...] = (
     WorkflowStepWaiting,
     WorkflowStepFinish,
     WorkflowCanceled,
+    WorkflowPaused,
     WorkflowFinish,
 )
 

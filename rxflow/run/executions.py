@@ -157,12 +157,15 @@ async def claim_resume(
     for key, value in (snapshot.get("requestContext") or {}).items():
         if not context.has(key):  # stored keys fill only what the caller did not give
             context.set(key, value)
-    lease = await claim_stored(storage, graph.id, run_id, "running", "suspended")
+    previous: RunStatus = "paused" if plan.paused else "suspended"
+    lease = await claim_stored(storage, graph.id, run_id, "running", previous)
     try:
         ex = restore_execution(snapshot, program=program, scope=new_scope(context), run_id=run_id)
     except BaseException:
-        await give_back_claim(storage, graph.id, run_id, lease, "running", "suspended")
+        await give_back_claim(storage, graph.id, run_id, lease, "running", previous)
         raise
+    if plan.paused:  # the paused entry finished: the next one runs, as in a restart
+        return Claimed(ex, (ex.entry_index + 1, None), snapshot.get("tracingContext") or {}, lease)
     target = ResumeTarget(plan.path, plan.resume_data, plan.for_each_index, now_ms())
     return Claimed(ex, (ex.entry_index, target), snapshot.get("tracingContext") or {}, lease)
 

@@ -53,6 +53,8 @@ class RunOptions:
     allow_changed_graph: bool = False
     # The checkpoint mode of this segment (None: the workflow's).
     durability: Durability | None = None
+    # Step by step: run one top-level entry, then pause the run.
+    per_step: bool = False
 
     def __attrs_post_init__(self) -> None:
         # One method of plain checks: a run is started per call, and most options are None.
@@ -81,6 +83,8 @@ class RunOptions:
             _wrong("allow_changed_graph", "a bool", self.allow_changed_graph)
         if self.durability is not None:
             check_durability(self.durability)
+        if self.per_step is not False and self.per_step is not True:
+            _wrong("per_step", "a bool", self.per_step)
 
 
 def _wrong(name: str, what: str, value: Any) -> NoReturn:

@@ -58,6 +58,7 @@ class Segment:
     resumed_from: Mapping[str, Any] | None  # the stored span a resume links to
     running_status: RunStatus  # what its snapshots say while it runs
     mode: Durability  # its checkpoint mode
+    per_step: bool = False  # step by step: one top-level entry, then the run pauses
     persister: Persister = attrs.field(init=False)
     # Under a lease, progress is stored as checkpoints: each step result written once.
     checkpoints: CheckpointParts | None = attrs.field(init=False, default=None)
@@ -226,6 +227,7 @@ def launch(
     running_status: RunStatus = "running",
     mode: Durability = "sync",
     lease: Lease | None = None,
+    per_step: bool = False,
 ) -> Segment:
     """Subscribe the execution's program to ``ex`` on the running loop: the segment is one
     subscription to its driver coroutine, which ends by storing the segment's end. ``lease``
@@ -240,6 +242,7 @@ def launch(
         resumed_from,
         running_status,
         mode,
+        per_step,
     )
     if lease is not None:
         segment.hold_lease(lease, resumed=True)
@@ -273,9 +276,9 @@ async def drive(segment: Segment) -> WorkflowResult:
     try:
         resume = segment.resume
         if resume is None:
-            await ex.program.drive(ex)
+            await ex.program.drive(ex, 0, segment.per_step)
         else:
-            await ex.program.resume_drive(ex, resume[0], resume[1])
+            await ex.program.resume_drive(ex, resume[0], resume[1], segment.per_step)
         segment.driver = None
         result = await store_end(segment)
     except BaseException as error:

@@ -73,6 +73,7 @@ class TimeTravelVerbs:
         tracing_options: TracingOptions | None = None,
         *,
         durability: Durability | None = None,
+        per_step: bool = False,
     ) -> WorkflowResult:
         """Re-run the stored run from ``step`` and return its new ``WorkflowResult``.
 
@@ -93,9 +94,16 @@ class TimeTravelVerbs:
         ``ResumeAlreadyClaimedError`` (a concurrent time travel, resume or restart won),
         ``ResumeError`` (no stored run, nothing to derive the step's input from) and
         ``ValidationError`` (``context``, ``initial_state``); nothing has run then.
+        ``per_step=True`` runs only the target's entry, then pauses the run (see ``start``).
         """
         options = self._travel_options(
-            step, request_context, for_each_index, tracing_options, durability, initial_state
+            step,
+            request_context,
+            for_each_index,
+            tracing_options,
+            durability,
+            initial_state,
+            per_step=per_step,
         )
         request = _request(options, input_data, resume_data, context)
         segment = await self._travel_and_launch(options, request)
@@ -114,6 +122,7 @@ class TimeTravelVerbs:
         history_limit: int | None = None,
         *,
         durability: Durability | None = None,
+        per_step: bool = False,
     ) -> WorkflowRunOutput:
         """``time_travel`` as a new live output (like ``resume_stream``): ``workflow-start``,
         then the events of the target step and of what runs after it, then
@@ -127,6 +136,7 @@ class TimeTravelVerbs:
             durability,
             initial_state,
             history_limit,
+            per_step=per_step,
         )
         request = _request(options, input_data, resume_data, context)
         loop = running_loop("run.time_travel_stream()", used="called")
@@ -143,6 +153,8 @@ class TimeTravelVerbs:
         durability: Durability | None,
         initial_state: Mapping[str, Any] | None,
         history_limit: int | None = None,
+        *,
+        per_step: bool = False,
     ) -> RunOptions:
         if step is None:
             raise TypeError("time travel needs step=: the step to re-run from")
@@ -154,6 +166,7 @@ class TimeTravelVerbs:
             step=step,
             for_each_index=for_each_index,
             durability=durability,
+            per_step=per_step,
         )
 
     async def _travel_into(

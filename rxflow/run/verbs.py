@@ -13,7 +13,7 @@ from ..engine.fanout import running_loop
 from ..engine.persist import Durability
 from ..engine.state import ExecutionState, RunScope
 from ..errors import RunAlreadyStartedError, RxflowError
-from ..events import EmptyPayload, WorkflowCanceled
+from ..events import EmptyPayload, WorkflowCanceled, WorkflowPaused
 from ..output import WorkflowRunOutput, ended_output
 from ..results import WorkflowResult
 from ..resume import StepSelector
@@ -90,17 +90,25 @@ class Run(TimeTravelVerbs, RunControl):
         tracing_options: TracingOptions | None = None,
         *,
         durability: Durability | None = None,
+        per_step: bool = False,
     ) -> WorkflowResult:
         """Run to the end (or a suspension) and return the ``WorkflowResult``.
 
         Raises ``ValidationError`` for bad input, initial state or request context,
         ``RunAlreadyStartedError`` when another start (another ``Run`` object or process)
         claimed the run first, and ``TypeError`` for arguments of the wrong type.
-        ``durability`` overrides the workflow's checkpoint mode for this run.
+        ``durability`` overrides the workflow's checkpoint mode for this run. With
+        ``per_step=True`` only the first top-level entry runs: the run ends ``paused`` (after a
+        ``workflow-paused`` event) and ``resume()`` with no data runs the next entry.
         """
         self._check_startable()
         options = RunOptions(
-            request_context, tracing_context, tracing_options, initial_state, durability=durability
+            request_context,
+            tracing_context,
+            tracing_options,
+            initial_state,
+            durability=durability,
+            per_step=per_step,
         )
         ex = new_execution(self.workflow.program, self.run_id, input_data, options, self._new_scope)
         output = self._new_output(options)
@@ -118,6 +126,7 @@ class Run(TimeTravelVerbs, RunControl):
         history_limit: int | None = None,
         *,
         durability: Durability | None = None,
+        per_step: bool = False,
     ) -> WorkflowRunOutput:
         """Start the run now and return its live output (the same output on a second call).
 
@@ -133,6 +142,7 @@ class Run(TimeTravelVerbs, RunControl):
             close_on_suspend,
             history_limit,
             durability=durability,
+            per_step=per_step,
         )
         if self._bus.latest is not None:
             return self._bus.latest
@@ -205,6 +215,7 @@ class Run(TimeTravelVerbs, RunControl):
             running_status=running_status,
             mode=options.durability or self.workflow.durability,
             lease=None if claimed is None else claimed.lease,
+            per_step=options.per_step,
         )
         return self._segment
 
@@ -222,6 +233,8 @@ class Run(TimeTravelVerbs, RunControl):
         assert result is not None
         if result.status == "canceled":
             self._bus.on_next(WorkflowCanceled(run_id=self.run_id, payload=EmptyPayload()))
+        elif result.status == "paused":
+            self._bus.on_next(WorkflowPaused(run_id=self.run_id, payload=EmptyPayload()))
         self._status = result.status
         self._bus.end_outputs(result)
 
@@ -238,8 +251,9 @@ class Run(TimeTravelVerbs, RunControl):
         *,
         allow_changed_graph: bool = False,
         durability: Durability | None = None,
+        per_step: bool = False,
     ) -> WorkflowResult:
-        """Resume the suspended run and return its ``WorkflowResult``.
+        """Resume the suspended (or paused) run and return its ``WorkflowResult``.
 
         ``step`` is a step, a step id, a dotted ``"outer.inner"`` path or a list of those;
         omitted, it is the single suspended path. Raises ``ResumeError`` (unknown run, not
@@ -252,6 +266,9 @@ class Run(TimeTravelVerbs, RunControl):
         step, found by id; steps before that entry do not run (even new ones), stored results
         are kept by step id, and the entries after it run as the new graph says. Arguments of
         the wrong type raise ``TypeError``. ``durability`` overrides the checkpoint mode.
+
+        A run ``paused`` by a step-by-step segment continues with its next top-level entry
+        (give no ``step``, ``resume_data`` or ``label``); ``per_step=True`` runs again only one.
         """
         options = RunOptions(
             request_context,
@@ -261,6 +278,7 @@ class Run(TimeTravelVerbs, RunControl):
             label=label,
             allow_changed_graph=allow_changed_graph,
             durability=durability,
+            per_step=per_step,
         )
         segment = await self._claim_and_launch(options, resume_data)
         return await segment.outcome()
@@ -277,13 +295,14 @@ class Run(TimeTravelVerbs, RunControl):
         *,
         allow_changed_graph: bool = False,
         durability: Durability | None = None,
+        per_step: bool = False,
     ) -> WorkflowRunOutput:
         """Resume the suspended run; a new output with its own ``workflow-start`` and
         ``workflow-finish``, which closes when this segment ends (even at a new suspension).
 
         Errors that ``resume`` raises are reported through the output instead (arguments of
-        the wrong type still raise ``TypeError`` here). ``allow_changed_graph`` and
-        ``durability`` are as for ``resume``.
+        the wrong type still raise ``TypeError`` here). ``allow_changed_graph``,
+        ``durability`` and ``per_step`` are as for ``resume``.
         """
         options = RunOptions(
             request_context,
@@ -294,6 +313,7 @@ class Run(TimeTravelVerbs, RunControl):
             label=label,
             allow_changed_graph=allow_changed_graph,
             durability=durability,
+            per_step=per_step,
         )
         loop = running_loop("run.resume_stream()", used="called")
         output = self._new_output(options)
