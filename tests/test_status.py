@@ -116,5 +116,5 @@ def test_a_status_outside_the_vocabulary_is_refused_when_read() -> None:
         WorkflowResult.from_dict(wire)
     assert str(caught.value) == (
         "malformed WorkflowResult: $.status: expected 'success' | 'failed' | 'suspended' | "
-        "'canceled' | 'tripwire', got 'running'"
+        "'canceled' | 'tripwire' | 'paused', got 'running'"
     )
