@@ -16,6 +16,7 @@ class ExitCode(enum.IntEnum):
     SUSPENDED = 3
     CANCELED = 4
     TRIPWIRE = 5
+    PAUSED = 6  # a step-by-step run ran one entry: ``rxflow resume`` runs the next
     INTERRUPTED = 130  # a second Ctrl-C: left at once, the run as it was stored
 
 
@@ -25,6 +26,7 @@ _BY_STATUS = {
     "suspended": ExitCode.SUSPENDED,
     "canceled": ExitCode.CANCELED,
     "tripwire": ExitCode.TRIPWIRE,
+    "paused": ExitCode.PAUSED,
 }
 
 

@@ -149,6 +149,7 @@ _PLAIN: dict[str, Callable[[RunTree, Any], str]] = {
         + (c.payload.output if isinstance(c.payload.output, str) else preview(c.payload.output))
     ),
     "workflow-canceled": lambda t, c: "run canceled",
+    "workflow-paused": lambda t, c: "run paused (step by step)",
 }
 
 

@@ -110,6 +110,11 @@ def report_end(
         err.print(f"run {run_id} canceled{elapsed}: {_progress(tree)}")
     elif status == "suspended":
         _suspended(end, err, hint)
+    elif status == "paused":
+        where = f" {hint.workflow}" if hint.workflow else ""
+        err.print(f"run {run_id} paused after one entry (step by step); run the next with:")
+        err.print(f"  rxflow resume {run_id} --step-by-step{where}{hint.store}", markup=False)
+        err.print(f"or the rest with:\n  rxflow resume {run_id}{where}{hint.store}", markup=False)
     else:
         err.print(f"run {run_id} is {status}")
     return exit_code_for(status)

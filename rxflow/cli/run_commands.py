@@ -21,10 +21,10 @@ from .tree import RunTree
 from .watching import watch_run
 from .workflows import durability_option, tree_for, workflow_for_run
 
-__all__ = ["make_view"]
+__all__ = ["make_view", "shown", "view_options"]
 
 
-def _view_options(command: Callable[..., Any]) -> Callable[..., Any]:
+def view_options(command: Callable[..., Any]) -> Callable[..., Any]:
     command = click.option(
         "--plain", is_flag=True, help="Plain lines even in a terminal (no live view)."
     )(command)
@@ -67,12 +67,17 @@ _durability_option = click.option(
 @click.option("--state", metavar="JSON", help="The initial run state (a JSON object).")
 @_durability_option
 @click.option(
+    "--step-by-step",
+    is_flag=True,
+    help="Run only the first entry, then leave the run paused (rxflow resume runs the next).",
+)
+@click.option(
     "--close-on-suspend/--no-close-on-suspend",
     default=True,
     show_default=True,
     help="At a suspension, stop; or keep following the run until it is resumed elsewhere and ends.",
 )
-@_view_options
+@view_options
 @store_options
 def run_command(target: str, **options: Any) -> int:
     """Start a run of MODULE:WORKFLOW and show it live until it ends."""
@@ -88,6 +93,7 @@ async def _run(
     request_context: str | None,
     state: str | None,
     durability: str | None,
+    step_by_step: bool,
     close_on_suspend: bool,
     json_lines: bool,
     plain: bool,
@@ -103,6 +109,8 @@ async def _run(
         "request_context": parse_object_option("--request-context", request_context),
         **durability_option(Run.stream, durability),
     }
+    if step_by_step:
+        arguments["per_step"] = True
     outputs = outputs_for(json_lines)
     store = open_store(choice)
     try:
@@ -115,7 +123,7 @@ async def _run(
             )
         tree = tree_for(workflow)
         output = run.stream(**arguments)
-        result = await _shown(follow(output, make_view(tree, outputs, plain), run.cancel), "run")
+        result = await shown(follow(output, make_view(tree, outputs, plain), run.cancel), "run")
         hint = ResumeHint(f"--workflow {target}", choice.describe())
         code: int = report_result(result, tree, outputs, hint, live=_is_live(outputs, plain))
         if code == ExitCode.SUSPENDED and not close_on_suspend:
@@ -132,7 +140,7 @@ def _is_live(outputs: Outputs, plain: bool) -> bool:
     return outputs.err.is_terminal and not plain and not outputs.json
 
 
-async def _shown(going: Awaitable[WorkflowResult], verb: str) -> WorkflowResult:
+async def shown(going: Awaitable[WorkflowResult], verb: str) -> WorkflowResult:
     """A run's result; errors the run reports before executing are usage errors."""
     try:
         return await going
@@ -166,10 +174,14 @@ async def _shown(going: Awaitable[WorkflowResult], verb: str) -> WorkflowResult:
     "$RXFLOW_APP): a mapping of them, one, or a module's workflows.",
 )
 @_durability_option
-@_view_options
+@click.option(
+    "--step-by-step", is_flag=True, help="Run only the next entry, then leave the run paused."
+)
+@view_options
 @store_options
 def resume_command(run_id: str, **options: Any) -> int:
-    """Resume the suspended run RUN_ID and show it live until it ends (or suspends again)."""
+    """Resume the suspended (or paused) run RUN_ID and show it live until it ends (or suspends
+    or pauses again)."""
     return run_async(_resume(run_id, **options))
 
 
@@ -184,6 +196,7 @@ async def _resume(
     workflow_target: str | None,
     app: str | None,
     durability: str | None,
+    step_by_step: bool,
     json_lines: bool,
     plain: bool,
     db: str | None,
@@ -192,6 +205,7 @@ async def _resume(
 ) -> int:
     choice = store_choice(db, storage_url)
     arguments = {
+        "per_step": step_by_step,
         "step": step,
         "label": label,
         "resume_data": parse_json_option("--data", data) if data is not None else None,
@@ -204,7 +218,7 @@ async def _resume(
     try:
         record = await find_run(store, run_id)
         workflow, named = workflow_for_run(record, workflow_target, app, needed_for="resuming")
-        if record.status != "suspended":
+        if record.status not in ("suspended", "paused"):
             raise UsageProblem(
                 f"run {record.run_id} is {record.status}, not suspended: there is nothing to resume"
             )
@@ -216,7 +230,7 @@ async def _resume(
             tree.apply_snapshot(record.snapshot)
         output = run.resume_stream(**arguments)
         view = make_view(tree, outputs, plain)
-        result = await _shown(follow(output, view, run.cancel), "resume")
+        result = await shown(follow(output, view, run.cancel), "resume")
         hint = ResumeHint(named, choice.describe())
         return report_result(result, tree, outputs, hint, live=_is_live(outputs, plain))
     finally:
@@ -231,7 +245,7 @@ async def _resume(
 @click.option(
     "--app", metavar="MODULE:ATTR", help="A registry of workflows (default: $RXFLOW_APP)."
 )
-@_view_options
+@view_options
 @store_options
 def restart_command(run_id: str, **options: Any) -> int:
     """Continue RUN_ID, left running by a process that is gone, and show it to its end."""

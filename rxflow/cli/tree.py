@@ -199,6 +199,9 @@ class RunTree:
     def _canceled(self, event: Any) -> None:
         self.status = "canceled"
 
+    def _paused(self, event: Any) -> None:
+        self.status = "paused"
+
     def _reach(self, node: Node) -> None:
         top = node.key.split(".", 1)[0]
         for index, root in enumerate(self.roots):
@@ -291,4 +294,5 @@ class RunTree:
         "workflow-start": _run_start,
         "workflow-finish": _run_finish,
         "workflow-canceled": _canceled,
+        "workflow-paused": _paused,
     }

@@ -23,6 +23,7 @@ from ..workflow import Workflow
 from . import routes_read
 from .http import Refusal, json_response
 from .routes_run import EXECUTE, cancel
+from .routes_travel import TRAVEL
 from .routing import Routes, RouteSpec
 from .state import ServerState, issues
 from .viewer import with_viewer
@@ -75,7 +76,7 @@ def create_app(
     ]
     specs += [
         (base + "/{workflowId}/" + name, "POST", _bind(state, handler))
-        for name, handler in EXECUTE.items()
+        for name, handler in {**EXECUTE, **TRAVEL}.items()
     ]
     # Starlette answers what no route matches (404, 405) and the lifespan events.
     fallback = Starlette(

@@ -30,7 +30,16 @@ from .http import (
 from .live import RunLog
 from .state import ServerState, issues
 
-__all__ = ["EXECUTE", "cancel", "create_run", "observe"]
+__all__ = [
+    "EXECUTE",
+    "body_field",
+    "cancel",
+    "create_run",
+    "finished_result",
+    "observe",
+    "recorded",
+    "segment_stream",
+]
 
 _FINISHED = ("success", "failed", "canceled", "tripwire", "bailed")
 _POLL_SECONDS = 0.05
@@ -111,6 +120,7 @@ async def _start(state: ServerState, request: Request, mode: str) -> Response:
     request_context = _field(body, "requestContext", dict)
     resource_id = _field(body, "resourceId", str)
     close_on_suspend = _field(body, "closeOnSuspend", bool)
+    per_step = _field(body, "perStep", bool)
     run = await wf.get_run(run_id)
     if run is None and mode == "start":
         raise Refusal(404, "Workflow run not found")
@@ -134,6 +144,7 @@ async def _start(state: ServerState, request: Request, mode: str) -> Response:
         initial_state=initial_state,
         request_context=request_context,
         close_on_suspend=True if close_on_suspend is None else close_on_suspend,
+        per_step=bool(per_step),
     )
     state.background(state.live.record(log, output))
     if mode == "stream":
@@ -165,10 +176,11 @@ async def _resume(state: ServerState, request: Request, mode: str) -> Response:
         )
     request_context = _field(body, "requestContext", dict)
     for_each_index = _field(body, "forEachIndex", int)
+    per_step = _field(body, "perStep", bool)
     run = await wf.get_run(run_id)
     if run is None:
         raise Refusal(404, "Workflow run not found")
-    if run.status != "suspended":
+    if run.status not in ("suspended", "paused"):
         raise Refusal(409, f"This workflow run was not suspended (run '{run_id}' is {run.status})")
     log, start, output = await _recorded(
         state,
@@ -179,6 +191,7 @@ async def _resume(state: ServerState, request: Request, mode: str) -> Response:
             resume_data=body.get("resumeData"),
             request_context=request_context,
             for_each_index=for_each_index,
+            per_step=bool(per_step),
         ),
     )
     if mode == "stream":
@@ -336,6 +349,17 @@ async def _restart_now(state: ServerState, request: Request) -> Response:
 
 async def _restart_async(state: ServerState, request: Request) -> Response:
     return await _restart(state, request, True)
+
+
+# What the time-travel routes share with these.
+body_field = _field
+finished_result = _finished_result
+recorded = _recorded
+
+
+def segment_stream(log: RunLog, start: int) -> RecordStream:
+    """The stream response of one segment of the run's log, from record ``start``."""
+    return _stream(_segment(log, start))
 
 
 # The POST routes under /workflows/{workflowId}/ that take ?runId=, by their last segment.

@@ -145,6 +145,57 @@ const scenarios = {
       counts: counts.approval,
     };
   },
+  async timeTravel() {
+    const wf = client.getWorkflow('demoWorkflow');
+    const run = await wf.createRun();
+    const first = await run.startAsync({ inputData: { value: 1 } });
+    const streamed = await readAll(
+      await run.timeTravelStream({ step: 'double', inputData: { value: 10 } }),
+    );
+    const afterStream = await wf.runById(run.runId);
+    const travelled = await run.timeTravelAsync({ step: 'add-one', inputData: { value: 5 } });
+    const started = await run.timeTravel({
+      step: ['double'],
+      context: { 'add-one': { status: 'success', output: { value: 7 } } },
+    });
+    let last;
+    for (let i = 0; i < 200; i++) {
+      last = await wf.runById(run.runId);
+      if (last.status === 'success' && last.result.value === 14) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    let unknown;
+    try {
+      await run.timeTravelAsync({ step: 'nope' });
+    } catch (error) {
+      unknown = { status: error.status, body: error.body };
+    }
+    let missing;
+    try {
+      await run.timeTravelAsync({ inputData: { value: 1 } });
+    } catch (error) {
+      missing = { status: error.status, body: error.body };
+    }
+    return {
+      first: first.result,
+      streamed,
+      afterStream: { status: afterStream.status, result: afterStream.result },
+      travelled: { status: travelled.status, result: travelled.result },
+      started,
+      last: { status: last.status, result: last.result, steps: Object.keys(last.steps) },
+      unknown,
+      missing,
+    };
+  },
+  async perStep() {
+    const wf = client.getWorkflow('demoWorkflow');
+    const run = await wf.createRun();
+    const first = await readAll(await run.stream({ inputData: { value: 1 }, perStep: true }));
+    const paused = await wf.runById(run.runId);
+    const rest = await readAll(await run.resumeStream({ perStep: true }));
+    const done = await wf.runById(run.runId);
+    return { first, paused: paused.status, rest, done: { status: done.status, result: done.result } };
+  },
 };
 
 const result = await scenarios[name]();

@@ -1,0 +1,109 @@
+"""``rxflow replay RUN_ID --from STEP``: time-travel a stored run from one step, shown live."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..run import Run
+from .app import cli, outputs_for, run_async, store_choice, store_options
+from .inputs import parse_json_option, parse_object_option
+from .live import follow
+from .report import ResumeHint, report_result
+from .run_commands import make_view, shown, view_options
+from .stores import find_run, open_store
+from .workflows import durability_option, tree_for, workflow_for_run
+
+__all__ = ["replay_command"]
+
+
+@cli.command("replay")
+@click.argument("run_id")
+@click.option(
+    "--from",
+    "from_step",
+    required=True,
+    metavar="STEP",
+    help="The step to run again (a dotted path inside nested workflows); the steps before it "
+    "keep their stored results.",
+)
+@click.option(
+    "--input",
+    "input_text",
+    metavar="JSON",
+    help="The step's input: JSON, @file.json or - for stdin (default: what the stored "
+    "results give it).",
+)
+@click.option("--for-each-index", type=click.IntRange(min=0), help="Re-run one foreach item.")
+@click.option("--request-context", metavar="JSON", help="Request context values (a JSON object).")
+@click.option(
+    "--workflow", "workflow_target", metavar="MODULE:WORKFLOW", help="The run's workflow."
+)
+@click.option(
+    "--app", metavar="MODULE:ATTR", help="A registry of workflows (default: $RXFLOW_APP)."
+)
+@click.option(
+    "--durability",
+    type=click.Choice(["sync", "async", "exit"]),
+    help="When checkpoints are written (default: the workflow's own, sync on a durable store).",
+)
+@click.option(
+    "--step-by-step", is_flag=True, help="Run only the step's entry, then leave the run paused."
+)
+@view_options
+@store_options
+def replay_command(run_id: str, **options: Any) -> int:
+    """Run RUN_ID again from step STEP (time travel) and show it live until it ends."""
+    return run_async(_replay(run_id, **options))
+
+
+async def _replay(
+    run_id: str,
+    *,
+    from_step: str,
+    input_text: str | None,
+    for_each_index: int | None,
+    request_context: str | None,
+    workflow_target: str | None,
+    app: str | None,
+    durability: str | None,
+    step_by_step: bool,
+    json_lines: bool,
+    plain: bool,
+    db: str | None,
+    storage_url: str | None,
+    debug: bool,
+) -> int:
+    choice = store_choice(db, storage_url)
+    arguments = {
+        "step": from_step,
+        "input_data": parse_json_option("--input", input_text) if input_text else None,
+        "for_each_index": for_each_index,
+        "request_context": parse_object_option("--request-context", request_context),
+        "per_step": step_by_step,
+        **durability_option(Run.time_travel_stream, durability),
+    }
+    outputs = outputs_for(json_lines)
+    store = open_store(choice, must_exist=True)
+    try:
+        record = await find_run(store, run_id)
+        workflow, named = workflow_for_run(record, workflow_target, app, needed_for="replaying")
+        workflow.use_storage(store)
+        run = await workflow.get_run(record.run_id)
+        assert run is not None  # found in this store a moment ago
+        tree = tree_for(workflow)
+        if record.snapshot is not None:
+            tree.apply_snapshot(record.snapshot)
+        output = run.time_travel_stream(**arguments)
+        result = await shown(follow(output, make_view(tree, outputs, plain), run.cancel), "replay")
+        hint = ResumeHint(named, choice.describe())
+        return report_result(
+            result, tree, outputs, hint, live=_live(outputs.err.is_terminal, plain, outputs.json)
+        )
+    finally:
+        await store.close()
+
+
+def _live(terminal: bool, plain: bool, json_lines: bool) -> bool:
+    return terminal and not plain and not json_lines
