@@ -18,6 +18,7 @@ from ..resume import StepSelector, find_step, load_checked, path_of
 from ..status import RunStatus
 from ..stored import persist_snapshot, stored_run
 from ..tracing import TracingOptions
+from .bus import EventBus
 from .executions import Claimed
 from .options import RunOptions
 from .segment import Segment
@@ -44,6 +45,7 @@ class TimeTravelVerbs:
     resource_id: str | None
     _status: RunStatus
     _segment: Segment | None
+    _bus: EventBus
 
     if TYPE_CHECKING:
 
@@ -58,8 +60,6 @@ class TimeTravelVerbs:
             claimed: Claimed | None = None,
             running_status: RunStatus = "running",
         ) -> Segment: ...
-
-        def _drop_output(self, output: WorkflowRunOutput, error: RxflowError) -> None: ...
 
     async def time_travel(
         self,
@@ -168,6 +168,12 @@ class TimeTravelVerbs:
             durability=durability,
             per_step=per_step,
         )
+
+    def _drop_output(self, output: WorkflowRunOutput, error: RxflowError) -> None:
+        """An output whose segment never ran (a resume or time travel refused): it reports
+        ``error`` and ends."""
+        self._bus.drop(output)
+        output.feed_failure(error)
 
     async def _travel_into(
         self, output: WorkflowRunOutput, options: RunOptions, request: TravelRequest

@@ -328,11 +328,6 @@ class Run(TimeTravelVerbs, RunControl):
         except RxflowError as error:
             self._drop_output(output, error)
 
-    def _drop_output(self, output: WorkflowRunOutput, error: RxflowError) -> None:
-        """An output whose segment never ran: it reports ``error`` and ends."""
-        self._bus.drop(output)
-        output.feed_failure(error)
-
     async def _claim_and_launch(self, options: RunOptions, resume_data: Any) -> Segment:
         workflow = self.workflow
         if self._segment is not None:  # its suspension may still be being stored
