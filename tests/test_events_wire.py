@@ -26,6 +26,7 @@ from rxflow.events import (
     WorkflowCanceled,
     WorkflowFinish,
     WorkflowFinishPayload,
+    WorkflowPaused,
     WorkflowStart,
     WorkflowStartPayload,
     WorkflowStepFinish,
@@ -318,6 +319,7 @@ def test_step_finish() -> None:
 def test_workflow_canceled() -> None:
     assert WorkflowCanceled("r1").to_dict() == envelope("workflow-canceled", {})
     assert WorkflowCanceled("r1", EmptyPayload()).to_dict() == envelope("workflow-canceled", {})
+    assert WorkflowPaused("r1").to_dict() == envelope("workflow-paused", {})
 
 
 def test_finish_success_keeps_null_final_result() -> None:
@@ -411,6 +413,7 @@ def test_event_types_table() -> None:
         "workflow-step-waiting": WorkflowStepWaiting,
         "workflow-step-finish": WorkflowStepFinish,
         "workflow-canceled": WorkflowCanceled,
+        "workflow-paused": WorkflowPaused,
         "workflow-finish": WorkflowFinish,
     }
 
@@ -727,6 +730,7 @@ PAYLOADS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     ),
     "workflow-step-finish": step_finish(),
     "workflow-canceled": st.just({}),
+    "workflow-paused": st.just({}),
     "workflow-finish": workflow_finish(),
 }
 

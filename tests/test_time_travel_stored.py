@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 from conftest import collect, kinds
+from crash_app import open_store
 
 from rxflow import (
     ResumeAlreadyClaimedError,
     ResumeError,
     SQLiteStorage,
     StepContext,
+    Storage,
     create_step,
     create_workflow,
 )
@@ -103,7 +105,7 @@ async def test_a_failure_fixed_through_a_changed_input_in_a_fresh_process(tmp_pa
     assert (stored["status"], stored["result"], stored["error"]) == ("success", 42, None)
 
 
-def chain(db: Path, ran: list[str], gate: asyncio.Event | None = None) -> Any:
+def chain(db: Path | Storage, ran: list[str], gate: asyncio.Event | None = None) -> Any:
     def add(step_id: str, n: int) -> Any:
         async def body(ctx: StepContext) -> int:
             ran.append(step_id)
@@ -114,7 +116,7 @@ def chain(db: Path, ran: list[str], gate: asyncio.Event | None = None) -> Any:
         return create_step(id=step_id, execute=body)
 
     return (
-        create_workflow(id="chain", storage=SQLiteStorage(db))
+        create_workflow(id="chain", storage=db if isinstance(db, Storage) else SQLiteStorage(db))
         .then(add("s1", 1))
         .then(add("s2", 10))
         .then(add("s3", 100))
@@ -122,12 +124,11 @@ def chain(db: Path, ran: list[str], gate: asyncio.Event | None = None) -> Any:
     )
 
 
-async def test_concurrent_time_travels_through_two_stores_one_wins(tmp_path: Path) -> None:
-    db = tmp_path / "runs.db"
+async def test_concurrent_time_travels_through_two_stores_one_wins(store_spec: str) -> None:
     ran_a: list[str] = []
     ran_b: list[str] = []
-    a = chain(db, ran_a)
-    b = chain(db, ran_b)
+    a = chain(open_store(store_spec), ran_a)  # two stores on one database, as two processes
+    b = chain(open_store(store_spec), ran_b)
     try:
         run = await a.create_run(run_id="r1")
         assert (await run.start(input_data=0)).result == 111
