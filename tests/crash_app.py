@@ -4,7 +4,8 @@ Every store is named by a spec (``sqlite:PATH`` or ``postgres:DSN``) so that a w
 store the test opened. Step bodies append what they do to ``executions.log`` in
 ``RXFLOW_TEST_DIR`` (fsynced, so it survives a SIGKILL right after); a test counts executions
 across processes from it. ``RXFLOW_TEST_BLOCK_AT=k`` makes step ``s<k>`` of the six-step chain
-signal ``running.s<k>`` and then wait forever (in the process the test kills).
+signal ``running.s<k>`` and then wait forever (in the process the test kills);
+``RXFLOW_TEST_PAUSE_AT=k`` makes it signal ``running.s<k>`` and wait for ``release``.
 """
 
 from __future__ import annotations
@@ -70,7 +71,10 @@ def open_store(spec: str) -> Storage:
     if kind == "postgres":
         from rxflow.storage import PostgresStorage
 
-        store: Storage = PostgresStorage(where)
+        # RXFLOW_TEST_POSTGRES_TIMEOUT: how long a call waits for a connection (a server that is
+        # down fails the call after it).
+        timeout = float(os.environ.get("RXFLOW_TEST_POSTGRES_TIMEOUT", "10"))
+        store: Storage = PostgresStorage(where, timeout=timeout)
         return store
     raise ValueError(f"unknown store spec {spec!r}")
 
@@ -89,6 +93,9 @@ def _chain_step(k: int) -> Any:
         if os.environ.get("RXFLOW_TEST_BLOCK_AT") == str(k):
             signal(f"running.s{k}")
             await asyncio.Event().wait()
+        if os.environ.get("RXFLOW_TEST_PAUSE_AT") == str(k):
+            signal(f"running.s{k}")
+            await wait_signal("release")
         return {"n": ctx.input_data["n"] + k}
 
     return create_step(id=f"s{k}", execute=body)
@@ -188,5 +195,23 @@ def approval(spec: str) -> Any:
     return (
         create_workflow(id="approval", **_options(spec))
         .then(create_step(id="approve", execute=_approve))
+        .commit()
+    )
+
+
+async def _review(ctx: StepContext) -> Any:
+    if ctx.resume_data is None:
+        return await ctx.suspend({"reason": "need ok"})
+    record("review")
+    if os.environ.get("RXFLOW_TEST_HOLD"):  # keep the resumed run going until the test lets go
+        await wait_signal("release")
+    return {"approved": ctx.resume_data["ok"]}
+
+
+def review(spec: str) -> Any:
+    """review (suspends until resumed; counts the resumed executions)."""
+    return (
+        create_workflow(id="review", **_options(spec))
+        .then(create_step(id="review", execute=_review))
         .commit()
     )

@@ -7,8 +7,12 @@ Modes:
 ``workflow-step-progress`` it read in ``seen.log``, and kills itself after N of them;
 ``restart`` signals ``ready.<pid>``, waits for ``go`` and restarts the run; ``start`` attaches
 to the stored run, signals ``ready.<pid>``, waits for ``go`` and starts it; ``hang`` starts the
-``hang`` workflow; ``churn N`` starts N runs of ``churn`` (resource id ``ARG``-owned).
-Each prints one line: ``won <status>`` or the class name of the error it got.
+``hang`` workflow; ``resume N`` signals ``ready.<pid>``, waits for ``go`` and resumes the
+suspended ``review`` run N times at once (each through a ``Run`` of its own, each signalling
+``settled.<pid>.<i>`` when its attempt returned or raised); ``churn N`` starts N runs of
+``churn`` (resource id ``ARG``-owned).
+Each prints one line: ``won <status>`` (a failed run adds its error's class and message) or the
+class name of the error it got.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import asyncio
 import os
 import signal
 import sys
+from typing import Any
 
 import crash_app
 
@@ -33,7 +38,26 @@ async def attempt(action: object) -> None:
     except RxflowError as error:
         print(type(error).__name__, error, flush=True)
     else:
-        print("won", result.status, flush=True)
+        error = getattr(result, "error", None)
+        if result.status == "failed" and isinstance(error, BaseException):
+            why = " ".join(str(error).split())
+            print("won failed", f"{type(error).__name__}: {why}", flush=True)
+        else:
+            print("won", result.status, flush=True)
+
+
+async def resume_at_once(spec: str, run_id: str, times: int) -> None:
+    wf = crash_app.review(spec)
+    runs = [await wf.get_run(run_id) for _ in range(times)]
+    await ready_then_go()
+
+    async def one(i: int, run: Any) -> None:
+        try:
+            await attempt(run.resume(resume_data={"ok": True}))
+        finally:
+            crash_app.signal(f"settled.{os.getpid()}.{i}")
+
+    await asyncio.gather(*(one(i, run) for i, run in enumerate(runs)))
 
 
 async def ready_then_go() -> None:
@@ -71,6 +95,9 @@ async def main(mode: str, spec: str, run_id: str, arg: str | None) -> None:
         run = await crash_app.once(spec).create_run(run_id=run_id)
         await ready_then_go()
         await attempt(run.start())
+    elif mode == "resume":
+        assert arg is not None
+        await resume_at_once(spec, run_id, int(arg))
     elif mode == "hang":
         run = await crash_app.hang(spec).create_run(run_id=run_id)
         await attempt(run.start())

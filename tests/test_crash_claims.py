@@ -155,6 +155,25 @@ async def test_four_processes_fifty_runs_each_on_one_store(
     assert by_status == {"success": 152, "failed": 48}
 
 
+async def test_ten_resumes_in_two_processes_one_wins(crash_dir: Path, store_spec: str) -> None:
+    wf = crash_app.review(store_spec)
+    first = await wf.create_run(run_id="r")
+    assert (await first.start()).status == "suspended"
+    await wf.storage.close()
+    racers = [spawn("resume", store_spec, "r", 5, RXFLOW_TEST_HOLD="1") for _ in range(2)]
+    wait_for(lambda: len(ready_pids(crash_dir)) == 2, "both processes to be ready")
+    crash_app.signal("go")
+    # The winner's step holds until "release": every other attempt settles while it runs.
+    wait_for(lambda: len(list(crash_dir.glob("settled.*"))) == 9, "nine attempts to lose")
+    assert crash_app.executions() == {"review": 1}
+    crash_app.signal("release")
+    lines = sorted(line for racer in racers for line in finish(racer).splitlines())
+    assert lines[-1] == "won success"
+    assert [line.split(" ", 1)[0] for line in lines[:-1]] == ["ResumeAlreadyClaimedError"] * 9
+    assert crash_app.executions() == {"review": 1}
+    assert await stored_status(store_spec, "review", "r") == "success"
+
+
 async def test_resume_right_after_the_suspended_event_always_works(
     crash_dir: Path, tmp_path: Path
 ) -> None:

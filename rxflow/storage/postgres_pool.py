@@ -109,6 +109,7 @@ class Connections:
         self.schema: str | None = None
         self._opening: asyncio.Lock | None = None
         self._writes: set[asyncio.Task[Any]] = set()
+        self._guard: asyncio.Task[None] | None = None
         self.closed = False
 
     @property
@@ -177,6 +178,7 @@ class Connections:
                 name="rxflow",
             )
             await self._pool.open()
+            self._guard = asyncio.get_running_loop().create_task(self._close_on_shutdown())
             return schema
         pool = self._pool
         assert pool is not None
@@ -186,18 +188,45 @@ class Connections:
             async with self._connection() as conn:
                 return await migrate(conn)
         except PoolTimeout as error:
-            raise await self._diagnosed(operation, error) from error
+            failure = await self._diagnosed(operation, error)
+            raise failure from failure.__cause__
         except psycopg.Error as error:
             raise self.failure(f"{operation}: preparing the tables failed", error) from error
 
-    async def _diagnosed(self, operation: str, timeout: PoolTimeout) -> StorageError:
-        """Why the caller's pool gave no connection: a direct attempt tells the cause."""
+    async def _diagnosed(
+        self, operation: str, timeout: PoolTimeout, busy: str = "the pool gave no connection"
+    ) -> StorageError:
+        """Why the pool gave no connection in time: a server that cannot be reached (a direct
+        attempt tells why, e.g. it is down or restarting: that error is the cause) or, when it
+        can, ``busy`` (every connection in use)."""
+        cause: BaseException = timeout
         try:
             conn = await self.connect()
         except psycopg.Error as error:
-            return self.failure(f"{operation}: cannot connect", error)
-        await conn.close()
-        return self.failure(f"{operation}: the pool gave no connection", timeout)
+            failure, cause = self.failure(f"{operation}: cannot connect", error), error
+        else:
+            await conn.close()
+            failure = self.failure(f"{operation}: {busy}", timeout)
+        failure.__cause__ = cause
+        return failure
+
+    async def _close_on_shutdown(self) -> None:
+        """Close the store's own pool when the event loop ends with the store still open.
+
+        ``asyncio.run`` cancels every task at its end; a pool's maintenance task that is
+        cancelled while it reconnects (after a server restart, say) lets the cancellation
+        pass and would wait for work forever, so the program would never exit. Closing the
+        pool stops its tasks; this task is cancelled with the others and does that.
+        """
+        try:
+            await asyncio.get_running_loop().create_future()
+        except asyncio.CancelledError:
+            pool = self._pool
+            if not self.closed and pool is not None:
+                self.closed = True
+                _closing.add(closer := asyncio.ensure_future(pool.close()))
+                closer.add_done_callback(_closing.discard)
+            raise
 
     # -- running operations -----------------------------------------------------------------
 
@@ -234,6 +263,9 @@ class Connections:
             try:
                 async with self._connection() as conn:
                     return await body(conn)
+            except PoolTimeout as error:
+                failure = await self._diagnosed(operation, error, self._busy)
+                raise failure from failure.__cause__
             except psycopg.Error as error:
                 if delay is None or not connection_lost(error) or self.closed:
                     raise self._error(operation, error, wrote=False) from error
@@ -261,6 +293,9 @@ class Connections:
         try:
             async with self._connection() as conn:
                 return await body(conn)
+        except PoolTimeout as error:  # nothing was sent
+            failure = await self._diagnosed(operation, error, self._busy)
+            raise failure from failure.__cause__
         except psycopg.Error as error:
             if resolve is None or not connection_lost(error):
                 raise self._error(operation, error, wrote=True) from error
@@ -277,9 +312,11 @@ class Connections:
             ) from lost
         return resolved
 
+    @property
+    def _busy(self) -> str:
+        return f"no connection within {self._timeout:g} s"
+
     def _error(self, operation: str, error: psycopg.Error, *, wrote: bool) -> StorageError:
-        if isinstance(error, PoolTimeout):
-            return self.failure(f"{operation}: no connection within {self._timeout:g} s", error)
         if wrote and connection_lost(error):
             return self.failure(
                 f"{operation}: the connection was lost, so it may or may not have been stored",
@@ -290,11 +327,18 @@ class Connections:
     async def close(self) -> None:
         """Finish the writes under way, then close the pool if it is the store's own."""
         self.closed = True
+        if self._guard is not None:
+            self._guard.cancel()
+            self._guard = None
         if self._writes:
             await asyncio.gather(*self._writes, return_exceptions=True)
         if self._owns_pool and self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
+
+
+# Pools being closed at the end of their event loop (a reference keeps each closing task alive).
+_closing: set[asyncio.Task[None]] = set()
 
 
 def _parse(dsn: str) -> dict[str, Any]:
