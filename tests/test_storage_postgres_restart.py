@@ -51,8 +51,10 @@ async def stored(spec: str) -> tuple[str | None, dict[str, object]]:
     store = crash_app.open_store(spec)
     try:
         record = await store.get_run("six", "r")
-        records = await store.load_results("six", "r")
-        results = {r.key: r.result["output"] for r in records if r.key != "input"}
+        snapshot = await store.load_snapshot("six", "r") or {}
+        context = snapshot.get("context", {})
+        done = [step for step in ALL_STEPS if context.get(step, {}).get("status") == "success"]
+        results = {step: context[step]["output"] for step in done}
     finally:
         await store.close()
     return (None if record is None else record.status), results
