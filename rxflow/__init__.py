@@ -12,7 +12,14 @@ Every public name lives here; event classes live in ``rxflow.events``.
 
 from typing import TYPE_CHECKING, Any
 
-from .context import ConditionContext, RequestContext, StepContext, TracingContext
+from .context import (
+    Bail,
+    ConditionContext,
+    RequestContext,
+    StepContext,
+    Suspended,
+    TracingContext,
+)
 from .convert import register_conversion
 from .errors import (
     CancelTimeoutError,
@@ -48,6 +55,7 @@ if TYPE_CHECKING:
     from .storage.postgres import PostgresStorage
 
 __all__ = [
+    "Bail",
     "CancelTimeoutError",
     "ConditionContext",
     "Executor",
@@ -79,6 +87,7 @@ __all__ = [
     "StepStatus",
     "Storage",
     "StorageError",
+    "Suspended",
     "TracingContext",
     "TracingOptions",
     "TripWire",

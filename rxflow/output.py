@@ -83,8 +83,8 @@ class WorkflowRunOutput:
         self._log = EventLog(history_limit)
         self._status: RunStatus = "running"
         self._usage = _ZERO_USAGE
-        self._result = ReplayValue()
-        self._usage_value: ReplayValue | None = None  # made when first asked for
+        self._result: ReplayValue[WorkflowResult] = ReplayValue()
+        self._usage_value: ReplayValue[Usage] | None = None  # made when first asked for
         self._detach: Callable[[], None] | None = None
         self._log.push(WorkflowStart(run_id=run_id, payload=WorkflowStartPayload(workflow_id)))
 
@@ -95,17 +95,17 @@ class WorkflowRunOutput:
         return self._status
 
     @property
-    def result(self) -> ReplayValue:
+    def result(self) -> ReplayValue[WorkflowResult]:
         """The run's ``WorkflowResult``: ``await output.result`` (it raises for errors before
         execution), or subscribe to it as a one-value replaying Observable."""
         return self._result
 
     @property
-    def usage(self) -> ReplayValue:
+    def usage(self) -> ReplayValue[Usage]:
         """The token ``Usage`` this output carried, once its stream has ended (awaitable, or
         a one-value replaying Observable)."""
         if self._usage_value is None:
-            self._usage_value = ReplayValue()
+            self._usage_value = ReplayValue[Usage]()
             if self._log.closed:
                 self._usage_value.settle(self._usage)
         return self._usage_value

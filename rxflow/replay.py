@@ -8,7 +8,7 @@ import logging
 import threading
 import weakref
 from collections.abc import AsyncIterator, Generator
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import attrs
 import reactivex
@@ -72,7 +72,10 @@ class IsolatedObserver(abc.ObserverBase[Any]):
                 _log.exception("an Rx subscriber's on_completed raised; the run goes on")
 
 
-class ReplayValue(reactivex.Observable[Any]):
+_T = TypeVar("_T")
+
+
+class ReplayValue(reactivex.Observable[_T], Generic[_T]):
     """One value (or error) that arrives later: ``await`` it, or subscribe to it.
 
     Awaiting costs no subscription (a run's ``result`` and ``usage`` are awaited on every
@@ -92,7 +95,7 @@ class ReplayValue(reactivex.Observable[Any]):
         self._settled = False
         self._value: Any = None
         self._error: BaseException | None = None
-        self._waiters: list[asyncio.Future[Any]] | None = None
+        self._waiters: list[asyncio.Future[_T]] | None = None
         self._subject: ReplaySubject[Any] | None = None
 
     def _subscribe_core(
@@ -129,16 +132,17 @@ class ReplayValue(reactivex.Observable[Any]):
         if self._subject is not None:
             self._feed(self._subject)
 
-    def __await__(self) -> Generator[Any, None, Any]:
+    def __await__(self) -> Generator[Any, None, _T]:
         if not self._settled:
-            waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            waiter: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
             if self._waiters is None:
                 self._waiters = []
             self._waiters.append(waiter)
             return (yield from waiter)
         if self._error is not None:
             raise self._error
-        return self._value
+        value: _T = self._value
+        return value
 
 
 @attrs.define(slots=True, eq=False)

@@ -14,6 +14,7 @@ import attrs
 import httpx
 import pytest
 from pydantic import BaseModel, Field
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 from pydantic_app import (
     SEEN,
     Answer,
@@ -290,3 +291,16 @@ async def test_resumed_in_a_fresh_process_on_sqlite_the_values_are_models_again(
             "resume": "Answer",
         }
     ]
+
+
+@pydantic_dataclass
+class Reading:
+    value: float = Field(ge=0)
+
+
+def test_a_pydantic_dataclass_is_validated_and_written_by_pydantic() -> None:
+    assert conform({"value": "1.5"}, Reading) == Reading(value=1.5)
+    assert to_wire(Reading(value=2)) == {"value": 2.0}
+    with pytest.raises(ValidationError) as caught:
+        conform({"value": -1}, Reading)
+    assert lines_of(caught.value) == ["$.value: Input should be greater than or equal to 0"]

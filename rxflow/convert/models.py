@@ -13,8 +13,6 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-# plain's and shapes' hooks register first, so ours (later) win for pydantic dataclasses
-from rxflow.convert import plain, shapes  # noqa: F401
 from rxflow.convert.converter import Invalid, converter
 from rxflow.errors import NotJSONError
 
@@ -24,6 +22,7 @@ __all__ = [
     "model_field_types",
     "model_json_schema",
     "pydantic_lines",
+    "register_model_hooks",
 ]
 
 
@@ -120,5 +119,8 @@ def model_json_schema(t: Any) -> dict[str, Any]:
     return schema
 
 
-converter.register_structure_hook_factory(is_pydantic_schema, _structure_factory)
-converter.register_unstructure_hook_factory(is_pydantic_schema, _unstructure_factory)
+def register_model_hooks() -> None:
+    """Register the pydantic hooks; called once all other hooks are registered (a later hook
+    wins), so they apply to pydantic dataclasses too."""
+    converter.register_structure_hook_factory(is_pydantic_schema, _structure_factory)
+    converter.register_unstructure_hook_factory(is_pydantic_schema, _unstructure_factory)

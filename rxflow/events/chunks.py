@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Mapping
-from typing import Any, ClassVar, TypeAlias
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 
 import attrs
 
@@ -47,7 +47,7 @@ __all__ = [
 class WorkflowStart(WireForm):
     """First chunk of every output."""
 
-    type: ClassVar[str] = "workflow-start"
+    type: ClassVar[Literal["workflow-start"]] = "workflow-start"
     run_id: str
     payload: WorkflowStartPayload
     from_: str = "WORKFLOW"
@@ -57,7 +57,7 @@ class WorkflowStart(WireForm):
 class WorkflowStepStart(WireForm):
     """Before a step runs (once for a whole foreach)."""
 
-    type: ClassVar[str] = "workflow-step-start"
+    type: ClassVar[Literal["workflow-step-start"]] = "workflow-step-start"
     run_id: str
     payload: StepStartPayload
     from_: str = "WORKFLOW"
@@ -67,7 +67,7 @@ class WorkflowStepStart(WireForm):
 class WorkflowStepOutput(WireForm):
     """``writer.write(x)`` from a step body."""
 
-    type: ClassVar[str] = "workflow-step-output"
+    type: ClassVar[Literal["workflow-step-output"]] = "workflow-step-output"
     run_id: str
     payload: StepOutputPayload
     from_: str = "USER"
@@ -77,7 +77,7 @@ class WorkflowStepOutput(WireForm):
 class WorkflowStepProgress(WireForm):
     """A foreach item settled (success, failed or suspended), in completion order."""
 
-    type: ClassVar[str] = "workflow-step-progress"
+    type: ClassVar[Literal["workflow-step-progress"]] = "workflow-step-progress"
     run_id: str
     payload: StepProgressPayload
     from_: str = "WORKFLOW"
@@ -87,7 +87,7 @@ class WorkflowStepProgress(WireForm):
 class WorkflowStepResult(WireForm):
     """A step ended (not when suspended); a foreach block or sleep has a ``BlockResultPayload``."""
 
-    type: ClassVar[str] = "workflow-step-result"
+    type: ClassVar[Literal["workflow-step-result"]] = "workflow-step-result"
     run_id: str
     payload: StepResultPayload | BlockResultPayload
     from_: str = "WORKFLOW"
@@ -97,7 +97,7 @@ class WorkflowStepResult(WireForm):
 class WorkflowStepSuspended(WireForm):
     """A step suspended; no result follows."""
 
-    type: ClassVar[str] = "workflow-step-suspended"
+    type: ClassVar[Literal["workflow-step-suspended"]] = "workflow-step-suspended"
     run_id: str
     payload: StepSuspendedPayload
     from_: str = "WORKFLOW"
@@ -107,7 +107,7 @@ class WorkflowStepSuspended(WireForm):
 class WorkflowStepWaiting(WireForm):
     """A sleep started."""
 
-    type: ClassVar[str] = "workflow-step-waiting"
+    type: ClassVar[Literal["workflow-step-waiting"]] = "workflow-step-waiting"
     run_id: str
     payload: StepWaitingPayload
     from_: str = "WORKFLOW"
@@ -117,7 +117,7 @@ class WorkflowStepWaiting(WireForm):
 class WorkflowStepFinish(WireForm):
     """Right after each step result; only ``run.watch`` sees it (never the stream)."""
 
-    type: ClassVar[str] = "workflow-step-finish"
+    type: ClassVar[Literal["workflow-step-finish"]] = "workflow-step-finish"
     run_id: str
     payload: StepFinishPayload
     from_: str = "WORKFLOW"
@@ -127,7 +127,7 @@ class WorkflowStepFinish(WireForm):
 class WorkflowCanceled(WireForm):
     """The run was canceled."""
 
-    type: ClassVar[str] = "workflow-canceled"
+    type: ClassVar[Literal["workflow-canceled"]] = "workflow-canceled"
     run_id: str
     payload: EmptyPayload = EmptyPayload()
     from_: str = "WORKFLOW"
@@ -147,10 +147,21 @@ class WorkflowPaused(WireForm):
 class WorkflowFinish(WireForm):
     """Last chunk of every output."""
 
-    type: ClassVar[str] = "workflow-finish"
+    type: ClassVar[Literal["workflow-finish"]] = "workflow-finish"
     run_id: str
     payload: WorkflowFinishPayload
     from_: str = "WORKFLOW"
+
+
+if TYPE_CHECKING:
+    #: The ``type`` of a custom chunk, any string starting with ``data-``. Type checkers see
+    #: one literal here (typing cannot spell a prefix), so that every event class's ``type``
+    #: is a literal and ``if chunk.type == "workflow-step-progress":`` narrows ``chunk``. To
+    #: test a custom chunk's type, first narrow with ``isinstance(chunk, CustomChunk)``, then
+    #: use ``chunk.type.startswith(...)`` or compare ``str(chunk.type)``.
+    DataChunkType: TypeAlias = Literal["data-*"]
+else:
+    DataChunkType = str
 
 
 @attrs.define(slots=True, eq=True)
@@ -160,7 +171,7 @@ class CustomChunk(WireForm):
     It has ``data`` instead of a payload; any other keys the writer gave are kept in ``extra``.
     """
 
-    type: str
+    type: DataChunkType
     run_id: str
     data: Any
     from_: str = "USER"

@@ -113,7 +113,7 @@ class Run(TimeTravelVerbs, RunControl):
         ex = new_execution(self.workflow.program, self.run_id, input_data, options, self._new_scope)
         output = self._new_output(options)
         self._launch(ex, options)
-        return await output.result  # type: ignore[no-any-return]
+        return await output.result
 
     def stream(
         self,

@@ -1,0 +1,65 @@
+"""Type checks of the public API: mypy --strict and pyright run on this module (see
+tests/test_typing.py); each ``assert_type`` states what a checker must infer. It also runs."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, assert_type
+
+from rxflow import (
+    Bail,
+    StepContext,
+    Suspended,
+    Usage,
+    WorkflowResult,
+    create_step,
+    create_workflow,
+)
+from rxflow.events import (
+    CustomChunk,
+    WorkflowFinish,
+    WorkflowStepProgress,
+    WorkflowStepResult,
+)
+
+
+async def ask(ctx: StepContext) -> Suspended | int:
+    if ctx.resume_data is None:
+        suspended = await ctx.suspend({"question": "how many?"})
+        assert_type(suspended, Suspended)
+        return suspended
+    return int(ctx.resume_data)
+
+
+def stop_early(ctx: StepContext) -> Bail:
+    bail = ctx.bail(ctx.input_data)
+    assert_type(bail, Bail)
+    return bail
+
+
+async def main() -> None:
+    wf = (
+        create_workflow(id="typed")
+        .foreach(create_step(id="each", execute=lambda ctx: ctx.input_data), concurrency=2)
+        .then(create_step(id="stop", execute=stop_early))
+        .commit()
+    )
+    output = (await wf.create_run()).stream(input_data=[1, 2, 3])
+    async for chunk in output:
+        if chunk.type == "workflow-step-progress":
+            assert_type(chunk, WorkflowStepProgress)
+            assert_type(chunk.payload.completed_count, int)
+        elif chunk.type == "workflow-step-result":
+            assert_type(chunk, WorkflowStepResult)
+        elif chunk.type == "workflow-finish":
+            assert_type(chunk, WorkflowFinish)
+        elif isinstance(chunk, CustomChunk):
+            assert_type(chunk.data, Any)
+    result = await output.result
+    assert_type(result, WorkflowResult)
+    assert_type(await output.usage, Usage)
+    print(result.status, result.result)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
