@@ -3,16 +3,21 @@ one scenario of tests/js/scenarios.mjs with Node against the server in a subproc
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from server_app import workflows
-from server_process import TESTS, serving
+from server_process import TESTS, serving, start_server, stop_server
+
+from rxflow import SQLiteStorage
 
 JS = TESTS / "js"
 
@@ -26,20 +31,24 @@ def _node_ready() -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def url() -> Iterator[str]:
+def _require_node() -> None:
     missing = _node_ready()
     if missing is not None:
         if os.environ.get("CI"):
             pytest.fail(f"@mastra/client-js tests cannot run: {missing}")
         pytest.skip(missing)
+
+
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    _require_node()
     with serving() as base:
         yield base
 
 
-def scenario(url: str, name: str) -> Any:
+def scenario(url: str, name: str, *args: str) -> Any:
     done = subprocess.run(
-        ["node", "scenarios.mjs", url, name],
+        ["node", "scenarios.mjs", url, name, *args],
         cwd=JS,
         capture_output=True,
         text=True,
@@ -227,3 +236,85 @@ def test_runs_with_filters_run_by_id_and_delete(url: str) -> None:
     assert seen["deleted"] == {"message": "Workflow run deleted"}
     assert seen["missing"] == {"status": 404, "body": {"error": "Workflow run not found"}}
     assert seen["counts"]["suspended"] >= 1
+
+
+def test_start_resume_and_resume_no_wait_return_at_once(url: str) -> None:
+    seen = scenario(url, "fireAndForget")
+    assert seen["started"] == {"message": "Workflow run started"}
+    assert seen["resumed"] == {"message": "Workflow run resumed"}
+    assert seen["done"] == {"status": "success", "result": {"value": 4}}
+    assert seen["noWait"] == {"runId": seen["secondRunId"]}
+    assert seen["secondDone"] == {"status": "success", "result": {"value": 6}}
+    # observeStream (the deprecated alias of observe) replays both segments of the run
+    assert seen["observedTypes"] == [
+        "workflow-start",
+        "workflow-step-start",
+        "workflow-step-output",
+        "workflow-step-result",
+        "workflow-step-start",
+        "workflow-step-suspended",
+        "workflow-finish",
+        "workflow-start",
+        "workflow-step-start",
+        "workflow-step-result",
+        "workflow-step-start",
+        "workflow-step-result",
+        "workflow-finish",
+    ]
+    # restarting a finished run gives its stored result
+    assert seen["restarted"] == {"status": "success", "result": {"value": 6}}
+    assert {seen["firstRunId"], seen["secondRunId"]} <= set(seen["inWindow"])
+    assert (seen["later"], seen["earlier"]) == (0, 0)
+
+
+async def _stored(db: str, workflow: str, run_id: str, *, records: int) -> None:
+    """Wait until the run is stored as running with ``records`` records in its log."""
+    storage = SQLiteStorage(db)
+    try:
+        for _ in range(1000):
+            record = await storage.get_run(workflow, run_id)
+            logged = await storage.read_events(workflow, run_id)
+            if record is not None and record.status == "running" and len(logged) >= records:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"run {run_id!r} was never stored with {records} records")
+    finally:
+        await storage.close()
+
+
+def test_restart_async_continues_a_run_whose_server_was_killed(tmp_path: Path) -> None:
+    _require_node()
+    db = str(tmp_path / "runs.db")
+    process, first = start_server(RXFLOW_TEST_DB=db)
+    try:
+        with httpx.stream(
+            "POST",
+            f"{first}/api/workflows/slow/stream?runId=orphan",
+            json={"inputData": {"value": 800}},
+            timeout=30,
+        ) as response:
+            head = b""
+            for piece in response.iter_raw():
+                head += piece
+                if head.count(b"\x1e") >= 2:  # workflow-start, workflow-step-start nap
+                    break
+            asyncio.run(_stored(db, "slow", "orphan", records=2))
+            process.kill()
+    finally:
+        stop_server(process)
+    with serving(RXFLOW_TEST_DB=db) as second:
+        seen = scenario(second, "restart", "orphan")
+    assert seen["before"] == "running"
+    assert seen["result"] == {"status": "success", "result": {"value": 1600}}
+    assert seen["observedTypes"] == [
+        "workflow-start",
+        "workflow-step-start",
+        "workflow-start",
+        "workflow-step-start",
+        "workflow-step-result",
+        "workflow-step-start",
+        "workflow-step-result",
+        "workflow-finish",
+    ]
+    assert seen["last"]["payload"]["finalWorkflowResult"] == {"value": 1600}
+    assert seen["after"] == {"status": "success", "result": {"value": 1600}}

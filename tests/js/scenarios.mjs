@@ -2,7 +2,7 @@
 // runs one scenario and prints what it saw as one JSON document on stdout.
 import { MastraClient } from '@mastra/client-js';
 
-const [baseUrl, name] = process.argv.slice(2);
+const [baseUrl, name, ...rest] = process.argv.slice(2);
 const client = new MastraClient({ baseUrl, retries: 0 });
 
 async function readAll(stream) {
@@ -195,6 +195,58 @@ const scenarios = {
     const rest = await readAll(await run.resumeStream({ perStep: true }));
     const done = await wf.runById(run.runId);
     return { first, paused: paused.status, rest, done: { status: done.status, result: done.result } };
+  },
+  async fireAndForget() {
+    const wf = client.getWorkflow('approval');
+    const run = await wf.createRun();
+    const started = await run.start({ inputData: { value: 1 } });
+    await waitForStatus(wf, run.runId, 'suspended');
+    const resumed = await run.resume({ step: 'approve', resumeData: { approved: true } });
+    const done = await waitForStatus(wf, run.runId, 'success');
+    const second = await wf.createRun();
+    await second.startAsync({ inputData: { value: 2 } });
+    const noWait = await second.resumeNoWait({ resumeData: { approved: true } });
+    const secondDone = await waitForStatus(wf, second.runId, 'success');
+    const observed = await readAll(await second.observeStream());
+    const restarted = await second.restartAsync();
+    const now = Date.now();
+    const inWindow = await wf.runs({
+      fromDate: new Date(now - 3_600_000),
+      toDate: new Date(now + 3_600_000),
+    });
+    const later = await wf.runs({ fromDate: new Date(now + 3_600_000) });
+    const earlier = await wf.runs({ toDate: new Date(now - 3_600_000) });
+    return {
+      started,
+      resumed,
+      done: { status: done.status, result: done.result },
+      noWait,
+      secondRunId: second.runId,
+      secondDone: { status: secondDone.status, result: secondDone.result },
+      observedTypes: observed.map((c) => c.type),
+      restarted: { status: restarted.status, result: restarted.result },
+      inWindow: inWindow.runs.map((r) => r.runId),
+      firstRunId: run.runId,
+      later: later.total,
+      earlier: earlier.total,
+    };
+  },
+  async restart() {
+    // A run left running by a server process that was killed: continue it here.
+    const [runId] = rest;
+    const wf = client.getWorkflow('slow');
+    const run = await wf.createRun({ runId });
+    const before = await wf.runById(runId);
+    const result = await run.restartAsync();
+    const observed = await readAll(await run.observe());
+    const after = await wf.runById(runId, { fields: ['result'] });
+    return {
+      before: before.status,
+      result: { status: result.status, result: result.result },
+      observedTypes: observed.map((c) => c.type),
+      last: observed.at(-1),
+      after: { status: after.status, result: after.result },
+    };
   },
 };
 
