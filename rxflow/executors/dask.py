@@ -6,13 +6,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import pickle
 import weakref
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-
-import cloudpickle
 
 try:
     import distributed
@@ -21,20 +17,16 @@ except ImportError as missing:  # pragma: no cover - depends on the environment
         "DaskExecutor needs dask.distributed: pip install 'rxflow[dask]'"
     ) from missing
 
-from ..errors import ExecutorError, StepNotSerializableError
-from .dask_pickle import check_sendable, not_sendable, type_name
-from .dask_worker import CUSTOM, Outcome, WorkerTask, run_task
+from ..errors import ExecutorError
+from .dask_connection import Connection
+from .dask_pickle import pickled_body
+from .dask_worker import Body, Outcome, WorkerTask
 
 if TYPE_CHECKING:
     from ..context import StepContext
     from ..graph import StepNode
 
 __all__ = ["DaskExecutor"]
-
-# Step outputs shipped with tasks up to this many pickled bytes; bigger ones are scattered to
-# the cluster once and passed by reference.
-_INLINE_BYTES = 64 * 1024
-_SHARED_CACHE = 32  # (run, step results) versions whose shared values stay cached
 
 
 class DaskExecutor:
@@ -48,15 +40,25 @@ class DaskExecutor:
     (``resources``, ``priority``, ``workers``...); ``retries`` is always 0: the step's own
     retry policy applies.
 
-    Each attempt of a body is one task. ``async def`` bodies run on an event loop of their own
+    Each attempt of a body runs in a task. When more attempts wait than the cluster has
+    threads (a ``foreach`` with a wide window), a task runs a few of them in turn, so the
+    cluster's cost per task is paid less often: tasks in flight stay at about two per worker
+    thread, with at most ``items_per_task`` attempts each (None: no limit; 1: one task per
+    attempt). The ``foreach`` window is unchanged: its progress is per item, as its items
+    come back. Each body is pickled once per executor and unpickled once per worker; the
+    workflow input and step outputs a body may read are pickled once per run and step
+    (scattered to the cluster when large) and released once the run has no attempt left in
+    flight. ``async def`` bodies run on an event loop of their own
     in the task's thread. Chunks written with ``ctx.writer`` reach the run's stream while the
     body runs (in order, before the step's result); ``set_state``, ``record_usage``,
     ``suspend``, ``abort`` and ``bail`` take effect when the body returns. A cancel of the run
-    cancels the tasks not yet running and sets ``ctx.abort_signal`` on the workers.
+    cancels the tasks not yet running and sets ``ctx.abort_signal`` on the workers (a running
+    task's attempts not yet begun are skipped). Nothing of a run is left on the scheduler
+    once it ends.
 
     Delivery is at least once: a worker that dies mid-task makes Dask run the task again on
-    another worker; a task Dask gives up on fails the step with ``ExecutorError`` (retried by
-    the step's policy).
+    another worker (every attempt of that task); a task Dask gives up on fails the step with
+    ``ExecutorError`` (retried by the step's policy).
     """
 
     def __init__(
@@ -66,10 +68,18 @@ class DaskExecutor:
         *,
         connect_timeout: float = 5.0,
         cluster_options: Mapping[str, Any] | None = None,
+        items_per_task: int | None = None,
         **submit_options: Any,
     ) -> None:
         if client is not None and address is not None:
             raise ValueError("DaskExecutor takes a client or an address, not both")
+        if items_per_task is not None and (
+            not isinstance(items_per_task, int) or items_per_task < 1
+        ):
+            raise ValueError(
+                f"items_per_task must be a positive int or None, got {items_per_task!r}"
+            )
+        self.items_per_task = items_per_task
         submit_options.pop("retries", None)
         self.address = address
         self.connect_timeout = connect_timeout
@@ -77,9 +87,10 @@ class DaskExecutor:
         self.cluster_options = dict(cluster_options or {})
         self._given = client
         # One client per event loop (a Client(asynchronous=True) belongs to its loop).
-        self._clients: dict[asyncio.AbstractEventLoop, asyncio.Future[_Connection]] = {}
+        self._clients: dict[asyncio.AbstractEventLoop, asyncio.Future[Connection]] = {}
         self._cluster: Any = None
-        self._checked: weakref.WeakKeyDictionary[Any, bool] = weakref.WeakKeyDictionary()
+        # Each body pickled once (and checked then): the bytes go with every task.
+        self._bodies: weakref.WeakKeyDictionary[Any, Body] = weakref.WeakKeyDictionary()
         # Task keys are unique across executors and processes: a key the scheduler still
         # holds would hand back that task's result.
         self._token_head = os.urandom(8).hex()
@@ -99,27 +110,29 @@ class DaskExecutor:
         """Close the clients this executor opened (and the cluster it started)."""
         loop = asyncio.get_running_loop()
         for owner, pending in list(self._clients.items()):
-            if owner is loop and pending.done() and pending.exception() is None and not self._given:
-                await pending.result().client.close()
+            if owner is loop and pending.done() and pending.exception() is None:
+                conn = pending.result()
+                await conn.close()
+                if not self._given:
+                    await conn.client.close()
         self._clients.clear()
         if self._cluster is not None:
             cluster, self._cluster = self._cluster, None
             await cluster.close()
 
     async def run(self, step: StepNode, ctx: StepContext) -> Any:
-        """Run one attempt of ``step``'s body as a Dask task; its output (see the class)."""
-        if step not in self._checked:
-            check_sendable(step.id, step.execute)
-            self._checked[step] = True
+        """Run one attempt of ``step``'s body as (part of) a Dask task; its output (see the
+        class)."""
+        body = self._bodies.get(step)
+        if body is None:
+            body = self._bodies[step] = Body(*pickled_body(step.id, step.execute))
         conn = await self._connection()
-        token = f"{self._token_head}-{next(self._tokens)}"
         run_id = ctx.run_id
         task = WorkerTask(
             step.id,
             step.is_async,
-            token,
+            f"{self._token_head}-{next(self._tokens)}",
             conn.topic,
-            _abort_event(run_id),
             run_id,
             ctx.workflow_id,
             ctx.resource_id,
@@ -131,20 +144,17 @@ class DaskExecutor:
             ctx.suspend_data,
         )
         shared = await conn.shared(step.id, run_id, ctx)
-        conn.open[token] = ctx
-        try:
-            outcome = await conn.submit(step, ctx, task, shared, self.submit_options)
-        finally:
-            del conn.open[token]
-        return await _apply(outcome, ctx)
+        return await _apply(await conn.attempt(body, task, shared, ctx), ctx)
 
-    async def _connection(self) -> _Connection:
+    async def _connection(self) -> Connection:
         loop = asyncio.get_running_loop()
         pending = self._clients.get(loop)
         if pending is None:
             pending = self._clients[loop] = loop.create_future()
             try:
-                pending.set_result(_Connection(await self._connect()))
+                client = await self._connect()
+                options = self.submit_options
+                pending.set_result(await Connection(client, options, self.items_per_task).start())
             except BaseException as error:
                 del self._clients[loop]
                 pending.set_exception(error)
@@ -182,137 +192,6 @@ class DaskExecutor:
     def __repr__(self) -> str:
         where = self.address or ("client" if self._given is not None else "LocalCluster")
         return f"DaskExecutor({where})"
-
-
-def _abort_event(run_id: str) -> str:
-    return f"rxflow-abort-{run_id}"
-
-
-class _Connection:
-    """One client: the chunk relay (one event topic per client) and the shared-values cache."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.topic = f"rxflow-chunks-{client.id}"
-        self.open: dict[str, StepContext] = {}  # token -> context of an attempt in flight
-        self._shared: OrderedDict[tuple[Any, ...], tuple[list[Any], Any]] = OrderedDict()
-        self._aborted: set[str] = set()
-        self._tasks: set[asyncio.Task[Any]] = set()
-        client.subscribe_topic(self.topic, self._relay)
-
-    def _relay(self, event: tuple[float, Any]) -> None:
-        """A chunk a body wrote on a worker: into its step's stream (on the loop)."""
-        token, kind, blob = event[1]
-        ctx = self.open.get(token)
-        if ctx is None:  # the attempt was given up (canceled): its chunks are dropped
-            return
-        value = pickle.loads(blob)
-        if kind == CUSTOM:
-            ctx.writer.emit_custom(value)
-        else:
-            ctx.writer.emit_output(value)
-
-    async def shared(self, step_id: str, run_id: str, ctx: StepContext) -> Any:
-        """The workflow input and step outputs for ``get_init_data``/``get_step_result``:
-        inline when small, else scattered once per version of the step results."""
-        init = ctx.get_init_data()
-        outputs = ctx.step_outputs()
-        values = [init, *outputs.values()]
-        key = (run_id, *map(id, values), *outputs)
-        cached = self._shared.get(key)
-        if cached is not None:
-            self._shared.move_to_end(key)
-            return cached[1]
-        shared = (init, outputs)
-        try:
-            size = len(cloudpickle.dumps(shared, protocol=5))
-        except Exception as error:
-            raise not_sendable(
-                step_id, "the values its context reads", _shared_culprit(shared), error
-            ) from error
-        if size >= _INLINE_BYTES:
-            shared = await self.client.scatter(shared, hash=False)
-        self._shared[key] = (values, shared)  # values kept alive: their ids stay theirs
-        if len(self._shared) > _SHARED_CACHE:
-            self._shared.popitem(last=False)
-        return shared
-
-    async def submit(
-        self,
-        step: StepNode,
-        ctx: StepContext,
-        task: WorkerTask,
-        shared: Any,
-        options: dict[str, Any],
-    ) -> Outcome:
-        future = None
-        try:
-            future = self.client.submit(
-                run_task,
-                step.execute,
-                shared,
-                task,
-                key=f"rxflow-{step.id}-{task.run_id}-{task.token}",
-                pure=False,
-                **options,
-                retries=0,
-            )
-            outcome: Outcome = await future
-        except asyncio.CancelledError:
-            if future is not None:
-                self._cancel(future, task.run_id if ctx.abort_signal.aborted else None)
-            raise
-        except StepNotSerializableError:
-            raise
-        except Exception as error:
-            culprit = _task_culprit(task)
-            if culprit is not None:
-                raise not_sendable(step.id, "the values it runs on", culprit, error) from error
-            if isinstance(error, (distributed.client.FutureCancelledError, OSError)):
-                raise ExecutorError(f"step '{step.id}': the Dask task was lost: {error}") from error
-            # KilledWorker and the scheduler's other verdicts
-            raise ExecutorError(f"step '{step.id}': Dask could not run it: {error!r}") from error
-        return outcome
-
-    def _cancel(self, future: Any, aborted_run: str | None) -> None:
-        """The awaiting step was canceled: drop its task (at once if not running yet) and, when
-        its run was canceled (``aborted_run``), set the abort event bodies on workers watch."""
-        work = [self.client.cancel([future], force=True)]
-        if aborted_run is not None and aborted_run not in self._aborted:
-            self._aborted.add(aborted_run)
-            event = distributed.Event(_abort_event(aborted_run), client=self.client)
-            work.append(event.set())
-        task = asyncio.ensure_future(asyncio.gather(*work, return_exceptions=True))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-
-def _task_culprit(task: WorkerTask) -> str | None:
-    """What of an attempt's data does not pickle, by name (None: it all does)."""
-    fields = {
-        "its input": task.input_data,
-        "the run state": task.state,
-        "the request context": task.request_context,
-        "its resume data": task.resume_data,
-        "its suspend data": task.suspend_data,
-    }
-    return _first_unpicklable(fields)
-
-
-def _shared_culprit(shared: tuple[Any, dict[str, Any]]) -> str:
-    init, outputs = shared
-    fields = {"the workflow input": init}
-    fields.update((f"the output of step '{step_id}'", value) for step_id, value in outputs.items())
-    return _first_unpicklable(fields) or "a value"
-
-
-def _first_unpicklable(fields: dict[str, Any]) -> str | None:
-    for name, value in fields.items():
-        try:
-            cloudpickle.dumps(value)
-        except Exception:
-            return f"{name} ({type_name(value)})"
-    return None
 
 
 async def _apply(outcome: Outcome, ctx: StepContext) -> Any:

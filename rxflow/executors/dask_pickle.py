@@ -3,24 +3,21 @@ its closure, globals or defaults is to blame."""
 
 from __future__ import annotations
 
+import hashlib
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import cloudpickle
 
 from ..errors import StepNotSerializableError
 
-__all__ = ["check_sendable", "not_sendable", "type_name"]
-
-
-def check_sendable(step_id: str, body: Callable[..., Any]) -> None:
-    """Raise ``StepNotSerializableError`` naming the step and the culprit when ``body`` cannot
-    be pickled for the workers."""
-    try:
-        cloudpickle.dumps(body)
-    except Exception as error:
-        raise not_sendable(step_id, "its body", _culprit(body), error) from error
+__all__ = [
+    "first_unpicklable",
+    "not_sendable",
+    "pickled_body",
+    "type_name",
+]
 
 
 def not_sendable(step_id: str, what: str, culprit: str, error: Exception) -> Exception:
@@ -86,3 +83,23 @@ def type_name(value: Any) -> str:
         if kind.__module__ != "builtins"
         else kind.__qualname__
     )
+
+
+def pickled_body(step_id: str, body: Callable[..., Any]) -> tuple[str, bytes]:
+    """``body`` pickled once for the workers, with the digest that names it there; raises
+    ``StepNotSerializableError`` naming the step and the culprit when it cannot be pickled."""
+    try:
+        blob: bytes = cloudpickle.dumps(body, protocol=5)
+    except Exception as error:
+        raise not_sendable(step_id, "its body", _culprit(body), error) from error
+    return hashlib.blake2b(blob, digest_size=16).hexdigest(), blob
+
+
+def first_unpicklable(fields: Mapping[str, Any]) -> str | None:
+    """The name (and type) of the first of ``fields`` that does not pickle; None: all do."""
+    for name, value in fields.items():
+        try:
+            cloudpickle.dumps(value)
+        except Exception:
+            return f"{name} ({type_name(value)})"
+    return None

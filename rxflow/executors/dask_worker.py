@@ -1,5 +1,6 @@
-"""What runs on a Dask worker: one attempt of a step body with a ``WorkerStepContext`` (the
-step context's API on values shipped with the task), its effects recorded for the run."""
+"""What runs on a Dask worker: attempts of a step body (one task runs one or a few items), each
+with a ``WorkerStepContext`` (the step context's API on values shipped with the task), their
+effects recorded for the run."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 import attrs
+import cloudpickle
 
 from ..context import Bail, RequestContext, Suspended, TracingContext
 from ..errors import RxflowError
 from ..writer import check_custom_chunk
 
-__all__ = ["Outcome", "WorkerStepContext", "WorkerTask", "run_task"]
+__all__ = ["Body", "Outcome", "WorkerStepContext", "WorkerTask", "run_tasks"]
 
 #: A chunk relayed to the run: (invocation token, kind, pickled value); kinds below.
 WRITE, CUSTOM = 0, 1
@@ -30,7 +32,6 @@ class WorkerTask:
     is_async: bool
     token: str  # names this attempt in relayed chunks
     topic: str  # where chunks go (the client's subscription)
-    abort_event: str  # the Dask Event a cancel of the run sets
     run_id: str
     workflow_id: str
     resource_id: str | None
@@ -40,6 +41,28 @@ class WorkerTask:
     retry_count: int
     resume_data: Any
     suspend_data: Any
+
+
+#: Bodies this worker process already unpickled, by digest (a closure is unpickled once).
+_BODIES: dict[str, Callable[[Any], Any]] = {}
+_BODIES_KEPT = 256
+
+
+@attrs.frozen(slots=True)
+class Body:
+    """A step body pickled once in the run's process: its bytes and their digest."""
+
+    digest: str
+    blob: bytes = attrs.field(repr=False)
+
+    def load(self) -> Callable[[Any], Any]:
+        """The body, unpickled on this worker the first time only."""
+        body = _BODIES.get(self.digest)
+        if body is None:
+            if len(_BODIES) >= _BODIES_KEPT:
+                _BODIES.clear()
+            body = _BODIES[self.digest] = cloudpickle.loads(self.blob)
+        return body
 
 
 @attrs.define(slots=True)
@@ -88,24 +111,29 @@ class WorkerWriter:
 
 @attrs.define(slots=True, eq=False)
 class WorkerAbortSignal:
-    """``ctx.abort_signal`` on a worker: reads the run's abort event on the scheduler."""
+    """``ctx.abort_signal`` on a worker: set once the task running the body is canceled,
+    which a cancel of the run does. Read from the worker's own state: no network call."""
 
-    _name: str
+    _worker: Any
+    _key: Any
     _aborted: bool = False
 
     @property
     def aborted(self) -> bool:
-        """True once the run was canceled (asks the scheduler until it is)."""
+        """True once the run was canceled."""
         if not self._aborted:
-            from distributed import Event
-
-            self._aborted = bool(Event(self._name).is_set())
+            task = self._worker.state.tasks.get(self._key)
+            self._aborted = task is None or task.state in _GIVEN_UP
         return self._aborted
 
-    async def wait(self, poll: float = 0.1) -> None:
-        """Return once the run is canceled (polls the scheduler every ``poll`` seconds)."""
+    async def wait(self, poll: float = 0.05) -> None:
+        """Return once the run is canceled (looks every ``poll`` seconds)."""
         while not self.aborted:
             await asyncio.sleep(poll)
+
+
+#: States of a worker's task whose result nobody wants any more (its client canceled it).
+_GIVEN_UP = frozenset({"cancelled", "released", "forgotten"})
 
 
 @attrs.define(slots=True, eq=False)
@@ -211,12 +239,10 @@ class WorkerStepContext:
         return Suspended(payload)
 
 
-def _relay(task: WorkerTask) -> Callable[[int, Any], None]:
+def _relay(worker: Any, task: WorkerTask) -> Callable[[int, Any], None]:
     """Send chunks to the run's client through the worker's own channel to the scheduler
-    (``log_event``): in order, and ahead of the task's result."""
-    from distributed import get_worker
-
-    worker = get_worker()
+    (``log_event``): in order, and ahead of the task's result. Nothing is sent for a body
+    that writes nothing."""
     topic, token = task.topic, task.token
 
     def send(kind: int, value: Any) -> None:
@@ -225,16 +251,41 @@ def _relay(task: WorkerTask) -> Callable[[int, Any], None]:
     return send
 
 
-def run_task(
-    body: Callable[[Any], Any], shared: tuple[Any, Mapping[str, Any]], task: WorkerTask
+def run_tasks(body: Body, shared: Any, tasks: tuple[WorkerTask, ...]) -> list[Outcome]:
+    """Run one attempt of the body per task, in order, on this worker; what each returned or
+    raised, and did. Stops early once the task is canceled (the outcomes so far).
+
+    ``shared`` is the workflow input and step outputs, pickled (small ones travel with the
+    task) or as they are (a scattered value)."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    key = worker.get_current_task()
+    execute = body.load()
+    if isinstance(shared, bytes):
+        shared = pickle.loads(shared)
+    outcomes: list[Outcome] = []
+    for task in tasks:
+        abort = WorkerAbortSignal(worker, key)
+        if outcomes and abort.aborted:
+            break
+        outcomes.append(_attempt(execute, shared, task, worker, abort))
+    return outcomes
+
+
+def _attempt(
+    body: Callable[[Any], Any],
+    shared: tuple[Any, Mapping[str, Any]],
+    task: WorkerTask,
+    worker: Any,
+    abort: WorkerAbortSignal,
 ) -> Outcome:
-    """Run one attempt of ``body`` on this worker; what it returned or raised, and did."""
     ctx = WorkerStepContext(
         task,
         shared,
-        WorkerWriter(_relay(task)),
+        WorkerWriter(_relay(worker, task)),
         RequestContext(task.request_context),
-        WorkerAbortSignal(task.abort_event),
+        abort,
     )
     outcome = ctx.outcome
     try:
