@@ -18,6 +18,7 @@ from .foreach_items import ItemProgress, Settled, item_runner
 from .invoke import compile_step
 from .operator import EntryOperator
 from .state import ExecutionState, ResumeTarget, now_ms
+from .threads import widen_threads
 
 __all__ = ["foreach_operator", "settle_items"]
 
@@ -63,6 +64,7 @@ def foreach_operator(entry: ForeachEntry, executor: Executor | None = None) -> E
     concurrency = entry.concurrency
     label = f"foreach {step_id!r}"
     invoker = compile_step(step, executor)  # an item runs where its step runs
+    threaded = invoker.kind == "thread"  # ``def`` bodies: concurrency=n means n threads
 
     async def run(ex: ExecutionState) -> None:
         items = ex.value
@@ -96,6 +98,8 @@ def foreach_operator(entry: ForeachEntry, executor: Executor | None = None) -> E
         target: ResumeTarget | None,
     ) -> None:
         attributes = {"rxflow.step.id": step_id, "rxflow.foreach.concurrency": concurrency}
+        if threaded:
+            widen_threads(ex.scope, concurrency)
         with block_span(ex, "loop: 'foreach'", attributes):
             run_item = item_runner(ex, invoker, items, started_at, dict(progress.suspended), target)
             settle = settle_items(run_item, concurrency, label)

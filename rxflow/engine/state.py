@@ -22,6 +22,8 @@ from ..results import StepResult, TripwireInfo, Usage
 from ..status import ExecutionStatus
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from ..graph import WorkflowGraph
     from .persist import Persister
     from .program import Program
@@ -95,6 +97,8 @@ class RunScope:
         "request_context",
         "resource_id",
         "run_id",
+        "threads",
+        "threads_width",
         "tracing",
         "watched",
         "workflow_id",
@@ -137,6 +141,10 @@ class RunScope:
         self.tracing = False
         # Writes the run's snapshots; None where nothing is stored (a step as an operator).
         self.persister: Persister | None = None
+        # The run's own thread pool for ``def`` bodies, once a wide foreach needs one
+        # (``threads.widen_threads``); None: asyncio's default pool.
+        self.threads: ThreadPoolExecutor | None = None
+        self.threads_width = 0
 
     def mark(self, key: str | None = None) -> None:
         """The top-level execution changed (``key``: the step result under it): let the

@@ -20,6 +20,7 @@ from .nested import NestedSuspension, run_nested
 from .report import finish, open_span
 from .retry import Attempt, retry_after, run_attempts
 from .state import ExecutionState
+from .threads import in_thread
 
 __all__ = ["StepKind", "Strategy", "choose_strategy"]
 
@@ -112,17 +113,17 @@ def _checked(step: StepNode) -> Strategy:
 
 
 def _thread(step: StepNode) -> Strategy:
-    """A plain ``def`` body: run in a worker thread (``asyncio.to_thread``, so context
-    variables follow), schemas checked as for an async body. An awaitable it returns (a lambda
-    returning a coroutine, ``return ctx.suspend(...)``) is awaited on the loop: its value is
-    the output."""
+    """A plain ``def`` body: run in a worker thread of the run (``threads.in_thread``, so
+    context variables follow), schemas checked as for an async body. An awaitable it returns
+    (a lambda returning a coroutine, ``return ctx.suspend(...)``) is awaited on the loop: its
+    value is the output."""
     body = step.execute
 
     async def attempt(
         ex: ExecutionState, call: StepCall, input_data: Any, retry: int
     ) -> StepResult:
         ctx = call.context = _context(ex, call, step, input_data, retry, ThreadStepContext)
-        output = await asyncio.to_thread(body, ctx)
+        output = await in_thread(ex.scope, body, ctx)
         if isawaitable(output):
             output = await output
         return _checked_output(ex, call, step, ctx, output)

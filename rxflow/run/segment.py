@@ -18,6 +18,7 @@ from ..engine.operator import coroutine_observable
 from ..engine.outcome import build_result
 from ..engine.persist import Durability, Persister
 from ..engine.state import ExecutionState, ResumeTarget, now_ms
+from ..engine.threads import close_threads
 from ..errors import LeaseLostError, RunAlreadyStartedError, StorageError
 from ..results import StepResult, WorkflowResult
 from ..snapshot import WireCache, build_control, build_snapshot, input_wire, results_wire
@@ -205,6 +206,7 @@ class Segment:
         scope = self.ex.scope
         scope.on_abort_request = _ignore
         scope.persister = None
+        close_threads(scope)
         self.persister.close()
         owner, self.owner = self.owner, None
         if owner is not None:
