@@ -3,7 +3,11 @@ two-process LocalCluster, (c) plain ``client.map`` + ``gather`` of the same func
 floor); 400 items of ~10 ms and 10,000 items of ~1 ms, concurrency 8. Prints the times, the
 ratios and rxflow's overhead per item over plain Dask, in microseconds.
 
-    python benchmarks/dask_foreach.py            # needs rxflow[dask]; about a minute
+Times are medians of ``--reps`` runs after one warm-up run of each variant (the cluster is
+started before and not counted; its workers are warm). The machine's load average is printed
+with each row: on a shared machine, compare rows measured at similar loads.
+
+    python benchmarks/dask_foreach.py            # needs rxflow[dask]; a few minutes
     python benchmarks/dask_foreach.py --reps 1 --quick
 """
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -47,14 +52,14 @@ def loops_per_ms() -> int:
 
 
 async def timed(work: Callable[[], Awaitable[Any]], reps: int) -> float:
-    """Best wall time of ``reps`` runs of ``work`` (after one warm-up run)."""
+    """Median wall time of ``reps`` runs of ``work`` (after one warm-up run)."""
     await work()
-    best = float("inf")
+    times = []
     for _ in range(reps):
         began = time.perf_counter()
         await work()
-        best = min(best, time.perf_counter() - began)
-    return best
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
 
 
 async def case(client: Any, items: list[int], reps: int) -> tuple[float, float, float]:
@@ -75,19 +80,20 @@ async def case(client: Any, items: list[int], reps: int) -> tuple[float, float, 
     local_s = await timed(lambda: run(local), reps)
     dask_s = await timed(lambda: run(remote), reps)
     plain_s = await timed(plain, reps)
+    await dask.close()
     return local_s, dask_s, plain_s
 
 
 async def main(reps: int, quick: bool) -> None:
     per_ms = loops_per_ms()
     cases = [(400, 10), (10_000, 1)] if not quick else [(200, 10), (2_000, 1)]
-    print(f"cpus: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}, reps: best of {reps}")
+    print(f"cpus: {os.cpu_count()}, reps: median of {reps} after a warm-up run")
     print(f"{per_ms} loops per ms; foreach concurrency {CONCURRENCY}; 2 worker processes")
     print(
         "| items x ms | (a) local threads s | (b) DaskExecutor s | (c) client.map s "
-        "| a/b | b/c | rxflow over Dask per item us |"
+        "| a/b | b/c | rxflow over Dask per item us | load |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     async with (
         distributed.LocalCluster(
             processes=True,
@@ -104,13 +110,15 @@ async def main(reps: int, quick: bool) -> None:
             overhead_us = (dask_s - plain_s) / count * 1e6
             print(
                 f"| {count} x {ms} | {local_s:.3f} | {dask_s:.3f} | {plain_s:.3f} "
-                f"| {local_s / dask_s:.2f}x | {dask_s / plain_s:.2f}x | {overhead_us:.0f} |"
+                f"| {local_s / dask_s:.2f}x | {dask_s / plain_s:.2f}x | {overhead_us:.0f} "
+                f"| {os.getloadavg()[0]:.1f} |",
+                flush=True,
             )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="smaller item counts")
     options = parser.parse_args()
     asyncio.run(main(options.reps, options.quick))

@@ -158,3 +158,52 @@ async def test_a_worker_killed_mid_task_runs_the_step_again(
     assert result.status == "success", result.error
     assert result.result.startswith("ran again in ")
     assert marker.read_text() != result.result.removeprefix("ran again in ")
+
+
+def _scheduler_tasks(dask_scheduler: Any) -> int:
+    return len(dask_scheduler.tasks)
+
+
+async def _tasks_left(client: Any, limit: float = 10) -> int:
+    """The scheduler's task count, once it is 0 (or after ``limit`` seconds)."""
+    deadline = time.monotonic() + limit
+    while True:
+        count: int = await client.run_on_scheduler(_scheduler_tasks)
+        if count == 0 or time.monotonic() > deadline:
+            return count
+        await asyncio.sleep(0.1)
+
+
+async def test_nothing_of_a_run_is_left_on_the_scheduler_after_it_ends(
+    cluster: Any, tmp_path: Path
+) -> None:
+    import distributed
+
+    async with distributed.Client(
+        cluster.scheduler_address, asynchronous=True, set_as_default=False
+    ) as client:
+        dask = DaskExecutor(client=client)
+        # a workflow input big enough to be scattered once, not sent with every task
+        items = list(range(2000))
+        done = await (
+            await create_workflow(id="big", executor=dask)
+            .foreach(create_step(id="double", execute=steps.double), concurrency=8)
+            .commit()
+            .create_run()
+        ).start(input_data=items)
+        assert done.status == "success"
+        assert done.result == [item * 2 for item in items]
+        long = (
+            create_workflow(id="long", executor=dask)
+            .foreach(create_step(id="wait", execute=steps.wait_for_abort), concurrency=4)
+            .commit()
+        )
+        run = await long.create_run()
+        started = asyncio.ensure_future(
+            run.start(input_data=[(str(tmp_path), index) for index in range(12)])
+        )
+        assert len(await _files(tmp_path, "started", 2)) == 2
+        await run.cancel()
+        assert (await within(started, 10)).status == "canceled"
+        assert await _tasks_left(client) == 0
+        await dask.close()
