@@ -3,9 +3,11 @@ two-process LocalCluster, (c) plain ``client.map`` + ``gather`` of the same func
 floor); 400 items of ~10 ms and 10,000 items of ~1 ms, concurrency 8. Prints the times, the
 ratios and rxflow's overhead per item over plain Dask, in microseconds.
 
-Times are medians of ``--reps`` runs after one warm-up run of each variant (the cluster is
-started before and not counted; its workers are warm). The machine's load average is printed
-with each row: on a shared machine, compare rows measured at similar loads.
+Times are medians of ``--reps`` runs after one warm-up run of each variant, the variants
+interleaved (the cluster is started before and not counted; its workers are warm). The
+machine's load average (before and after) is printed with each row: on a shared machine,
+compare rows measured at similar loads. The overhead is also given in CPU time (this process,
+which holds the client and the scheduler, plus the workers), which depends little on load.
 
     python benchmarks/dask_foreach.py            # needs rxflow[dask]; a few minutes
     python benchmarks/dask_foreach.py --reps 1 --quick
@@ -22,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import distributed
+import psutil
 from rxflow import StepContext, create_step, create_workflow
 from rxflow.executors import DaskExecutor
 
@@ -51,18 +54,25 @@ def loops_per_ms() -> int:
     return int(200_000 / (best * 1000))
 
 
-async def timed(work: Callable[[], Awaitable[Any]], reps: int) -> float:
-    """Median wall time of ``reps`` runs of ``work`` (after one warm-up run)."""
-    await work()
-    times = []
-    for _ in range(reps):
-        began = time.perf_counter()
-        await work()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
+class Clock:
+    """Wall time, and CPU time of this process (client, scheduler, nannies) plus the worker
+    processes: the CPU figure hardly depends on what else the machine runs."""
+
+    def __init__(self, worker_pids: list[int]) -> None:
+        self.workers = [psutil.Process(pid) for pid in worker_pids]
+
+    def read(self) -> tuple[float, float]:
+        cpu = time.process_time()
+        for worker in self.workers:
+            times = worker.cpu_times()
+            cpu += times.user + times.system
+        return time.perf_counter(), cpu
 
 
-async def case(client: Any, items: list[int], reps: int) -> tuple[float, float, float]:
+async def case(
+    client: Any, clock: Clock, items: list[int], reps: int
+) -> dict[str, tuple[float, float]]:
+    """Median (wall s, CPU s) of each variant; the variants interleaved, each warmed up."""
     step = create_step(id="burn", execute=burn_step)
     local = create_workflow(id="local").foreach(step, concurrency=CONCURRENCY).commit()
     dask = DaskExecutor(client=client)
@@ -77,11 +87,28 @@ async def case(client: Any, items: list[int], reps: int) -> tuple[float, float, 
     async def plain() -> None:
         await client.gather(client.map(burn, items, pure=False))
 
-    local_s = await timed(lambda: run(local), reps)
-    dask_s = await timed(lambda: run(remote), reps)
-    plain_s = await timed(plain, reps)
+    variants: dict[str, Callable[[], Awaitable[Any]]] = {
+        "local": lambda: run(local),
+        "dask": lambda: run(remote),
+        "plain": plain,
+    }
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+    for work in variants.values():
+        await work()  # warm-up
+    for _ in range(reps):
+        for name, work in variants.items():
+            wall, cpu = clock.read()
+            await work()
+            wall_end, cpu_end = clock.read()
+            samples[name].append((wall_end - wall, cpu_end - cpu))
     await dask.close()
-    return local_s, dask_s, plain_s
+    return {
+        name: (
+            statistics.median(wall for wall, _ in runs),
+            statistics.median(cpu for _, cpu in runs),
+        )
+        for name, runs in samples.items()
+    }
 
 
 async def main(reps: int, quick: bool) -> None:
@@ -91,7 +118,7 @@ async def main(reps: int, quick: bool) -> None:
     print(f"{per_ms} loops per ms; foreach concurrency {CONCURRENCY}; 2 worker processes")
     print(
         "| items x ms | (a) local threads s | (b) DaskExecutor s | (c) client.map s "
-        "| a/b | b/c | rxflow over Dask per item us | load |"
+        "| a/b | b/c | rxflow over Dask per item: wall us, CPU us | load |"
     )
     print("|---|---|---|---|---|---|---|---|")
     async with (
@@ -104,14 +131,19 @@ async def main(reps: int, quick: bool) -> None:
         ) as cluster,
         distributed.Client(cluster, asynchronous=True) as client,
     ):
+        clock = Clock(list((await client.run(os.getpid)).values()))
         for count, ms in cases:
             items = [per_ms * ms] * count
-            local_s, dask_s, plain_s = await case(client, items, reps)
-            overhead_us = (dask_s - plain_s) / count * 1e6
+            load = os.getloadavg()[0]
+            found = await case(client, clock, items, reps)
+            (local_s, _), (dask_s, dask_cpu), (plain_s, plain_cpu) = found.values()
+            wall_us = (dask_s - plain_s) / count * 1e6
+            cpu_us = (dask_cpu - plain_cpu) / count * 1e6
             print(
                 f"| {count} x {ms} | {local_s:.3f} | {dask_s:.3f} | {plain_s:.3f} "
-                f"| {local_s / dask_s:.2f}x | {dask_s / plain_s:.2f}x | {overhead_us:.0f} "
-                f"| {os.getloadavg()[0]:.1f} |",
+                f"| {local_s / dask_s:.2f}x | {dask_s / plain_s:.2f}x "
+                f"| {wall_us:.0f}, {cpu_us:.0f} "
+                f"| {load:.1f}-{os.getloadavg()[0]:.1f} |",
                 flush=True,
             )
 

@@ -276,3 +276,29 @@ async def test_two_executors_never_share_a_task_key_for_one_run(cluster: Any) ->
             keys.append((await run.start(input_data=None)).result)
     assert keys[0] != keys[1]
     assert all(key.startswith("rxflow-key-one-run-") for key in keys)
+
+
+async def test_waiting_items_share_tasks_unless_told_one_per_task(cluster: Any) -> None:
+    # 16 items at once on 2 worker threads: about two tasks per thread, 4 items each
+    keys_by_option = {}
+    for per_task in (None, 1):
+        async with DaskExecutor(address=cluster.scheduler_address, items_per_task=per_task) as dask:
+            wf = (
+                create_workflow(id="shared-tasks", executor=dask)
+                .foreach(create_step(id="key", execute=steps.task_key), concurrency=16)
+                .commit()
+            )
+            output = (await wf.create_run()).stream(input_data=list(range(16)))
+            chunks = await collect(output)
+            result = await output.result
+            assert result.status == "success", result.error
+            assert _progress(chunks) == [(n, 16) for n in range(1, 17)]  # still one per item
+            keys_by_option[per_task] = set(result.result)
+    assert len(keys_by_option[None]) == 4
+    assert len(keys_by_option[1]) == 16
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2"])
+def test_items_per_task_must_be_a_positive_int(bad: Any) -> None:
+    with pytest.raises(ValueError, match="items_per_task must be a positive int or None"):
+        DaskExecutor(items_per_task=bad)
