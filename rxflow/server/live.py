@@ -17,6 +17,10 @@ _log = logging.getLogger("rxflow.server")
 
 # How many records a reader takes per write to its connection: its bounded window.
 WINDOW = 64
+# How long the writer lets a running run's chunks gather before storing them, so that a run
+# costs its store a few transactions rather than one per chunk. Readers in this process read
+# the records in memory at once; a workflow-finish is stored without waiting.
+LINGER_SECONDS = 0.01
 
 
 class RunLog:
@@ -40,6 +44,8 @@ class RunLog:
         self._writer: asyncio.Task[None] | None = None
         self._changed: asyncio.Future[None] | None = None
         self._write_failed = False
+        self._urgent = False  # a workflow-finish waits to be stored
+        self._gathering: asyncio.Future[None] | None = None
 
     @property
     def end(self) -> int:
@@ -50,6 +56,8 @@ class RunLog:
         """Record one chunk (its wire form)."""
         if chunk.get("type") == "workflow-finish":
             self.finishes.add(self.end)
+            self._urgent = True
+            _settle(self._gathering)
         self.records.append(encode_record(chunk))
         if self._store is not None and not self._write_failed:
             self._pending.append(chunk)
@@ -61,8 +69,7 @@ class RunLog:
         changed = self._changed
         if changed is not None:
             self._changed = None
-            if not changed.done():
-                changed.set_result(None)
+            _settle(changed)
 
     async def changed(self) -> None:
         """Wait for the next record (or the end of a recording)."""
@@ -74,6 +81,9 @@ class RunLog:
         assert self._store is not None
         try:
             while self._pending:
+                if not self._urgent:
+                    await self._gather()
+                self._urgent = False
                 batch, self._pending = self._pending, []
                 await self._store.append_events(self.workflow_id, self.run_id, self._stored, batch)
                 self._stored += len(batch)
@@ -84,6 +94,17 @@ class RunLog:
         finally:
             self._writer = None
             self.wake()
+
+    async def _gather(self) -> None:
+        """Let more chunks come: ``LINGER_SECONDS``, or less if a workflow-finish comes."""
+        loop = asyncio.get_running_loop()
+        gathering = self._gathering = loop.create_future()
+        timer = loop.call_later(LINGER_SECONDS, _settle, gathering)
+        try:
+            await gathering
+        finally:
+            timer.cancel()
+            self._gathering = None
 
     async def stored(self) -> None:
         """Wait until every record pushed so far is in the store (or writing it failed)."""
@@ -156,6 +177,11 @@ class LiveRuns:
         await log.stored()
         if log.active == 0 and self.logs.get((log.workflow_id, log.run_id)) is log:
             del self.logs[(log.workflow_id, log.run_id)]
+
+
+def _settle(future: asyncio.Future[None] | None) -> None:
+    if future is not None and not future.done():
+        future.set_result(None)
 
 
 def _key(log: RunLog) -> tuple[str, str]:

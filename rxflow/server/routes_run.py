@@ -121,15 +121,14 @@ async def _start(state: ServerState, request: Request, mode: str) -> Response:
     resource_id = _field(body, "resourceId", str)
     close_on_suspend = _field(body, "closeOnSuspend", bool)
     per_step = _field(body, "perStep", bool)
-    run = await wf.get_run(run_id)
-    if run is None and mode == "start":
+    if mode == "start" and await wf.get_run(run_id) is None:
         raise Refusal(404, "Workflow run not found")
     try:
         conform(input_data, wf.input_schema)
     except ValidationError as error:
         raise Refusal(400, "Invalid inputData", issues(error, "inputData")) from None
-    if run is None:
-        run = await wf.create_run(run_id=run_id, resource_id=resource_id)
+    # The run, made now if it does not exist (a stream may name a run never created).
+    run = await wf.create_run(run_id=run_id, resource_id=resource_id)
     _check_startable(run)
     # A pending run never ran, so its event log is empty.
     log = await state.live.open(wf.id, run_id, state.events_of(wf), fresh=True)
