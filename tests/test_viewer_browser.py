@@ -117,6 +117,14 @@ def start_from_page(page: Any, url: str, workflow: str, input_data: Any) -> str:
     return page.url.rsplit("/", 1)[1]
 
 
+def settled(page: Any, status: str) -> None:
+    """Wait until the run page shows ``status`` having read every record of the run so far
+    (finished, or waiting for the run to go on)."""
+    phase = "waiting" if status == "suspended" else "finished"
+    page.locator(f'#run-status[data-status="{status}"]').wait_for()
+    page.locator(f'#follow-state[data-phase="{phase}"]').wait_for()
+
+
 def log_sequence(page: Any) -> list[tuple[int, str]]:
     entries = page.locator(".log-entry").evaluate_all(
         "els => els.map(e => [Number(e.dataset.seq), e.dataset.type])"
@@ -170,7 +178,7 @@ def test_a_run_started_from_the_page_streams_its_steps_to_success(
     hold.and_(page.locator('[data-status="running"]')).wait_for()
     assert node(page, "after").get_attribute("data-status") == "pending"
     server.open_gate("valid-start")
-    page.locator('#run-status[data-status="success"]').wait_for()
+    settled(page, "success")
     assert hold.get_attribute("data-status") == "success"
     assert node(page, "after").get_attribute("data-status") == "success"
     assert "success" in hold.inner_text() or hold.locator(".symbol").inner_text() == "✓"
@@ -257,7 +265,7 @@ def test_the_input_is_checked_field_by_field_against_the_schema(page: Any, serve
     good.update(address={"city": "Paris"}, note=None)
     page.locator("#start-input").fill(json.dumps(good))
     page.get_by_role("button", name="Start run").click()
-    page.locator('#run-status[data-status="success"]').wait_for()
+    settled(page, "success")
     assert json.loads(page.locator("#run-result pre").inner_text()) == {
         **good,
         "address": {"city": "Paris", "zip_code": ""},
@@ -266,7 +274,7 @@ def test_the_input_is_checked_field_by_field_against_the_schema(page: Any, serve
 
 def test_a_foreach_progress_bar_reaches_100_percent(page: Any, server: Server, shots: Path) -> None:
     start_from_page(page, server.url, "squares", {"count": 40})
-    page.locator('#run-status[data-status="success"]').wait_for()
+    settled(page, "success")
     progress = node(page, "square").locator(".progress")
     assert progress.get_attribute("data-percent") == "100"
     bar = progress.locator("progress")
@@ -293,7 +301,7 @@ def test_a_suspended_run_is_resumed_from_its_form_and_finishes(
     page: Any, server: Server, shots: Path
 ) -> None:
     run_id = start_from_page(page, server.url, "approval", {"value": 1})
-    page.locator('#run-status[data-status="suspended"]').wait_for()
+    settled(page, "suspended")
     assert node(page, "approve").get_attribute("data-status") == "suspended"
     form = page.locator('.resume-form[data-step="approve"]')
     assert "need approval" in form.inner_text()
@@ -301,7 +309,7 @@ def test_a_suspended_run_is_resumed_from_its_form_and_finishes(
     form.get_by_label("note").fill("looks fine")
     page.screenshot(path=shots / "run-suspended.png", full_page=True)
     form.get_by_role("button", name="Resume approve").click()
-    page.locator('#run-status[data-status="success"]').wait_for()
+    settled(page, "success")
     assert node(page, "double").get_attribute("data-status") == "success"
     assert json.loads(page.locator("#run-result pre").inner_text()) == {"value": 4}
     record = httpx.get(f"{server.url}/api/workflows/approval/runs/{run_id}").json()
@@ -313,25 +321,57 @@ def test_a_step_suspended_in_a_nested_workflow_is_resumed_by_its_path(
     page: Any, server: Server
 ) -> None:
     run_id = start_from_page(page, server.url, "nested-approval", {"value": 2})
-    page.locator('#run-status[data-status="suspended"]').wait_for()
+    settled(page, "suspended")
     assert node(page, "review").get_attribute("data-status") == "suspended"
     assert node(page, "review.approve").get_attribute("data-status") == "suspended"
     forms = page.locator(".resume-form")
     assert forms.evaluate_all("els => els.map(e => e.dataset.step)") == ["review.approve"]
     forms.get_by_label("approved").check()
     forms.get_by_role("button", name="Resume review.approve").click()
-    page.locator('#run-status[data-status="success"]').wait_for()
+    settled(page, "success")
     assert node(page, "review.approve").get_attribute("data-status") == "success"
     assert json.loads(page.locator("#run-result pre").inner_text()) == {"value": 6}
     record = httpx.get(f"{server.url}/api/workflows/nested-approval/runs/{run_id}").json()
     assert record["status"] == "success"
 
 
+def test_a_finished_run_time_travels_from_a_step_with_a_new_input(
+    page: Any, server: Server
+) -> None:
+    run_id = start_from_page(page, server.url, "chain", {"value": 1})
+    settled(page, "success")
+    assert json.loads(page.locator("#run-result pre").inner_text()) == {"value": 4}
+    node(page, "double").click()
+    form = page.locator('.travel-form[data-step="double"]')
+    box = form.get_by_label("Input for double (JSON)")
+    assert json.loads(box.input_value()) == {"value": 2}
+    box.fill('{"value": "ten"}')
+    requests = api_requests(page)
+    form.get_by_role("button", name="Run again from double").click()
+    form.locator(".errors li", has_text="value: expected an integer").wait_for()
+    assert requests == []
+    box.fill('{"value": 10}')
+    form.get_by_role("button", name="Run again from double").click()
+    page.locator("#run-result pre", has_text="20").wait_for()
+    settled(page, "success")
+    assert json.loads(page.locator("#run-result pre").inner_text()) == {"value": 20}
+    assert page.locator("#run-status").get_attribute("data-status") == "success"
+    assert [u for u in requests if "/time-travel-stream" in u] == [
+        f"{server.url}/api/workflows/chain/time-travel-stream?runId={run_id}"
+    ]
+    finishes = [seq for seq, kind in log_sequence(page) if kind == "workflow-finish"]
+    assert len(finishes) == 2
+    sequence = log_sequence(page)
+    assert [seq for seq, _ in sequence] == list(range(len(sequence)))
+    record = httpx.get(f"{server.url}/api/workflows/chain/runs/{run_id}").json()
+    assert record["result"] == {"value": 20}
+
+
 def test_cancel_during_a_slow_step_shows_canceled(page: Any, server: Server) -> None:
     start_from_page(page, server.url, "held", {"gate": "never-opened"})
     node(page, "hold").and_(page.locator('[data-status="running"]')).wait_for()
     page.get_by_role("button", name="Cancel run").click()
-    page.locator('#run-status[data-status="canceled"]').wait_for()
+    settled(page, "canceled")
     assert page.locator("#run-status").inner_text().strip() == "⊘ canceled"
     assert node(page, "after").get_attribute("data-status") == "pending"
     assert page.get_by_role("button", name="Cancel run").is_disabled()
@@ -353,7 +393,7 @@ def test_reloading_a_run_page_mid_run_resumes_following(page: Any, server: Serve
     observes = [u for u in requests if "/observe" in u]
     assert observes[0].endswith(f"runId={run_id}&offset=0")
     server.open_gate("reload")
-    page.locator('#run-status[data-status="success"]').wait_for()
+    settled(page, "success")
     sequence = log_sequence(page)
     assert [seq for seq, _ in sequence] == list(range(6))
     assert sequence[-1] == (5, "workflow-finish")
@@ -371,7 +411,7 @@ def test_a_dropped_connection_is_followed_again_from_the_last_record(
         proxy.cut()
         page.locator('#follow-state[data-drops="1"][data-resume-from="2"]').wait_for()
         server.open_gate("dropped")
-        page.locator('#run-status[data-status="success"]').wait_for()
+        settled(page, "success")
     observes = [u.split("?", 1)[1] for u in requests if "/observe" in u]
     assert observes[0] == f"runId={run_id}&offset=0"
     assert f"runId={run_id}&offset=2" in observes
@@ -403,7 +443,7 @@ def test_the_runs_page_filters_pages_and_updates_statuses(
     page.screenshot(path=shots / "runs.png", full_page=True)
     page.locator(f'tr[data-run-id="{run_id}"] a.run-link').click()
     page.wait_for_url(re.compile(rf"#/run/held/{run_id}"))
-    page.locator('#run-status[data-status="success"]').wait_for()
+    settled(page, "success")
 
 
 def test_runs_are_paged_and_filtered_by_date_and_counted_by_status(
@@ -447,7 +487,7 @@ def test_runs_are_paged_and_filtered_by_date_and_counted_by_status(
 def test_the_pages_work_from_the_keyboard(page: Any, server: Server) -> None:
     run_id = server.start("approval", {"value": 5})
     page.goto(f"{server.url}/#/run/approval/{run_id}")
-    page.locator('#run-status[data-status="suspended"]').wait_for()
+    settled(page, "suspended")
     # the graph's steps are buttons: Tab reaches them, Enter opens the step's details
     approve = node(page, "approve")
     approve.focus()
@@ -465,7 +505,7 @@ def test_the_pages_work_from_the_keyboard(page: Any, server: Server) -> None:
     focused = page.evaluate("() => document.activeElement.textContent")
     assert focused == "Resume approve"
     page.keyboard.press("Enter")
-    page.locator('#run-status[data-status="success"]').wait_for()
+    settled(page, "success")
     record = httpx.get(f"{server.url}/api/workflows/approval/runs/{run_id}").json()
     assert record["steps"]["approve"]["resumePayload"] == {"approved": True, "note": "by keyboard"}
     # every form control has a label
@@ -510,13 +550,13 @@ def test_text_has_enough_contrast_in_every_status(page: Any, server: Server) -> 
     page.locator(f'tr[data-run-id="{suspended}"]').wait_for()
     assert page.evaluate(CONTRAST) == []
     page.goto(f"{server.url}/#/run/approval/{suspended}")
-    page.locator('#run-status[data-status="suspended"]').wait_for()
+    settled(page, "suspended")
     assert page.evaluate(CONTRAST) == []
     page.goto(f"{server.url}/#/run/held/{canceled}")
-    page.locator('#run-status[data-status="canceled"]').wait_for()
+    settled(page, "canceled")
     assert page.evaluate(CONTRAST) == []
     page.goto(f"{server.url}/#/run/broken/{failed}")
-    page.locator('#run-status[data-status="failed"]').wait_for()
+    settled(page, "failed")
     kaboom = node(page, "kaboom")
     assert kaboom.get_attribute("data-status") == "failed"
     assert kaboom.locator(".symbol").inner_text() == "✗"

@@ -219,6 +219,12 @@ export function resumeStream(key: string, runId: string, step: string | string[]
   return openStream(`/workflows/${enc(key)}/resume-stream${query({ runId })}`, { step, resumeData });
 }
 
+/** Run a stored run again from `step` (time-travel-stream route), with `inputData` as the
+ * step's input: resolves once the server has accepted it. */
+export function timeTravelStream(key: string, runId: string, step: string | string[], inputData: unknown): Promise<void> {
+  return openStream(`/workflows/${enc(key)}/time-travel-stream${query({ runId })}`, { step, inputData });
+}
+
 /** The run's chunks from record number `offset` on (observe: the recorded ones, then live
  * ones until the run's stream closes). Each chunk comes with its record number. */
 export async function* observe(

@@ -7,8 +7,11 @@ import { ApiError, api, observe, type RunRecord } from "./api";
 import type { Chunk } from "./records";
 import { FINISHED } from "./status";
 
+export type Phase = "live" | "waiting" | "reconnecting" | "finished" | "stopped";
+
 export interface Follower {
-  /** Look again now (after a resume, say) instead of at the next pause's end. */
+  /** Look again now (after a resume or a time travel, say) instead of at the next pause's
+   * end; a finished run is looked at again only then. */
   poke(): void;
   stop(): void;
 }
@@ -16,7 +19,10 @@ export interface Follower {
 export interface FollowEvents {
   chunk(seq: number, chunk: Chunk): void;
   record(record: RunRecord): void;
-  state(text: string, live: boolean): void;
+  /** What following is doing: `text` to show, and its phase: "live" (reading a stream),
+   * "waiting" (every record so far read; the run is not finished), "reconnecting",
+   * "finished" (every record of a finished run read) or "stopped". */
+  state(text: string, phase: Phase): void;
   failed(error: unknown): void;
   /** The connection dropped; following goes on from record `offset`. */
   dropped(offset: number): void;
@@ -31,7 +37,8 @@ export function follow(key: string, runId: string, on: FollowEvents): Follower {
   let wake: (() => void) | undefined;
   const pause = (ms: number) =>
     new Promise<void>((resolve) => {
-      const timer = window.setTimeout(done, ms);
+      // Infinity: until poked (a finished run is looked at again only when asked to).
+      const timer = Number.isFinite(ms) ? window.setTimeout(done, ms) : undefined;
       function done() {
         window.clearTimeout(timer);
         wake = undefined;
@@ -45,13 +52,13 @@ export function follow(key: string, runId: string, on: FollowEvents): Follower {
     let settledChecks = 0;
     while (!stopped) {
       try {
-        on.state(offset === 0 ? "connecting" : `following from record ${offset}`, true);
+        on.state(offset === 0 ? "connecting" : `following from record ${offset}`, "live");
         controller = new AbortController();
         for await (const [seq, chunk] of observe(key, runId, offset, controller.signal)) {
           if (seq !== offset) continue;
           offset = seq + 1;
           failures = 0;
-          on.state(`following live (${offset} records)`, true);
+          on.state(`following live (${offset} records)`, "live");
           on.chunk(seq, chunk);
         }
         const record = await api.run(key, runId);
@@ -59,25 +66,27 @@ export function follow(key: string, runId: string, on: FollowEvents): Follower {
         if (FINISHED.has(record.status)) {
           // The store may say "finished" a moment before the last records can be read.
           if (on.lastFinish() === record.status || ++settledChecks > 3) {
-            on.state(`finished: ${record.status} (${offset} records)`, false);
-            return;
+            on.state(`finished: ${record.status} (${offset} records)`, "finished");
+            await pause(Infinity);
+            settledChecks = 0;
+            continue;
           }
           await pause(300);
           continue;
         }
-        on.state(record.status === "suspended" ? "suspended: waiting for a resume" : `${record.status}: waiting for records`, true);
+        on.state(record.status === "suspended" ? "suspended: waiting for a resume" : `${record.status}: waiting for records`, "waiting");
         await pause(1000);
       } catch (error) {
         if (stopped) return;
         if (error instanceof ApiError && error.status >= 400 && error.status < 500) {
           on.failed(error);
-          on.state("stopped", false);
+          on.state("stopped", "stopped");
           return;
         }
         failures += 1;
         on.dropped(offset);
         const wait = Math.min(5000, 250 * 2 ** Math.min(failures, 5));
-        on.state(`connection lost: reconnecting from record ${offset}`, true);
+        on.state(`connection lost: reconnecting from record ${offset}`, "reconnecting");
         await pause(wait);
       }
     }

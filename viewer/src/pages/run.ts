@@ -1,4 +1,4 @@
-import { api, parseSchema, resumeStream, type WorkflowInfo } from "../api";
+import { api, parseSchema, resumeStream, timeTravelStream, type WorkflowInfo } from "../api";
 import { announce, duration, h, json, when } from "../dom";
 import { eventLog } from "../eventlog";
 import { follow, type Follower } from "../follow";
@@ -7,6 +7,7 @@ import { drawGraph, type Drawn } from "../graph";
 import { RunState, type StepView } from "../runstate";
 import { asSchema } from "../schema";
 import { FINISHED, badge } from "../status";
+import { travelForm } from "../travel";
 import { problem } from "./common";
 
 /** One run: its graph with each step's live status, the steps' data, resume forms, cancel and
@@ -59,13 +60,26 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, parts: stri
     let box = stepBoxes.get(name);
     if (!box) {
       const body = h("div", {});
+      const kind = drawn?.nodes.get(name)?.kind;
+      const travel = kind && kind !== "sleep" && kind !== "sleepUntil" ? travelFrom(name) : null;
       const details = h("details", { class: "step-detail", id: `step-${name}`, "data-step": name },
-        h("summary", {}, name), body);
+        h("summary", {}, name), body, travel);
       box = { details, body };
       stepBoxes.set(name, box);
       stepsList.append(details);
     }
     return box;
+  };
+
+  const stepPath = (name: string) =>
+    // A nested step ("outer.inner") is named by its path; a top-level id is taken whole.
+    info?.steps?.[name] || !name.includes(".") ? name : name.split(".");
+
+  const travelFrom = (name: string) => {
+    const last = name.split(".").pop() ?? name;
+    const stepInfo = info?.allSteps?.[name] ?? info?.allSteps?.[last] ?? info?.steps?.[name];
+    return travelForm(name, asSchema(parseSchema(stepInfo?.inputSchema)), () => state.steps.get(name)?.payload,
+      (inputData) => timeTravelStream(key, runId, stepPath(name), inputData).then(() => follower?.poke()));
   };
 
   const renderStep = (name: string, view: StepView) => {
@@ -117,8 +131,7 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, parts: stri
         return;
       }
       submit.disabled = true;
-      // A nested step ("outer.inner") is resumed by its path; a top-level id is taken whole.
-      const step = info?.steps?.[name] || !name.includes(".") ? name : name.split(".");
+      const step = stepPath(name);
       resumeStream(key, runId, step, value).then(
         () => {
           outcome.textContent = "Resumed.";
@@ -192,9 +205,14 @@ export function runPage(main: HTMLElement, _params: URLSearchParams, parts: stri
       markAll();
       later();
     },
-    state(text, live) {
+    state(text, phase) {
+      // The page shows every record read so far before it says it has read them all.
+      if (frame) {
+        window.cancelAnimationFrame(frame);
+        render();
+      }
       followState.textContent = text;
-      followState.dataset.live = String(live);
+      followState.dataset.phase = phase;
     },
     dropped(offset) {
       drops += 1;
