@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from . import graph_command, replay_command, run_commands, store_commands
+from . import graph_command, replay_command, run_commands, serve_command, store_commands
 
-__all__ = ["graph_command", "replay_command", "run_commands", "store_commands"]
+__all__ = ["graph_command", "replay_command", "run_commands", "serve_command", "store_commands"]

@@ -15,7 +15,7 @@ from typing import Any
 from ..workflow import Workflow
 from .exits import UsageProblem
 
-__all__ = ["find_in_registry", "load_registry", "load_workflow"]
+__all__ = ["check_workflow", "find_in_registry", "load_registry", "load_target", "load_workflow"]
 
 
 def load_workflow(target: str, option: str = "MODULE:WORKFLOW") -> Workflow:
@@ -43,6 +43,20 @@ def load_registry(target: str, option: str) -> list[Workflow]:
     if isinstance(value, Mapping):
         return [_checked(v, f"{option} {target!r}: [{k!r}]") for k, v in value.items()]
     return [_checked(value, f"{option} {target!r}")]
+
+
+def load_target(target: str, option: str) -> tuple[str, Any]:
+    """What ``target`` names: ``MODULE:ATTR``'s value, or (a module alone) a list of every
+    committed workflow defined at the top of that module; and the attribute's name."""
+    module_name, attribute = _split(target, option)
+    if not attribute:
+        return "", load_registry(target, option)
+    return attribute, _attribute(_import(module_name, target, option), attribute, target, option)
+
+
+def check_workflow(value: Any, where: str) -> Workflow:
+    """``value`` as a committed workflow; a usage error naming ``where`` otherwise."""
+    return _checked(value, where)
 
 
 def find_in_registry(workflows: list[Workflow], workflow_id: str, option: str) -> Workflow:
