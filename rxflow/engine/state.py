@@ -12,6 +12,7 @@ import itertools
 import os
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -284,6 +285,23 @@ class ExecutionState:
         self.status = "tripwire" if tripwire is not None else "failed"
         self.error = error
         self.tripwire = tripwire
+
+    def release_frames(self) -> None:
+        """The execution ended: the tracebacks of its errors keep where each was raised (files,
+        lines, functions) but let go of the frames' local variables. Those hold this state, the
+        step contexts and whatever the bodies made, and a failed run's results outlive the run
+        (an in-memory store keeps them by reference, as long as the workflow lives)."""
+        pending: list[object] = [self.error]
+        pending += [result.error for result in self.step_results.values()]
+        seen: set[int] = set()
+        while pending:
+            error = pending.pop()
+            if not isinstance(error, BaseException) or id(error) in seen:
+                continue
+            seen.add(id(error))
+            if error.__traceback__ is not None:
+                traceback.clear_frames(error.__traceback__)
+            pending += [error.__cause__, error.__context__]
 
 
 NO_INPUT: Any = object()
