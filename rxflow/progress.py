@@ -19,6 +19,7 @@ async def show(
     output: WorkflowRunOutput,
     *,
     workflow: Any = None,
+    run: Any = None,
     console: Console | None = None,
     refresh_per_second: float = 8,
     transient: bool = False,
@@ -31,6 +32,7 @@ async def show(
     notebook without ipywidgets) it prints one plain line per step change.
 
     :param workflow: the run's workflow: its steps are listed before they start.
+    :param run: the run itself: its steps' retries are counted too (a retry has no event).
     :param console: where to draw (a ``rich.console.Console``; by default one on stderr).
     :param refresh_per_second: at most this many redraws a second, however many events come.
     :param transient: erase the live view when the run ends.
@@ -47,7 +49,7 @@ async def show(
         view = LiveView(tree, console, refresh_per_second=refresh_per_second, transient=transient)
     else:
         view = PlainView(tree, console.file)
-    return await follow(output, view)
+    return await follow(output, view, run=run)
 
 
 def _has_widgets() -> bool:

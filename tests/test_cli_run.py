@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -36,6 +37,13 @@ def test_success_prints_the_result_and_exits_0(tmp_path: Path) -> None:
     assert "greet> greeting ada" in done.stderr  # the step's writer output, as a plain line
     assert "shout: success" in done.stderr
     assert [r["status"] for r in stored_runs(tmp_path)] == ["success"]
+
+
+def test_retries_of_a_step_are_shown(tmp_path: Path) -> None:
+    done = rxflow(tmp_path, "run", "cli_fixtures.flows:flaky", "--input", "{}", "--db", "runs.db")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"a": "xy", "attempts": 3}
+    assert re.search(r"^load: success \(\d+ ms, 2 retries\)$", done.stderr, re.MULTILINE)
 
 
 def test_default_store_is_rxflow_db_in_the_current_directory(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import subprocess
 import sys
 from typing import Any
@@ -114,3 +115,103 @@ async def test_tree_without_a_graph_grows_from_the_events() -> None:
     async for chunk in run.stream(input_data={"name": "x"}):
         tree.apply(chunk)
     assert [(n.key, n.status) for n in tree.roots] == [("greet", "success"), ("shout", "success")]
+
+
+def _drawn(tree: RunTree) -> str:
+    console = Console(file=io.StringIO(), width=160, color_system=None, force_terminal=True)
+    console.print(live.frame(tree))
+    return console.file.getvalue()  # type: ignore[attr-defined,no-any-return]
+
+
+async def test_retries_are_counted_as_they_happen() -> None:
+    console = Console(file=io.StringIO(), width=100)
+    run = await flows.flaky.create_run()
+    result = await rxflow.progress.show(
+        run.stream(input_data={}), console=console, workflow=flows.flaky, run=run
+    )
+    assert result.status == "success" and result.result == {"a": "xy", "attempts": 3}
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert lines[1] == "load: running"
+    assert re.fullmatch(r"load: success \(\d+ ms, 2 retries\)", lines[2]), lines
+
+    tree = tree_for(flows.flaky)
+    run = await flows.flaky.create_run()
+    stop = run.watch_retries(lambda step_id, retry: tree.retry(step_id))
+    async for chunk in run.stream(input_data={}):
+        tree.apply(chunk)
+    stop()
+    assert tree.by_key["load"].retried == 2
+    assert re.search(r"✓ load  \d+ ms  retries 2/3\n", _drawn(tree))
+
+
+async def _pulled(ctx: Any) -> list[int]:
+    return list(range(6))
+
+
+async def _item(ctx: Any) -> int:
+    await asyncio.sleep(0.01)  # the foreach takes time: a rate and an ETA to show
+    await ctx.writer.write(f"item {ctx.input_data} written")
+    if ctx.input_data == 3:
+        raise ValueError("item 3 is bad")
+    return int(ctx.input_data)
+
+
+async def test_every_element_of_the_live_view() -> None:
+    """Steps, parallel and branch blocks, a loop with its iteration, a nested workflow, status
+    symbols, durations, retries; a running foreach's bar with done/total, rate, ETA and
+    failures; the writer output of running steps."""
+    wf = (
+        create_workflow(id="showcase")
+        .then(create_step(id="load", execute=flows.flaky_body, retries=3))
+        .parallel(
+            [create_step(id="a", execute=flows._same), create_step(id="b", execute=flows._same)]
+        )
+        .branch(
+            [
+                (flows.is_big, create_step(id="big", execute=flows._same)),
+                (flows.is_small, create_step(id="tiny", execute=flows._same)),
+            ]
+        )
+        .dountil(create_step(id="again", execute=flows._same), lambda ctx: ctx.iteration_count >= 2)
+        .then(flows.inner)
+        .then(create_step(id="pull", execute=_pulled))
+        .foreach(create_step(id="each", execute=_item), concurrency=2)
+        .commit()
+    )
+    tree = tree_for(wf)
+    run = await wf.create_run()
+    run.watch_retries(lambda step_id, retry: tree.retry(step_id))
+    before = _drawn(tree)
+    assert before.splitlines()[1:3] == ["├── ○ load", "├── ○ parallel"]  # pending, listed
+    mid_run = ""
+    async for chunk in run.stream(input_data={}):
+        tree.apply(chunk)
+        if chunk.type == "workflow-step-progress" and chunk.payload.iteration_status == "failed":
+            mid_run = _drawn(tree)
+    running = next(line for line in mid_run.splitlines() if "each" in line)
+    assert running.startswith("└── ▶ each (foreach, concurrency 2)  "), running
+    assert re.search(r"\d+ ms ━+─* [3-5]/6 [\d.,]+/s  ETA \d+:\d\d 1 failed$", running), running
+    assert "    └── › item 3 written" in mid_run  # the running foreach's latest writes
+    assert re.match(r"▶ showcase  run \S+  running  \d+ ms", mid_run)
+
+    end = _drawn(tree).splitlines()
+    assert re.fullmatch(r"✗ showcase  run \S+  failed  \d+ ms", end[0])
+    shapes = [re.sub(r"\d+ ms", "N ms", line) for line in end[1:]]
+    assert shapes[:11] == [
+        "├── ✓ load  N ms  retries 2/3",
+        "├── ✓ parallel",
+        "│   ├── ✓ a  N ms",
+        "│   └── ✓ b  N ms",
+        "├── ✓ branch",
+        "│   ├── – big",
+        "│   └── ✓ tiny  N ms",
+        "├── ✓ again (dountil)  iteration 2  N ms",
+        "├── ✓ inner (workflow)  N ms",
+        "│   └── ✓ clean  N ms",
+        "├── ✓ pull  N ms",
+    ]
+    assert re.fullmatch(
+        r"└── ✗ each \(foreach, concurrency 2\)  N ms  ValueError: item 3 is bad "
+        r"━+─* \d/6  1 failed",
+        shapes[11],
+    )

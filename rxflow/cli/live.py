@@ -30,6 +30,7 @@ class View(Protocol):
 
     def start(self) -> None: ...
     def event(self, chunk: Any) -> None: ...
+    def retried(self, step_id: str, retry: int) -> None: ...
     def note(self, text: str) -> None: ...
     def stop(self) -> None: ...
 
@@ -59,6 +60,9 @@ class LiveView:
             redirect_stderr=redirect,
         )
         self._ticker: asyncio.Task[None] | None = None
+
+    def retried(self, step_id: str, retry: int) -> None:
+        self.tree.retry(step_id)  # drawn at the next tick
 
     def start(self) -> None:
         self._live.start()
@@ -98,6 +102,9 @@ class PlainView:
     def start(self) -> None:
         pass
 
+    def retried(self, step_id: str, retry: int) -> None:
+        self.tree.retry(step_id)  # told before the step's start is read: its result line says
+
     def event(self, chunk: Any) -> None:
         self.tree.apply(chunk)
         kind = chunk.type
@@ -129,7 +136,9 @@ def _start_line(tree: RunTree, chunk: Any) -> str:
 
 def _result_line(tree: RunTree, chunk: Any) -> str:
     node = tree.by_key[chunk.payload.id]
-    line = f"{node.key}: {node.status} ({format_ms(node.duration_ms(now_ms()))})"
+    retried = f", {node.retried} {'retry' if node.retried == 1 else 'retries'}"
+    line = f"{node.key}: {node.status} ({format_ms(node.duration_ms(now_ms()))}"
+    line += (retried if node.retried else "") + ")"
     if node.error is not None:
         error = node.error
         line += f" {error.get('name')}: {error.get('message')}" if isinstance(error, dict) else ""
@@ -164,6 +173,9 @@ class JsonView:
 
     def start(self) -> None:
         pass
+
+    def retried(self, step_id: str, retry: int) -> None:
+        self.tree.retry(step_id)  # stdout carries the events only
 
     def event(self, chunk: Any) -> None:
         self.tree.apply(chunk)
@@ -209,10 +221,14 @@ async def follow(
     output: WorkflowRunOutput,
     view: View,
     cancel: Callable[[], Awaitable[Any]] | None = None,
+    *,
+    run: Any = None,
 ) -> WorkflowResult:
     """Show ``output`` in ``view`` to its end and return its result; with ``cancel``, Ctrl-C
-    calls it (the run's ``cancel``) and a second Ctrl-C exits at once."""
+    calls it (the run's ``cancel``) and a second Ctrl-C exits at once. With the ``run``, its
+    retries are shown too (they have no event of their own)."""
     interrupts = Interrupts(view, cancel) if cancel is not None else None
+    stop_retries = run.watch_retries(view.retried) if run is not None else None
     view.start()
     try:
         event = view.event
@@ -222,6 +238,8 @@ async def follow(
         return result
     finally:
         view.stop()
+        if stop_retries is not None:
+            stop_retries()
         if interrupts is not None:
             interrupts.remove()
 
@@ -235,9 +253,11 @@ async def follow_events(
     stop_watching = run.watch(
         lambda chunk: view.event(chunk) if chunk.type != "workflow-step-finish" else None
     )
+    stop_retries = run.watch_retries(view.retried)
     try:
         return await go()
     finally:
+        stop_retries()
         stop_watching()
         view.stop()
         interrupts.remove()

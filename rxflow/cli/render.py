@@ -74,8 +74,9 @@ def _label(tree: RunTree, node: Node, now: int, spin: int | None) -> RenderableT
     duration = node.duration_ms(now)
     if duration is not None and node.kind not in ("parallel", "conditional"):
         text.append(f"  {format_ms(duration)}", style="dim")
-    if node.retries:
-        text.append(f"  retries ≤{node.retries}", style="dim")
+    if node.retried:
+        of = f"/{node.retries}" if node.retries and node.kind != "foreach" else ""
+        text.append(f"  retries {node.retried}{of}", style="yellow")
     if status in ("failed", "tripwire") and node.error:
         text.append(f"  {_error_line(node.error)}", style="red")
     if node.kind == "foreach" and node.total is not None:

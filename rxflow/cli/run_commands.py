@@ -123,7 +123,9 @@ async def _run(
             )
         tree = tree_for(workflow)
         output = run.stream(**arguments)
-        result = await shown(follow(output, make_view(tree, outputs, plain), run.cancel), "run")
+        result = await shown(
+            follow(output, make_view(tree, outputs, plain), run.cancel, run=run), "run"
+        )
         hint = ResumeHint(f"--workflow {target}", choice.describe())
         code: int = report_result(result, tree, outputs, hint, live=_is_live(outputs, plain))
         if code == ExitCode.SUSPENDED and not close_on_suspend:
@@ -230,7 +232,7 @@ async def _resume(
             tree.apply_snapshot(record.snapshot)
         output = run.resume_stream(**arguments)
         view = make_view(tree, outputs, plain)
-        result = await shown(follow(output, view, run.cancel), "resume")
+        result = await shown(follow(output, view, run.cancel, run=run), "resume")
         hint = ResumeHint(named, choice.describe())
         return report_result(result, tree, outputs, hint, live=_is_live(outputs, plain))
     finally:

@@ -35,6 +35,9 @@ class Node:
     started_at: int | None = None
     ended_at: int | None = None
     retries: int = 0  # the retry budget, when the workflow is known
+    # Retries so far, of every invocation (a loop's iterations, a foreach's items). They are
+    # told as they happen, which can be before the step's start event is read.
+    retried: int = 0
     iteration: int = 0
     completed: int = 0
     total: int | None = None
@@ -121,6 +124,12 @@ class RunTree:
             node = self.by_key.get(key)
             if node is not None:
                 node.retries = count
+
+    def retry(self, step_id: str) -> Node:
+        """A failed attempt of step ``step_id`` is tried again (``run.watch_retries``)."""
+        node = self._node(step_id)
+        node.retried += 1
+        return node
 
     # -- live events ------------------------------------------------------------------------
 

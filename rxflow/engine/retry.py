@@ -59,6 +59,7 @@ async def run_attempts(
             if result is not None:
                 return result
             retry += 1
+            _retrying(ex, call, retry)
 
 
 async def retry_after(
@@ -68,5 +69,13 @@ async def retry_after(
     canceled or failed at once, else what the retries make of it."""
     result = after_failure(ex, call, error, 0)
     if result is None:
+        _retrying(ex, call, 1)
         result = await run_attempts(ex, call, attempt, input_data, 1)
     return result
+
+
+def _retrying(ex: ExecutionState, call: StepCall, retry: int) -> None:
+    """Tell whoever watches the run's retries that ``call``'s step is tried again."""
+    on_retry = ex.scope.on_retry
+    if on_retry is not None:
+        on_retry(ex.prefix + call.step.id, retry)

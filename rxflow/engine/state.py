@@ -94,6 +94,7 @@ class RunScope:
         "loop",
         "loop_thread",
         "on_abort_request",
+        "on_retry",
         "persister",
         "request_context",
         "resource_id",
@@ -146,6 +147,9 @@ class RunScope:
         # (``threads.widen_threads``); None: asyncio's default pool.
         self.threads: ThreadPoolExecutor | None = None
         self.threads_width = 0
+        # Told (step id, retry number) before each retry while someone watches retries: a
+        # retry emits no event (Mastra's stream has none), live views learn of it here.
+        self.on_retry: Callable[[str, int], None] | None = None
 
     def mark(self, key: str | None = None) -> None:
         """The top-level execution changed (``key``: the step result under it): let the

@@ -35,6 +35,7 @@ class RunControl:
     _scope: RunScope | None
     _segment: Segment | None
     _watchers: int
+    _retry_watchers: list[Callable[[str, int], None]]
 
     def _abort(self) -> None:
         """Cancel requested (``run.cancel()`` or ``ctx.abort()``), on the loop thread."""
@@ -99,6 +100,30 @@ class RunControl:
                 self._scope.watched = self._watchers > 0
 
         return unsubscribe
+
+    def watch_retries(self, callback: Callable[[str, int], None]) -> Callable[[], None]:
+        """Call ``callback(step_id, retry_count)`` each time a failed attempt of a step is
+        tried again (``retry_count`` 1 for the first retry; ``step_id`` dotted inside nested
+        workflows, a foreach's id for its items). Retries emit no event (like Mastra's
+        stream), so this is how a live view counts them.
+
+        Returns a function that stops watching.
+        """
+        self._retry_watchers.append(callback)
+        if self._scope is not None:
+            self._scope.on_retry = self._retried
+
+        def unsubscribe() -> None:
+            if callback in self._retry_watchers:
+                self._retry_watchers.remove(callback)
+            if self._scope is not None and not self._retry_watchers:
+                self._scope.on_retry = None
+
+        return unsubscribe
+
+    def _retried(self, step_id: str, retry: int) -> None:
+        for callback in list(self._retry_watchers):
+            callback(step_id, retry)
 
     def observe_stream(self) -> WorkflowRunOutput:
         """A replay of the latest ``stream``/``resume_stream`` output of this run object.

@@ -207,6 +207,7 @@ class Segment:
         if self.ex.status != "success":
             self.ex.release_frames()
         scope.on_abort_request = _ignore
+        scope.on_retry = None
         scope.persister = None
         close_threads(scope)
         self.persister.close()

@@ -62,6 +62,7 @@ class Run(TimeTravelVerbs, RunControl):
         self._scope: RunScope | None = None
         self._segment: Segment | None = None
         self._watchers = 0
+        self._retry_watchers = []
 
     @classmethod
     async def create(
@@ -191,6 +192,8 @@ class Run(TimeTravelVerbs, RunControl):
             on_abort_request=self._abort,
         )
         scope.watched = self._watchers > 0
+        if self._retry_watchers:
+            scope.on_retry = self._retried
         self._scope = scope
         return scope
 

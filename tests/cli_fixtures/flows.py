@@ -73,6 +73,22 @@ def guard(ctx: StepContext) -> Any:
 guarded = create_workflow(id="guarded").then(create_step(id="guard", execute=guard)).commit()
 
 
+_attempts: dict[str, int] = {}
+
+
+def flaky_body(ctx: StepContext) -> dict[str, Any]:
+    """Fails its first two attempts in each run, then succeeds."""
+    attempt = _attempts[ctx.run_id] = _attempts.get(ctx.run_id, 0) + 1
+    if attempt <= 2:
+        raise ConnectionError(f"attempt {attempt} failed")
+    return {"a": "xy", "attempts": attempt}
+
+
+flaky = (
+    create_workflow(id="flaky").then(create_step(id="load", execute=flaky_body, retries=3)).commit()
+)
+
+
 # -- a foreach the test paces -----------------------------------------------------------------
 
 
