@@ -135,6 +135,11 @@ def test_serve_one_workflow_and_an_app_of_create_app(tmp_path: Path) -> None:
             timeout=GUARD,
         )
         assert done.json()["result"] == {"value": 4}
+        viewer = httpx.get(f"{server.url}/")
+        assert viewer.status_code == 200 and "text/html" in viewer.headers["content-type"]
+    with serve(tmp_path, "serve_app:one", "--no-ui") as server:
+        assert httpx.get(f"{server.url}/").status_code == 404  # the API only
+        assert list(httpx.get(f"{server.url}/api/workflows").json()) == ["demo-workflow"]
     listed = rxflow(tmp_path, "runs", "--json")  # the default store: ./rxflow.db
     assert [r["runId"] for r in json_lines(listed.stdout)] == ["d1"]
     with serve(tmp_path, "serve_app:app") as server:
@@ -177,6 +182,7 @@ def test_a_token_guards_every_route(tmp_path: Path, how: str) -> None:
         ([":flows"], "expected MODULE:NAME"),
         (["_steps"], "the module defines no committed workflow"),
         (["serve_app:app", "--db", "x.db"], "--db: MODULE:ATTR 'serve_app:app' is an app"),
+        (["serve_app:app", "--no-ui"], "--no-ui: MODULE:ATTR 'serve_app:app' is an app"),
         (["serve_app:flows", "--workers", "0"], "Invalid value for '--workers'"),
         (["serve_app:flows", "--port", "70000"], "Invalid value for '--port'"),
     ],

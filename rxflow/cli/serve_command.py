@@ -52,6 +52,9 @@ DEFAULT_PORT = 4111  # Mastra's
     help="Worker processes sharing the port and the storage; any of them answers for any run.",
 )
 @click.option(
+    "--no-ui", is_flag=True, help="Leave out the run viewer (the browser page at /); the API only."
+)
+@click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     default="warning",
@@ -69,7 +72,11 @@ def serve_command(target: str, **options: Any) -> int:
     MODULE:ATTR and they share that store.
     """
     settings = ServeSettings(
-        target, options["db"], options["storage_url"], options["token"] or None, None
+        target,
+        options["db"],
+        options["storage_url"],
+        options["token"] or None,
+        False if options["no_ui"] else None,
     )
     served = build_app(settings)  # every usage problem shows here, before any worker starts
     if not served.workflow_ids:
@@ -85,11 +92,16 @@ def serve_command(target: str, **options: Any) -> int:
 
 def _refuse_options_for_an_app(target: str) -> None:
     context = click.get_current_context()
-    for name, option in (("db", "--db"), ("storage_url", "--storage-url"), ("token", "--token")):
+    for name, option in (
+        ("db", "--db"),
+        ("storage_url", "--storage-url"),
+        ("token", "--token"),
+        ("no_ui", "--no-ui"),
+    ):
         if context.get_parameter_source(name) is ParameterSource.COMMANDLINE:
             raise UsageProblem(
                 f"{option}: MODULE:ATTR {target!r} is an app made by create_app, which keeps "
-                "its own storage and token (pass them to create_app); leave the option out"
+                "its own storage, token and viewer (pass them to create_app); leave the option out"
             )
 
 

@@ -295,6 +295,8 @@ class ExecutionState:
         lines, functions) but let go of the frames' local variables. Those hold this state, the
         step contexts and whatever the bodies made, and a failed run's results outlive the run
         (an in-memory store keeps them by reference, as long as the workflow lives)."""
+        if self.status == "success":
+            return
         pending: list[object] = [self.error]
         pending += [result.error for result in self.step_results.values()]
         seen: set[int] = set()

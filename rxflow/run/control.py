@@ -35,7 +35,7 @@ class RunControl:
     _scope: RunScope | None
     _segment: Segment | None
     _watchers: int
-    _retry_watchers: list[Callable[[str, int], None]]
+    _retry_watchers: tuple[Callable[[str, int], None], ...] = ()  # (replaced, never mutated)
 
     def _abort(self) -> None:
         """Cancel requested (``run.cancel()`` or ``ctx.abort()``), on the loop thread."""
@@ -109,20 +109,19 @@ class RunControl:
 
         Returns a function that stops watching.
         """
-        self._retry_watchers.append(callback)
+        self._retry_watchers = (*self._retry_watchers, callback)
         if self._scope is not None:
             self._scope.on_retry = self._retried
 
         def unsubscribe() -> None:
-            if callback in self._retry_watchers:
-                self._retry_watchers.remove(callback)
+            self._retry_watchers = tuple(w for w in self._retry_watchers if w is not callback)
             if self._scope is not None and not self._retry_watchers:
                 self._scope.on_retry = None
 
         return unsubscribe
 
     def _retried(self, step_id: str, retry: int) -> None:
-        for callback in list(self._retry_watchers):
+        for callback in self._retry_watchers:
             callback(step_id, retry)
 
     def observe_stream(self) -> WorkflowRunOutput:

@@ -204,11 +204,9 @@ class Segment:
         # and the snapshot builder, so a finished run is freed by reference counting instead
         # of waiting for the cycle collector (which matters with many runs alive at once).
         scope = self.ex.scope
-        if self.ex.status != "success":
-            self.ex.release_frames()
+        self.ex.release_frames()
         scope.on_abort_request = _ignore
-        scope.on_retry = None
-        scope.persister = None
+        scope.on_retry = scope.persister = None
         close_threads(scope)
         self.persister.close()
         owner, self.owner = self.owner, None

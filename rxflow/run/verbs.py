@@ -62,7 +62,6 @@ class Run(TimeTravelVerbs, RunControl):
         self._scope: RunScope | None = None
         self._segment: Segment | None = None
         self._watchers = 0
-        self._retry_watchers = []
 
     @classmethod
     async def create(
@@ -192,8 +191,7 @@ class Run(TimeTravelVerbs, RunControl):
             on_abort_request=self._abort,
         )
         scope.watched = self._watchers > 0
-        if self._retry_watchers:
-            scope.on_retry = self._retried
+        scope.on_retry = self._retried if self._retry_watchers else None
         self._scope = scope
         return scope
 
