@@ -78,9 +78,9 @@ _CHECKPOINT = (
     " lease_pid = CASE WHEN %(release)s THEN NULL ELSE lease_pid END"
     f" WHERE {KEY} AND {_HELD} RETURNING updated_at, lease_expires_at, cancel_requested),"
     f" added AS (INSERT INTO {RESULTS} (workflow_id, run_id, key, result, written_at)"
-    " SELECT %(workflow_id)s, %(run_id)s, item.key, item.result::jsonb, done.updated_at"
-    " FROM done, unnest(%(keys)s::text[], %(results)s::text[]) WITH ORDINALITY"
-    " AS item(key, result, n) ORDER BY item.n)"
+    " SELECT %(workflow_id)s, %(run_id)s, item.pair ->> 0, item.pair -> 1, done.updated_at"
+    " FROM done, jsonb_array_elements(%(results)s::jsonb) WITH ORDINALITY"
+    " AS item(pair, n) ORDER BY item.n)"
     " SELECT cur.lease_owner, cur.lease_version, done.*"
     " FROM (SELECT 1) one LEFT JOIN cur ON true LEFT JOIN done ON true"
 )
@@ -230,8 +230,15 @@ async def checkpoint(
         "status": state.get("status") if state else None,
         "release": release,
         "ttl": ttl_ms,
-        "keys": [key for key, _ in items],
-        "results": [encode(workflow_id, run_id, f"result {key!r}", value) for key, value in items],
+        # One JSON array of [key, result] pairs: a text[] parameter would have every quote of
+        # every result escaped, character by character, on the way.
+        "results": "["
+        + ",".join(
+            f"[{encode(workflow_id, run_id, 'key', key)},"
+            f"{encode(workflow_id, run_id, f'result {key!r}', value)}]"
+            for key, value in items
+        )
+        + "]",
     }
     (row,) = await fetch(conn, _CHECKPOINT, params)
     owner, version, _, expires_at, cancel = row
