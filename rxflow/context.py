@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic
 
 import attrs
+from typing_extensions import TypeVar
 
 from .convert import conform
 from .errors import RxflowError
@@ -32,6 +33,10 @@ __all__ = [
 ]
 
 _MISSING: Any = object()
+
+#: The type of a step's input (``StepContext[Order]``: ``ctx.input_data`` is an ``Order``);
+#: ``Any`` when not given.
+In = TypeVar("In", default=Any)
 
 
 class RequestContext:
@@ -155,14 +160,14 @@ class Suspended:
 
 
 @attrs.define(slots=True, eq=False)
-class _ContextBase:
+class _ContextBase(Generic[In]):
     """What steps and conditions share: identifiers, input, state and the run's services.
 
     Built by the engine (positionally: execution, input, retry count, tracing context, state).
     """
 
     _exec: ExecutionState = attrs.field(repr=False)
-    input_data: Any
+    input_data: In
     retry_count: int
     tracing_context: TracingContext = attrs.field(repr=False)
     state: dict[str, Any]
@@ -232,7 +237,7 @@ class _ContextBase:
 
 
 @attrs.define(slots=True, eq=False)
-class ConditionContext(_ContextBase):
+class ConditionContext(_ContextBase[Any]):
     """What a branch or loop condition sees: like StepContext without suspend/set_state.
 
     ``iteration_count`` (1-based) is set for loop conditions, ``None`` elsewhere;
@@ -243,7 +248,7 @@ class ConditionContext(_ContextBase):
 
 
 @attrs.define(slots=True, eq=False)
-class StepContext(_ContextBase):
+class StepContext(_ContextBase[In]):
     """What a step body receives: one instance per invocation (each retry gets a fresh one).
 
     ``set_state``, ``bail``, ``abort`` and ``record_usage`` are plain methods (callable from

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import abc
 import inspect
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, Generic, overload
 
 import attrs
+from typing_extensions import TypeVar
 
 from .errors import WorkflowDefinitionError
 from .executors.protocol import Executor
@@ -27,6 +28,9 @@ __all__ = ["Step", "StepBody", "check_executor", "check_no_dot", "create_step", 
 
 StepBody = Callable[["StepContext"], Any] | Callable[["StepContext"], Awaitable[Any]]
 _T = TypeVar("_T")
+#: A step's input and output types (``Step[Order, Receipt]``); ``Any`` when not given.
+In = TypeVar("In", default=Any)
+Out = TypeVar("Out", default=Any)
 
 
 def _check_id(step_id: object) -> str:
@@ -110,11 +114,12 @@ def check_executor(executor: object, owner: str) -> None:
 
 
 @attrs.frozen(slots=True, eq=False)
-class Step(JsonSchemas, abc.ABC):
+class Step(JsonSchemas, abc.ABC, Generic[In, Out]):
     """A typed unit of work. Build it with :func:`create_step` or :func:`step`.
 
     A committed ``Workflow`` is a step too (``isinstance(workflow, Step)`` holds): it can be
-    used wherever a step is.
+    used wherever a step is. For type checkers a step is ``Step[In, Out]``: the type its body's
+    context declares (``StepContext[In]``) and the type the body returns.
 
     ``is_async`` tells whether ``execute`` is an ``async def`` (run on the loop) or a plain
     function (run in a worker thread).
@@ -152,6 +157,42 @@ class Step(JsonSchemas, abc.ABC):
         return step_operator(self)
 
 
+@overload
+def create_step(
+    *,
+    id: str,
+    execute: Callable[[StepContext[In]], Coroutine[Any, Any, Out]],
+    input_schema: Any = None,
+    output_schema: Any = None,
+    description: str | None = None,
+    resume_schema: Any = None,
+    suspend_schema: Any = None,
+    state_schema: Any = None,
+    request_context_schema: Any = None,
+    retries: int | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    executor: Executor | None = None,
+) -> Step[In, Out]: ...
+
+
+@overload
+def create_step(
+    *,
+    id: str,
+    execute: Callable[[StepContext[In]], Out],
+    input_schema: Any = None,
+    output_schema: Any = None,
+    description: str | None = None,
+    resume_schema: Any = None,
+    suspend_schema: Any = None,
+    state_schema: Any = None,
+    request_context_schema: Any = None,
+    retries: int | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    executor: Executor | None = None,
+) -> Step[In, Out]: ...
+
+
 def create_step(
     *,
     id: str,
@@ -166,7 +207,7 @@ def create_step(
     retries: int | None = None,
     metadata: Mapping[str, Any] | None = None,
     executor: Executor | None = None,
-) -> Step:
+) -> Step[Any, Any]:
     """Create a step from a body taking one ``StepContext`` (``async def`` or ``def``).
 
     ``executor`` says where the body runs (for example a ``DaskExecutor``); None: where its
@@ -191,7 +232,11 @@ def create_step(
 
 
 @overload
-def step(func: StepBody, /) -> Step: ...
+def step(func: Callable[[StepContext[In]], Coroutine[Any, Any, Out]], /) -> Step[In, Out]: ...
+
+
+@overload
+def step(func: Callable[[StepContext[In]], Out], /) -> Step[In, Out]: ...
 
 
 @overload

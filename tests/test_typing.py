@@ -80,3 +80,15 @@ def test_mypy_finds_the_package_after_the_readme_editable_install(tmp_path: Path
     ]
     checked = _run(command, tmp_path, env)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_every_event_class_types_its_type_as_a_literal() -> None:
+    import typing
+
+    from rxflow.events import EVENT_TYPES
+
+    for name, cls in EVENT_TYPES.items():
+        hint = typing.get_type_hints(cls)["type"]
+        assert typing.get_origin(hint) is typing.ClassVar, cls
+        (literal,) = typing.get_args(hint)
+        assert typing.get_args(literal) == (name,), cls

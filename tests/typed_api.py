@@ -8,6 +8,7 @@ from typing import Any, assert_type
 
 from rxflow import (
     Bail,
+    Step,
     StepContext,
     Suspended,
     Usage,
@@ -35,6 +36,20 @@ def stop_early(ctx: StepContext) -> Bail:
     bail = ctx.bail(ctx.input_data)
     assert_type(bail, Bail)
     return bail
+
+
+async def double(ctx: StepContext[int]) -> str:
+    assert_type(ctx.input_data, int)
+    return str(ctx.input_data * 2)
+
+
+def untyped(ctx: StepContext) -> None:
+    assert_type(ctx.input_data, Any)
+
+
+assert_type(create_step(id="double", execute=double), Step[int, str])
+assert_type(create_step(id="stop", execute=stop_early), Step[Any, Bail])
+assert_type(create_step(id="untyped", execute=untyped), Step[Any, None])
 
 
 async def main() -> None:

@@ -137,7 +137,7 @@ class WorkflowCanceled(WireForm):
 class WorkflowPaused(WireForm):
     """A step-by-step segment (``per_step=True``) ran its one entry and paused the run."""
 
-    type: ClassVar[str] = "workflow-paused"
+    type: ClassVar[Literal["workflow-paused"]] = "workflow-paused"
     run_id: str
     payload: EmptyPayload = EmptyPayload()
     from_: str = "WORKFLOW"
