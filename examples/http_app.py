@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import attrs
 
-from rxflow import StepContext, create_workflow, step
+from rxflow import StepContext, Suspended, create_workflow, step
 
 
 @attrs.frozen
@@ -61,7 +61,7 @@ async def price(ctx: StepContext) -> Priced:
 
 
 @step(id="approve", input_schema=Priced, output_schema=Confirmation, resume_schema=Decision)
-async def approve(ctx: StepContext) -> Confirmation:
+async def approve(ctx: StepContext) -> Confirmation | Suspended:
     if ctx.resume_data is None:
         return await ctx.suspend({"total": ctx.input_data.total, "ask": "approve this order?"})
     return Confirmation(ctx.input_data.total, ctx.resume_data.approved)
