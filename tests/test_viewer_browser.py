@@ -1,6 +1,6 @@
 """The run viewer in a real browser: headless Chromium (Debian's) driven by Playwright, against
-the server serving tests/viewer_app.py on 127.0.0.1. Screenshots of every page are saved (see
-tests/_browser.py for where)."""
+`rxflow serve` serving tests/viewer_app.py's workflows on 127.0.0.1. Screenshots of every page
+are saved (see tests/_browser.py for where)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import httpx
 import pytest
 from _browser import artifacts, chromium
 from _tcp_proxy import Proxy
-from server_process import ROOT, TESTS, free_port, stop_server
+from server_process import ROOT, TESTS, stop_server
 
 WAIT = 20_000  # ms; a guard against hangs, never a pacing delay
 
@@ -42,33 +41,32 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`rxflow serve viewer_app:WORKFLOWS` on a free port of 127.0.0.1, runs in SQLite."""
     base = tmp_path_factory.mktemp("viewer-server")
     gates = base / "gates"
     gates.mkdir()
-    port = free_port()
     environment = {
         **os.environ,
-        "RXFLOW_TEST_DB": str(base / "runs.db"),
         "RXFLOW_TEST_GATE": str(gates),
         "PYTHONPATH": f"{ROOT}{os.pathsep}{TESTS}",
     }
+    command = [sys.executable, "-m", "rxflow", "serve", "viewer_app:WORKFLOWS"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "viewer_app:app", "--host", "127.0.0.1"]
-        + ["--port", str(port), "--log-level", "warning"],
+        [*command, "--db", str(base / "runs.db"), "--port", "0"],
         cwd=TESTS,
         env=environment,
+        stdout=subprocess.PIPE,
+        text=True,
     )
+    assert process.stdout is not None
+    # It prints "rxflow serve: http://127.0.0.1:PORT/api (...)" once the port is open.
+    announced = re.search(r"http://127\.0\.0\.1:(\d+)/api", process.stdout.readline())
+    if announced is None:
+        stop_server(process)
+        raise RuntimeError("rxflow serve did not start")
+    port = int(announced.group(1))
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"{url}/api/workflows", timeout=1)
-            break
-        except httpx.TransportError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                stop_server(process)
-                raise RuntimeError("the viewer's test server did not start") from None
-            time.sleep(0.05)
+    assert httpx.get(f"{url}/api/workflows", timeout=10).status_code == 200
     try:
         yield Server(url, port, gates)
     finally:

@@ -1,7 +1,8 @@
-"""The app the run viewer's browser tests serve: workflows for each thing the viewer shows (a
-chain, a suspension, a foreach, a step held until the test releases it, every graph shape),
-stored in SQLite when RXFLOW_TEST_DB names a file. A held step waits for the file named by
-RXFLOW_TEST_GATE + its input's `gate` to exist, so the tests decide when it ends."""
+"""The workflows the run viewer's browser tests serve with `rxflow serve viewer_app:WORKFLOWS`:
+one for each thing the viewer shows (a chain, a suspension, a nested one, a failure, a foreach,
+a step held until the test releases it, a rich input schema, every graph shape). A held step
+waits for the file named by RXFLOW_TEST_GATE + its input's `gate` to exist, so the tests
+decide when it ends."""
 
 from __future__ import annotations
 
@@ -12,8 +13,7 @@ from typing import Any, Literal
 
 import attrs
 
-from rxflow import SQLiteStorage, create_step, create_workflow
-from rxflow.server import create_app
+from rxflow import create_step, create_workflow
 
 
 @attrs.frozen
@@ -111,22 +111,17 @@ def step(step_id: str, body: Any, schema: Any = Value, **more: Any) -> Any:
 
 
 def workflows() -> dict[str, Any]:
-    db = os.environ.get("RXFLOW_TEST_DB")
-    storage = SQLiteStorage(db) if db else None
-
     def flow(flow_id: str, schema: Any, description: str) -> Any:
-        return create_workflow(
-            id=flow_id, input_schema=schema, storage=storage, description=description
-        )
+        return create_workflow(id=flow_id, input_schema=schema, description=description)
 
     inner = (
-        create_workflow(id="inner", input_schema=Value, output_schema=Value, storage=storage)
+        create_workflow(id="inner", input_schema=Value, output_schema=Value)
         .then(step("inner-one", add_one))
         .then(step("inner-two", double))
         .commit()
     )
     review = (
-        create_workflow(id="review", input_schema=Value, output_schema=Value, storage=storage)
+        create_workflow(id="review", input_schema=Value, output_schema=Value)
         .then(step("approve", approve, resume_schema=Decision))
         .commit()
     )
@@ -184,4 +179,5 @@ def workflows() -> dict[str, Any]:
     }
 
 
-app = create_app(workflows())
+# `rxflow serve` stores their runs in the file its --db names.
+WORKFLOWS = workflows()
