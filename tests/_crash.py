@@ -40,7 +40,13 @@ def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def crash_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("RXFLOW_TEST_DIR", str(tmp_path))
-    for name in ("RXFLOW_TEST_BLOCK_AT", "RXFLOW_TEST_HOLD", "RXFLOW_TEST_DURABILITY"):
+    for name in (
+        "RXFLOW_TEST_BLOCK_AT",
+        "RXFLOW_TEST_HOLD",
+        "RXFLOW_TEST_DURABILITY",
+        "RXFLOW_TEST_LEASE_TTL",
+        "RXFLOW_TEST_GO_ON",
+    ):
         monkeypatch.delenv(name, raising=False)
     yield tmp_path
 

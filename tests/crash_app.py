@@ -4,8 +4,10 @@ Every store is named by a spec (``sqlite:PATH`` or ``postgres:DSN``) so that a w
 store the test opened. Step bodies append what they do to ``executions.log`` in
 ``RXFLOW_TEST_DIR`` (fsynced, so it survives a SIGKILL right after); a test counts executions
 across processes from it. ``RXFLOW_TEST_BLOCK_AT=k`` makes step ``s<k>`` of the six-step chain
-signal ``running.s<k>`` and then wait forever (in the process the test kills);
-``RXFLOW_TEST_PAUSE_AT=k`` makes it signal ``running.s<k>`` and wait for ``release``.
+        # RXFLOW_TEST_POSTGRES_TIMEOUT: how long a call waits for a connection (a server that is
+        # down fails the call after it).
+        timeout = float(os.environ.get("RXFLOW_TEST_POSTGRES_TIMEOUT", "10"))
+        store: Storage = PostgresStorage(where, timeout=timeout, **options)
 """
 
 from __future__ import annotations
@@ -65,16 +67,19 @@ async def wait_signal(name: str, guard: float = 60.0) -> None:
 
 
 def open_store(spec: str) -> Storage:
+    """The store ``spec`` names; ``RXFLOW_TEST_LEASE_TTL`` (seconds) sets its lease length."""
     kind, _, where = spec.partition(":")
+    ttl = os.environ.get("RXFLOW_TEST_LEASE_TTL")
+    options: dict[str, Any] = {"lease_ttl": float(ttl)} if ttl else {}
     if kind == "sqlite":
-        return SQLiteStorage(where)
+        return SQLiteStorage(where, **options)
     if kind == "postgres":
         from rxflow.storage import PostgresStorage
 
         # RXFLOW_TEST_POSTGRES_TIMEOUT: how long a call waits for a connection (a server that is
         # down fails the call after it).
         timeout = float(os.environ.get("RXFLOW_TEST_POSTGRES_TIMEOUT", "10"))
-        store: Storage = PostgresStorage(where, timeout=timeout)
+        store: Storage = PostgresStorage(where, timeout=timeout, **options)
         return store
     raise ValueError(f"unknown store spec {spec!r}")
 
@@ -92,7 +97,11 @@ def _chain_step(k: int) -> Any:
         record(f"s{k}")
         if os.environ.get("RXFLOW_TEST_BLOCK_AT") == str(k):
             signal(f"running.s{k}")
-            await asyncio.Event().wait()
+            go_on = os.environ.get("RXFLOW_TEST_GO_ON")  # a signal that lets the step end
+            if go_on:
+                await wait_signal(go_on, guard=120.0)
+            else:
+                await asyncio.Event().wait()
         if os.environ.get("RXFLOW_TEST_PAUSE_AT") == str(k):
             signal(f"running.s{k}")
             await wait_signal("release")

@@ -2,6 +2,7 @@
 
 Modes:
 ``six`` starts the six-step chain (blocking in step ``RXFLOW_TEST_BLOCK_AT`` when set);
+``six-outcome`` starts it and prints its status and its error's class name;
 ``six-seen K`` streams it and kills itself with SIGKILL right after reading step ``sK``'s
 ``workflow-step-result``; ``fan-seen N`` streams a foreach of 200 items, notes each item whose
 ``workflow-step-progress`` it read in ``seen.log``, and kills itself after N of them;
@@ -69,6 +70,10 @@ async def main(mode: str, spec: str, run_id: str, arg: str | None) -> None:
     if mode == "six":
         run = await crash_app.six(spec).create_run(run_id=run_id)
         await attempt(run.start(input_data={"n": 0}))
+    elif mode == "six-outcome":
+        run = await crash_app.six(spec).create_run(run_id=run_id)
+        result = await run.start(input_data={"n": 0})
+        print(result.status, type(result.error).__name__, flush=True)
     elif mode == "six-seen":
         run = await crash_app.six(spec).create_run(run_id=run_id)
         async for chunk in run.stream(input_data={"n": 0}):

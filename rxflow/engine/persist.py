@@ -80,8 +80,9 @@ class Persister:
     # The sync mode: entries wait for their predecessors' results to be stored, and events
     # wait for what they report.
     sync: bool = False
-    # The exit mode on a durable store: one write when the run starts (``store_started``).
-    exiting: bool = False
+    # The exit and async modes on a durable store: a write when the run starts, before its
+    # first step (``store_started``), so that a restart always finds the run's input.
+    store_at_start: bool = False
     # With a lease, progress is stored by ``storage.checkpoint``: each step result once.
     lease: Lease | None = None
     _build_parts: PartsBuilder = _no_parts
@@ -129,7 +130,7 @@ class Persister:
             writes,
             live,
             sync=writes and mode == "sync",
-            exiting=durable and mode == "exit",
+            store_at_start=durable and mode != "sync",  # sync writes before each entry
             build_parts=build_parts,
         )
 
@@ -183,9 +184,11 @@ class Persister:
             await asyncio.shield(task)
 
     async def store_started(self) -> None:
-        """The run started in the ``exit`` mode on a durable store: store it as it is now (its
-        input, status ``running``), the one write before a suspension or the end."""
-        if self.exiting:
+        """A run started in the ``exit`` or ``async`` mode on a durable store: store it as it
+        is now (its input, status ``running``) before its first step. In the exit mode it is
+        the one write before a suspension or the end; in the async mode the trail follows off
+        the event path, and a crash before its first write still leaves the input stored."""
+        if self.store_at_start:
             await self._store_progress()
 
     async def _drain(self) -> None:
