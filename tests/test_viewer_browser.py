@@ -289,6 +289,8 @@ def test_a_foreach_progress_bar_reaches_100_percent(page: Any, server: Server, s
     assert page.locator(".log-entry:visible").count() == 1
     entry = page.locator(".log-entry:visible")
     entry.locator("summary").click()
+    # the JSON is written when the row opens (its toggle event comes after the click)
+    entry.locator("pre", has_text="workflow-step-progress").wait_for()
     chunk = json.loads(entry.locator("pre").inner_text())
     assert chunk["type"] == "workflow-step-progress"
     assert chunk["payload"]["completedCount"] == chunk["payload"]["totalCount"] == 40
