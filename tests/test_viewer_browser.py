@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         raise RuntimeError("rxflow serve did not start")
     port = int(announced.group(1))
     url = f"http://127.0.0.1:{port}"
-    assert httpx.get(f"{url}/api/workflows", timeout=10).status_code == 200
+    # The port is bound when announced; uvicorn may take a moment more to accept on it.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"{url}/api/workflows", timeout=5).raise_for_status()
+            break
+        except httpx.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                stop_server(process)
+                raise RuntimeError("rxflow serve did not answer") from None
+            time.sleep(0.05)
     try:
         yield Server(url, port, gates)
     finally:
