@@ -215,3 +215,28 @@ async def test_every_element_of_the_live_view() -> None:
         r"━+─* \d/6  1 failed",
         shapes[11],
     )
+
+
+def test_a_command_imports_its_own_module_only() -> None:
+    code = (
+        "import sys\n"
+        "from rxflow.cli.app import cli\n"
+        "assert cli.get_command(None, 'run').name == 'run'\n"
+        "print(sorted(m for m in sys.modules if m.startswith('rxflow.cli.')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    loaded = done.stdout.strip()
+    assert "rxflow.cli.run_commands" in loaded, done.stderr
+    for other in ("serve_command", "store_commands", "graph_command", "replay_command"):
+        assert f"rxflow.cli.{other}" not in loaded
+
+
+def test_every_command_is_found_by_its_name() -> None:
+    from rxflow.cli import commands  # noqa: F401  (imports every command's module)
+    from rxflow.cli.app import COMMAND_MODULES, cli
+
+    assert sorted(cli.commands) == sorted(COMMAND_MODULES)
+    for name, module in COMMAND_MODULES.items():
+        assert cli.commands[name].callback.__module__ == f"rxflow.cli.{module}"  # type: ignore[union-attr]

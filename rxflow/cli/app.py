@@ -4,6 +4,7 @@ turns every way a command can end into an exit code (see ``exits``)."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import sys
 import traceback
@@ -19,7 +20,7 @@ from .exits import ExitCode, UsageProblem
 from .report import Outputs
 from .stores import StoreChoice
 
-__all__ = ["cli", "main", "outputs_for", "run_async", "store_options"]
+__all__ = ["COMMAND_MODULES", "cli", "main", "outputs_for", "run_async", "store_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,7 +31,40 @@ Exit codes: 0 success, 1 failed, 2 usage error, 3 suspended, 4 canceled, 5 tripw
 """
 
 
-@click.group(help=_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+# The module of each command, imported when that command runs (or for help): a command does
+# not pay for importing the others' modules at every start.
+COMMAND_MODULES = {
+    "run": "run_commands",
+    "resume": "run_commands",
+    "restart": "run_commands",
+    "replay": "replay_command",
+    "runs": "store_commands",
+    "show": "store_commands",
+    "watch": "store_commands",
+    "cancel": "store_commands",
+    "graph": "graph_command",
+    "serve": "serve_command",
+}
+
+
+class _CommandsOnDemand(click.Group):
+    """A group whose commands register when their module is imported, on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMAND_MODULES) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMAND_MODULES.get(cmd_name)
+        if module is not None and cmd_name not in self.commands:
+            importlib.import_module(f"{__package__}.{module}")
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(
+    cls=_CommandsOnDemand,
+    help=_HELP,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="rxflow")
 @click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
 def cli(debug: bool) -> None:
@@ -89,8 +123,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _main(args: list[str], debug: bool) -> int:
-    from . import commands  # noqa: F401  (registers the commands on the group)
-
     try:
         code = cli.main(args=args, prog_name="rxflow", standalone_mode=False)
     except click.exceptions.Exit as done:
