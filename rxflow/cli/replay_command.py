@@ -11,9 +11,17 @@ from .app import cli, outputs_for, run_async, store_choice, store_options
 from .inputs import parse_json_option, parse_object_option
 from .live import follow
 from .report import ResumeHint, report_result
-from .run_commands import make_view, shown, view_options
-from .stores import find_run, open_store
-from .workflows import durability_option, tree_for, workflow_for_run
+from .run_commands import (
+    app_option,
+    checkpoint_option,
+    is_live,
+    make_view,
+    shown,
+    view_options,
+    workflow_option,
+)
+from .stores import open_store
+from .workflows import durability_option, open_stored_run
 
 __all__ = ["replay_command"]
 
@@ -37,17 +45,9 @@ __all__ = ["replay_command"]
 )
 @click.option("--for-each-index", type=click.IntRange(min=0), help="Re-run one foreach item.")
 @click.option("--request-context", metavar="JSON", help="Request context values (a JSON object).")
-@click.option(
-    "--workflow", "workflow_target", metavar="MODULE:WORKFLOW", help="The run's workflow."
-)
-@click.option(
-    "--app", metavar="MODULE:ATTR", help="A registry of workflows (default: $RXFLOW_APP)."
-)
-@click.option(
-    "--durability",
-    type=click.Choice(["sync", "async", "exit"]),
-    help="When checkpoints are written (default: the workflow's own, sync on a durable store).",
-)
+@workflow_option
+@app_option
+@checkpoint_option
 @click.option(
     "--step-by-step", is_flag=True, help="Run only the step's entry, then leave the run paused."
 )
@@ -87,23 +87,11 @@ async def _replay(
     outputs = outputs_for(json_lines)
     store = open_store(choice, must_exist=True)
     try:
-        record = await find_run(store, run_id)
-        workflow, named = workflow_for_run(record, workflow_target, app, needed_for="replaying")
-        workflow.use_storage(store)
-        run = await workflow.get_run(record.run_id)
-        assert run is not None  # found in this store a moment ago
-        tree = tree_for(workflow)
-        if record.snapshot is not None:
-            tree.apply_snapshot(record.snapshot)
+        stored = await open_stored_run(store, run_id, workflow_target, app, needed_for="replaying")
+        run, tree = stored.run, stored.tree
         output = run.time_travel_stream(**arguments)
         result = await shown(follow(output, make_view(tree, outputs, plain), run.cancel), "replay")
-        hint = ResumeHint(named, choice.describe())
-        return report_result(
-            result, tree, outputs, hint, live=_live(outputs.err.is_terminal, plain, outputs.json)
-        )
+        hint = ResumeHint(stored.named, choice.describe())
+        return report_result(result, tree, outputs, hint, live=is_live(outputs, plain))
     finally:
         await store.close()
-
-
-def _live(terminal: bool, plain: bool, json_lines: bool) -> bool:
-    return terminal and not plain and not json_lines

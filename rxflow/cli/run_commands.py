@@ -10,18 +10,27 @@ import click
 from ..errors import ResumeAlreadyClaimedError, ResumeError, RxflowError, ValidationError
 from ..results import WorkflowResult
 from ..run import Run
+from ..storage import RunRecord
 from .app import cli, outputs_for, run_async, store_choice, store_options
 from .exits import ExitCode, UsageProblem
 from .inputs import parse_json_option, parse_object_option, read_input
 from .live import JsonView, LiveView, PlainView, View, follow, follow_events
 from .loading import load_workflow
 from .report import Outputs, ResumeHint, report_result
-from .stores import find_run, open_store
+from .stores import open_store
 from .tree import RunTree
 from .watching import watch_run
-from .workflows import durability_option, tree_for, workflow_for_run
+from .workflows import durability_option, open_stored_run, tree_for
 
-__all__ = ["make_view", "shown", "view_options"]
+__all__ = [
+    "app_option",
+    "checkpoint_option",
+    "is_live",
+    "make_view",
+    "shown",
+    "view_options",
+    "workflow_option",
+]
 
 
 def view_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -45,11 +54,18 @@ def make_view(tree: RunTree, outputs: Outputs, plain: bool) -> View:
     return PlainView(tree, outputs.err.file)
 
 
-# The checkpoint mode option of the verbs that run a workflow (run, resume).
-_durability_option = click.option(
+# The checkpoint mode option of the verbs that run a workflow (run, resume, replay).
+checkpoint_option = click.option(
     "--durability",
     type=click.Choice(["sync", "async", "exit"]),
     help="When checkpoints are written (default: the workflow's own, sync on a durable store).",
+)
+# Where the verbs that go on with a stored run (resume, restart, replay) find its workflow.
+workflow_option = click.option(
+    "--workflow", "workflow_target", metavar="MODULE:WORKFLOW", help="The run's workflow."
+)
+app_option = click.option(
+    "--app", metavar="MODULE:ATTR", help="A registry of workflows (default: $RXFLOW_APP)."
 )
 
 
@@ -65,7 +81,7 @@ _durability_option = click.option(
 @click.option("--resource-id", help="The resource (user, thread...) the run belongs to.")
 @click.option("--request-context", metavar="JSON", help="Request context values (a JSON object).")
 @click.option("--state", metavar="JSON", help="The initial run state (a JSON object).")
-@_durability_option
+@checkpoint_option
 @click.option(
     "--step-by-step",
     is_flag=True,
@@ -127,7 +143,7 @@ async def _run(
             follow(output, make_view(tree, outputs, plain), run.cancel, run=run), "run"
         )
         hint = ResumeHint(f"--workflow {target}", choice.describe())
-        code: int = report_result(result, tree, outputs, hint, live=_is_live(outputs, plain))
+        code: int = report_result(result, tree, outputs, hint, live=is_live(outputs, plain))
         if code == ExitCode.SUSPENDED and not close_on_suspend:
             outputs.err.print("following the run until it is resumed and ends...")
             code = await watch_run(
@@ -138,7 +154,7 @@ async def _run(
         await store.close()
 
 
-def _is_live(outputs: Outputs, plain: bool) -> bool:
+def is_live(outputs: Outputs, plain: bool) -> bool:
     return outputs.err.is_terminal and not plain and not outputs.json
 
 
@@ -166,16 +182,14 @@ async def shown(going: Awaitable[WorkflowResult], verb: str) -> WorkflowResult:
 @click.option("--data", metavar="JSON", help="The resume data: JSON, @file.json or - for stdin.")
 @click.option("--for-each-index", type=click.IntRange(min=0), help="The foreach item to resume.")
 @click.option("--request-context", metavar="JSON", help="Request context values (a JSON object).")
-@click.option(
-    "--workflow", "workflow_target", metavar="MODULE:WORKFLOW", help="The run's workflow."
-)
+@workflow_option
 @click.option(
     "--app",
     metavar="MODULE:ATTR",
     help="A registry of workflows (default: "
     "$RXFLOW_APP): a mapping of them, one, or a module's workflows.",
 )
-@_durability_option
+@checkpoint_option
 @click.option(
     "--step-by-step", is_flag=True, help="Run only the next entry, then leave the run paused."
 )
@@ -218,35 +232,30 @@ async def _resume(
     outputs = outputs_for(json_lines)
     store = open_store(choice, must_exist=True)
     try:
-        record = await find_run(store, run_id)
-        workflow, named = workflow_for_run(record, workflow_target, app, needed_for="resuming")
-        if record.status not in ("suspended", "paused"):
-            raise UsageProblem(
-                f"run {record.run_id} is {record.status}, not suspended: there is nothing to resume"
-            )
-        workflow.use_storage(store)
-        run = await workflow.get_run(record.run_id)
-        assert run is not None  # found in this store a moment ago
-        tree = tree_for(workflow)
-        if record.snapshot is not None:
-            tree.apply_snapshot(record.snapshot)
+        stored = await open_stored_run(
+            store, run_id, workflow_target, app, needed_for="resuming", check=_resumable
+        )
+        run, tree = stored.run, stored.tree
         output = run.resume_stream(**arguments)
         view = make_view(tree, outputs, plain)
         result = await shown(follow(output, view, run.cancel, run=run), "resume")
-        hint = ResumeHint(named, choice.describe())
-        return report_result(result, tree, outputs, hint, live=_is_live(outputs, plain))
+        hint = ResumeHint(stored.named, choice.describe())
+        return report_result(result, tree, outputs, hint, live=is_live(outputs, plain))
     finally:
         await store.close()
 
 
+def _resumable(record: RunRecord) -> None:
+    if record.status not in ("suspended", "paused"):
+        raise UsageProblem(
+            f"run {record.run_id} is {record.status}, not suspended: there is nothing to resume"
+        )
+
+
 @cli.command("restart")
 @click.argument("run_id")
-@click.option(
-    "--workflow", "workflow_target", metavar="MODULE:WORKFLOW", help="The run's workflow."
-)
-@click.option(
-    "--app", metavar="MODULE:ATTR", help="A registry of workflows (default: $RXFLOW_APP)."
-)
+@workflow_option
+@app_option
 @view_options
 @store_options
 def restart_command(run_id: str, **options: Any) -> int:
@@ -269,14 +278,8 @@ async def _restart(
     outputs = outputs_for(json_lines)
     store = open_store(choice, must_exist=True)
     try:
-        record = await find_run(store, run_id)
-        workflow, named = workflow_for_run(record, workflow_target, app, needed_for="restarting")
-        workflow.use_storage(store)
-        run = await workflow.get_run(record.run_id)
-        assert run is not None
-        tree = tree_for(workflow)
-        if record.snapshot is not None:
-            tree.apply_snapshot(record.snapshot)
+        stored = await open_stored_run(store, run_id, workflow_target, app, needed_for="restarting")
+        run, tree = stored.run, stored.tree
         tree.status = "running"
         view = make_view(tree, outputs, plain)
         try:
@@ -286,7 +289,7 @@ async def _restart(
         except RxflowError as error:
             raise UsageProblem(f"cannot restart: {error}") from error
         tree.status = result.status
-        hint = ResumeHint(named, choice.describe())
-        return report_result(result, tree, outputs, hint, live=_is_live(outputs, plain))
+        hint = ResumeHint(stored.named, choice.describe())
+        return report_result(result, tree, outputs, hint, live=is_live(outputs, plain))
     finally:
         await store.close()

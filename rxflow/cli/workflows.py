@@ -1,4 +1,4 @@
-"""The workflow object a stored run needs (resume, restart, cancel): ``--workflow`` or a
+"""The workflow object a stored run needs (resume, restart, replay, cancel): ``--workflow`` or a
 registry (``--app`` / ``RXFLOW_APP``), matched by the run's workflow id; and a run's tree."""
 
 from __future__ import annotations
@@ -8,14 +8,18 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+import attrs
+
 from ..graph import WorkflowGraph, entry_steps
-from ..storage import RunRecord
+from ..run import Run
+from ..storage import RunRecord, Storage
 from ..workflow import Workflow
 from .exits import UsageProblem
 from .loading import find_in_registry, load_registry, load_workflow
+from .stores import find_run
 from .tree import RunTree
 
-__all__ = ["durability_option", "tree_for", "workflow_for_run"]
+__all__ = ["StoredRun", "durability_option", "open_stored_run", "tree_for", "workflow_for_run"]
 
 
 def workflow_for_run(
@@ -40,6 +44,41 @@ def workflow_for_run(
     option = option or "RXFLOW_APP"
     found = find_in_registry(load_registry(registry, option), record.workflow_id, option)
     return found, (f"--app {registry}" if option == "--app" else "")
+
+
+@attrs.frozen
+class StoredRun:
+    """A stored run ready to go on from the command line: its record, the run on its
+    workflow (using the store), how to name that workflow again, and its tree as stored."""
+
+    record: RunRecord
+    run: Run
+    named: str
+    tree: RunTree
+
+
+async def open_stored_run(
+    store: Storage,
+    run_id: str,
+    workflow: str | None,
+    app: str | None,
+    *,
+    needed_for: str,
+    check: Callable[[RunRecord], None] | None = None,
+) -> StoredRun:
+    """The stored run ``run_id`` of ``store`` with its workflow; ``check`` may refuse the
+    record before anything is done with it (the same steps for resume, restart and replay)."""
+    record = await find_run(store, run_id)
+    found, named = workflow_for_run(record, workflow, app, needed_for=needed_for)
+    if check is not None:
+        check(record)
+    found.use_storage(store)
+    run = await found.get_run(record.run_id)
+    assert run is not None  # found in this store a moment ago
+    tree = tree_for(found)
+    if record.snapshot is not None:
+        tree.apply_snapshot(record.snapshot)
+    return StoredRun(record, run, named, tree)
 
 
 def tree_for(workflow: Workflow) -> RunTree:

@@ -25,14 +25,12 @@ from .http import Refusal, json_response
 from .routes_run import EXECUTE, cancel
 from .routes_travel import TRAVEL
 from .routing import Routes, RouteSpec
-from .state import ServerState, issues
+from .state import Handler, ServerState, issues
 from .viewer import with_viewer
 
 __all__ = ["create_app"]
 
 _log = logging.getLogger("rxflow.server")
-
-Handler = Callable[[ServerState, Request], Awaitable[Response]]
 
 
 def create_app(

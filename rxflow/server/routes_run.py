@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
@@ -28,7 +29,7 @@ from .http import (
     require_run_id,
 )
 from .live import RunLog
-from .state import ServerState, issues
+from .state import Handler, ServerState, issues
 
 __all__ = [
     "EXECUTE",
@@ -176,9 +177,7 @@ async def _resume(state: ServerState, request: Request, mode: str) -> Response:
     request_context = _field(body, "requestContext", dict)
     for_each_index = _field(body, "forEachIndex", int)
     per_step = _field(body, "perStep", bool)
-    run = await wf.get_run(run_id)
-    if run is None:
-        raise Refusal(404, "Workflow run not found")
+    run = await state.stored_run(wf, run_id)
     if run.status not in ("suspended", "paused"):
         raise Refusal(409, f"This workflow run was not suspended (run '{run_id}' is {run.status})")
     log, start, output = await _recorded(
@@ -206,9 +205,7 @@ async def _restart(state: ServerState, request: Request, wait: bool) -> Response
     wf = state.workflow(request)
     run_id = require_run_id(request)
     await read_body(request, state.max_body_bytes)
-    run = await wf.get_run(run_id)
-    if run is None:
-        raise Refusal(404, "Workflow run not found")
+    run = await state.stored_run(wf, run_id)
     if run.status not in ("running", "restarting") and run.status not in _FINISHED:
         raise Refusal(409, f"Workflow run '{run_id}' is not running ({run.status})")
     if run.status in _FINISHED:
@@ -232,9 +229,7 @@ async def _restart(state: ServerState, request: Request, wait: bool) -> Response
 async def cancel(state: ServerState, request: Request) -> Response:
     wf = state.workflow(request)
     run_id = request.path_params["runId"]
-    run = await wf.get_run(run_id)
-    if run is None:
-        raise Refusal(404, "Workflow run not found")
+    run = await state.stored_run(wf, run_id)
     await run.cancel()
     record = await wf.storage.get_run(wf.id, run_id)
     if record is not None and record.status in ("running", "restarting"):
@@ -314,42 +309,6 @@ async def _running_elsewhere(wf: Workflow, run_id: str) -> bool:
     return record.lease is None or record.lease.expires_at > time.time_ns() // 1_000_000
 
 
-async def _start_stream(state: ServerState, request: Request) -> Response:
-    return await _start(state, request, "stream")
-
-
-async def _start_now(state: ServerState, request: Request) -> Response:
-    return await _start(state, request, "start")
-
-
-async def _start_async(state: ServerState, request: Request) -> Response:
-    return await _start(state, request, "async")
-
-
-async def _resume_stream(state: ServerState, request: Request) -> Response:
-    return await _resume(state, request, "stream")
-
-
-async def _resume_now(state: ServerState, request: Request) -> Response:
-    return await _resume(state, request, "resume")
-
-
-async def _resume_async(state: ServerState, request: Request) -> Response:
-    return await _resume(state, request, "async")
-
-
-async def _resume_no_wait(state: ServerState, request: Request) -> Response:
-    return await _resume(state, request, "no-wait")
-
-
-async def _restart_now(state: ServerState, request: Request) -> Response:
-    return await _restart(state, request, False)
-
-
-async def _restart_async(state: ServerState, request: Request) -> Response:
-    return await _restart(state, request, True)
-
-
 # What the time-travel routes share with these.
 body_field = _field
 finished_result = _finished_result
@@ -362,16 +321,16 @@ def segment_stream(log: RunLog, start: int) -> RecordStream:
 
 
 # The POST routes under /workflows/{workflowId}/ that take ?runId=, by their last segment.
-EXECUTE = {
+EXECUTE: dict[str, Handler] = {
     "create-run": create_run,
-    "start": _start_now,
-    "start-async": _start_async,
-    "stream": _start_stream,
-    "resume": _resume_now,
-    "resume-async": _resume_async,
-    "resume-no-wait": _resume_no_wait,
-    "resume-stream": _resume_stream,
+    "start": partial(_start, mode="start"),
+    "start-async": partial(_start, mode="async"),
+    "stream": partial(_start, mode="stream"),
+    "resume": partial(_resume, mode="resume"),
+    "resume-async": partial(_resume, mode="async"),
+    "resume-no-wait": partial(_resume, mode="no-wait"),
+    "resume-stream": partial(_resume, mode="stream"),
     "observe": observe,
-    "restart": _restart_now,
-    "restart-async": _restart_async,
+    "restart": partial(_restart, wait=False),
+    "restart-async": partial(_restart, wait=True),
 }

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
@@ -12,7 +13,7 @@ from starlette.responses import Response
 
 from .http import Refusal, json_response, read_body, require_run_id
 from .routes_run import body_field, finished_result, recorded, segment_stream
-from .state import ServerState
+from .state import Handler, ServerState
 
 __all__ = ["TRAVEL", "context_outputs"]
 
@@ -90,9 +91,7 @@ async def _time_travel(state: ServerState, request: Request, mode: str) -> Respo
     initial_state = body_field(body, "initialState", dict)
     per_step = body_field(body, "perStep", bool)
     context = context_outputs(body.get("context"), body.get("nestedStepsContext"))
-    run = await wf.get_run(run_id)
-    if run is None:
-        raise Refusal(404, "Workflow run not found")
+    run = await state.stored_run(wf, run_id)
     record = await wf.storage.get_run(wf.id, run_id)
     if record is not None and record.status in _RUNNING:
         raise Refusal(409, f"Workflow run '{run_id}' is {record.status}; it cannot time-travel")
@@ -117,21 +116,9 @@ async def _time_travel(state: ServerState, request: Request, mode: str) -> Respo
     return json_response(await finished_result(output))
 
 
-async def _travel_now(state: ServerState, request: Request) -> Response:
-    return await _time_travel(state, request, "start")
-
-
-async def _travel_async(state: ServerState, request: Request) -> Response:
-    return await _time_travel(state, request, "async")
-
-
-async def _travel_stream(state: ServerState, request: Request) -> Response:
-    return await _time_travel(state, request, "stream")
-
-
 # The POST routes under /workflows/{workflowId}/ that time-travel a run (?runId=).
-TRAVEL = {
-    "time-travel": _travel_now,
-    "time-travel-async": _travel_async,
-    "time-travel-stream": _travel_stream,
+TRAVEL: dict[str, Handler] = {
+    "time-travel": partial(_time_travel, mode="start"),
+    "time-travel-async": partial(_time_travel, mode="async"),
+    "time-travel-stream": partial(_time_travel, mode="stream"),
 }

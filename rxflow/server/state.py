@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 from ..errors import ValidationError
+from ..run import Run
 from ..storage import EventLog, event_log
 from ..workflow import Workflow
 from .http import Refusal
 from .live import LiveRuns
 
-__all__ = ["ServerState", "issues"]
+__all__ = ["Handler", "ServerState", "issues"]
+
+# A route's handler: the request, answered with the server's state at hand.
+Handler = Callable[["ServerState", Request], Awaitable[Response]]
 
 
 class ServerState:
@@ -34,6 +39,13 @@ class ServerState:
         if workflow is None:
             raise Refusal(404, "Workflow not found")
         return workflow
+
+    async def stored_run(self, workflow: Workflow, run_id: str) -> Run:
+        """The run ``run_id`` of ``workflow`` (404 when there is none)."""
+        run = await workflow.get_run(run_id)
+        if run is None:
+            raise Refusal(404, "Workflow run not found")
+        return run
 
     def events_of(self, workflow: Workflow) -> EventLog | None:
         return event_log(workflow.storage)
