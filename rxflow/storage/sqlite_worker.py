@@ -93,6 +93,9 @@ class SQLiteWorker:
         self._prepare = prepare
         # Used by the worker thread, or by the short lane while it holds ``_using``.
         self._conn: sqlite3.Connection | None = None
+        # Whether the connection's busy_timeout is the short lane's 0 (under ``_using``): set
+        # when a lane is switched to, not around every write (two statements per checkpoint).
+        self._lane_timeout = False
         self._using = threading.Lock()
         self._queued = 0  # calls handed to the worker and not finished (under ``_counting``)
         self._counting = threading.Lock()
@@ -135,16 +138,17 @@ class SQLiteWorker:
         try:
             if self._queued or self._conn is None:
                 return MISSED  # type: ignore[no-any-return]
-            # Never wait for another connection's lock here: this thread is the caller's.
-            conn.execute("PRAGMA busy_timeout = 0")
+            # Never wait for another connection's lock here: this thread is the caller's. (Any
+            # statement of the body that finds the file busy rolls back and goes to the worker.)
+            if not self._lane_timeout:
+                conn.execute("PRAGMA busy_timeout = 0")
+                self._lane_timeout = True
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as error:
                 if is_locked(error):
                     return MISSED  # type: ignore[no-any-return]
                 raise
-            finally:
-                conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
             try:
                 result = body(conn)
                 conn.execute("COMMIT")
@@ -183,6 +187,9 @@ class SQLiteWorker:
             with self._using:
                 if self._conn is None:
                     self._conn = self._connect()
+                elif self._lane_timeout:  # the short lane's 0: the worker waits for locks
+                    self._conn.execute(f"PRAGMA busy_timeout = {self.busy_timeout_ms}")
+                    self._lane_timeout = False
                 return job(self._conn)
         except sqlite3.Error as error:
             raise StorageError(
