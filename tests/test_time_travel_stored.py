@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import collect, kinds
+from conftest import GUARD, collect, kinds
 from crash_app import open_store
 
 from rxflow import (
@@ -105,10 +105,17 @@ async def test_a_failure_fixed_through_a_changed_input_in_a_fresh_process(tmp_pa
     assert (stored["status"], stored["result"], stored["error"]) == ("success", 42, None)
 
 
-def chain(db: Path | Storage, ran: list[str], gate: asyncio.Event | None = None) -> Any:
+def chain(
+    db: Path | Storage,
+    ran: list[str],
+    gate: asyncio.Event | None = None,
+    entered: asyncio.Event | None = None,
+) -> Any:
     def add(step_id: str, n: int) -> Any:
         async def body(ctx: StepContext) -> int:
             ran.append(step_id)
+            if step_id == "s2" and entered is not None:
+                entered.set()
             if gate is not None and step_id == "s2":
                 await gate.wait()
             return int(ctx.input_data) + n
@@ -127,28 +134,72 @@ def chain(db: Path | Storage, ran: list[str], gate: asyncio.Event | None = None)
 async def test_concurrent_time_travels_through_two_stores_one_wins(store_spec: str) -> None:
     ran_a: list[str] = []
     ran_b: list[str] = []
-    a = chain(open_store(store_spec), ran_a)  # two stores on one database, as two processes
+    gate, entered = asyncio.Event(), asyncio.Event()
+    a = chain(open_store(store_spec), ran_a, gate, entered)  # two stores on one database
     b = chain(open_store(store_spec), ran_b)
     try:
         run = await a.create_run(run_id="r1")
+        gate.set()
         assert (await run.start(input_data=0)).result == 111
         ran_a.clear()
+        gate.clear()
+        entered.clear()
         other = await b.get_run("r1")
         assert other is not None
-        outcomes = await asyncio.gather(
-            run.time_travel(step="s2", input_data=1),
-            other.time_travel(step="s2", input_data=2),
-            return_exceptions=True,
-        )
-        won = [o for o in outcomes if not isinstance(o, BaseException)]
-        lost = [o for o in outcomes if isinstance(o, BaseException)]
-        assert len(won) == 1 and len(lost) == 1, outcomes
-        assert isinstance(lost[0], ResumeAlreadyClaimedError)
-        assert sorted([ran_a, ran_b]) == [[], ["s2", "s3"]]
+        first = asyncio.ensure_future(run.time_travel(step="s2", input_data=5))
+        await asyncio.wait_for(entered.wait(), GUARD)  # the first holds the run, inside s2
+        with pytest.raises(ResumeAlreadyClaimedError):
+            await other.time_travel(step="s2", input_data=7)
+        gate.set()
+        assert (await asyncio.wait_for(first, GUARD)).result == 115
+        assert (ran_a, ran_b) == (["s2", "s3"], [])
         stored = await a.storage.load_snapshot("chain", "r1")
-        assert stored["status"] == "success"
-        assert stored["context"]["s3"]["output"] == won[0].result
+        assert (stored["status"], stored["result"]) == ("success", 115)
+        assert stored["context"]["s3"]["output"] == 115
         assert [p["output"] for p in stored["previousAttempts"]["s2"]] == [11]
+    finally:
+        await a.storage.close()
+        await b.storage.close()
+
+
+async def test_a_time_travel_planned_on_a_run_another_travel_changed_is_refused(
+    store_spec: str,
+) -> None:
+    """The second time travel reads the run, the first one then runs to its end, and only
+    then the second claims: the run's status is the same as when it was read, its results
+    are not, so the claim is refused and the first one's results stay."""
+    ran_a: list[str] = []
+    ran_b: list[str] = []
+    a = chain(open_store(store_spec), ran_a)
+    b = chain(open_store(store_spec), ran_b)
+    read, first_done = asyncio.Event(), asyncio.Event()
+    load = b.storage.load_snapshot
+
+    async def held_load(workflow_id: str, run_id: str) -> Any:
+        snapshot = await load(workflow_id, run_id)
+        if not read.is_set():  # the second travel's read: hold it until the first has ended
+            read.set()
+            await first_done.wait()
+        return snapshot
+
+    try:
+        run = await a.create_run(run_id="r3")
+        assert (await run.start(input_data=0)).result == 111
+        ran_a.clear()
+        other = await b.get_run("r3")
+        assert other is not None
+        b.storage.load_snapshot = held_load  # type: ignore[method-assign]
+        second = asyncio.ensure_future(other.time_travel(step="s2", input_data=7))
+        await asyncio.wait_for(read.wait(), GUARD)
+        assert (await run.time_travel(step="s2", input_data=5)).result == 115
+        first_done.set()
+        with pytest.raises(ResumeAlreadyClaimedError, match="nothing ran for this time travel"):
+            await asyncio.wait_for(second, GUARD)
+        assert (ran_a, ran_b) == (["s2", "s3"], [])
+        stored = await a.storage.load_snapshot("chain", "r3")
+        assert (stored["status"], stored["result"]) == ("success", 115)
+        assert [p["output"] for p in stored["previousAttempts"]["s2"]] == [11]
+        assert (await b.storage.get_run("chain", "r3")).status == "success"
     finally:
         await a.storage.close()
         await b.storage.close()

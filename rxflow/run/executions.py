@@ -22,7 +22,7 @@ from ..snapshot import pending_snapshot, restore_execution
 from ..status import ResultStatus, RunStatus
 from ..storage.protocol import Storage
 from ..storage.records import Lease
-from ..stored import persist_snapshot, stored_run, update_status
+from ..stored import load_snapshot, persist_snapshot, stored_run, update_status
 from .options import RunOptions, as_request_context
 from .segment import stored_result
 
@@ -32,6 +32,7 @@ __all__ = [
     "attach_or_create",
     "claim_restart",
     "claim_stored",
+    "claim_unchanged",
     "claim_resume",
     "give_back_claim",
     "new_execution",
@@ -112,6 +113,31 @@ async def claim_stored(
             "restart it once that caller's process is gone"
         )
     raise ResumeAlreadyClaimedError(f"run '{run_id}' was resumed by another caller first")
+
+
+async def claim_unchanged(
+    storage: Storage,
+    workflow_id: str,
+    run_id: str,
+    previous: RunStatus,
+    planned_on: Mapping[str, Any],
+) -> Lease | None:
+    """Claim the stored run (``previous`` to ``running``) only if its snapshot is still
+    ``planned_on``, the one the caller read: the status alone does not tell, as a finished run
+    another caller re-ran meanwhile is back in the same status with other results. Else the
+    claim is given back and ``ResumeAlreadyClaimedError`` raised, as for a claim lost."""
+    lease = await claim_stored(storage, workflow_id, run_id, "running", previous)
+    try:
+        current = await load_snapshot(storage, workflow_id, run_id)
+    except BaseException:
+        await give_back_claim(storage, workflow_id, run_id, lease, "running", previous)
+        raise
+    if isinstance(current, Mapping) and dict(current, status=previous) == dict(
+        planned_on, status=previous
+    ):
+        return lease
+    await give_back_claim(storage, workflow_id, run_id, lease, "running", previous)
+    raise ResumeAlreadyClaimedError(f"run '{run_id}' was changed by another caller first")
 
 
 async def give_back_claim(

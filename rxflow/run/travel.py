@@ -43,7 +43,7 @@ from ..snapshot_check import CheckedSnapshot
 from ..status import RunStatus
 from ..storage.protocol import Storage
 from ..stored import persist_snapshot
-from .executions import Claimed, claim_stored, give_back_claim
+from .executions import Claimed, claim_unchanged, give_back_claim
 
 __all__ = ["TravelPlan", "TravelRequest", "claim_travel", "entry_of", "plan_travel", "trimmed"]
 
@@ -71,6 +71,7 @@ class TravelPlan:
     index: int
     stored_target: Mapping[str, Any] | None
     nested_context: dict[tuple[str, ...], Any]
+    planned_on: Mapping[str, Any]  # the stored snapshot as read: the claim checks it is unchanged
 
 
 def entry_of(graph: WorkflowGraph, step_id: str) -> int | None:
@@ -149,6 +150,7 @@ def plan_travel(
         index,
         stored_target,
         nested_context,
+        checked.snapshot,
     )
 
 
@@ -243,7 +245,7 @@ async def claim_travel(
     failure after the claim gives the claim back."""
     graph = program.graph
     try:
-        lease = await claim_stored(storage, graph.id, run_id, "running", plan.previous)
+        lease = await claim_unchanged(storage, graph.id, run_id, plan.previous, plan.planned_on)
     except ResumeAlreadyClaimedError:
         raise ResumeAlreadyClaimedError(
             f"run '{run_id}' was claimed by another caller first (a concurrent time travel, "
