@@ -51,6 +51,8 @@ async def main(address: str | None) -> None:
         result = await output.result
         print(f"\nstatus: {result.status}")
         done = result.result
+        if done is None:  # only a successful run has a result
+            raise SystemExit(f"the run ended {result.status}")
         print(f"summary: {done['items']} items scored in {done['processes']} worker processes")
 
 

@@ -49,7 +49,8 @@ from .status import ResultStatus, RunStatus, StepStatus
 from .step import Step, create_step, step
 from .storage import InMemoryStorage, RunList, RunRecord, SQLiteStorage, Storage
 from .tracing import TracingOptions
-from .workflow import RetryConfig, Workflow, create_workflow
+from .workflow import RetryConfig, Workflow
+from .workflow_factory import create_workflow
 
 if TYPE_CHECKING:
     from .storage.postgres import PostgresStorage

@@ -7,7 +7,7 @@ for replay (``rxflow.replay``) to async iterators and to a replaying Observable.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
+from typing import Any, Generic
 
 import reactivex
 
@@ -30,7 +30,7 @@ from .events import (
     WorkflowStepSuspended,
 )
 from .replay import EventLog, FullStream, ReplayValue
-from .results import Usage, WorkflowResult
+from .results import Out, Usage, WorkflowResult
 from .status import RunStatus
 
 __all__ = ["ReplayValue", "WorkflowRunOutput"]
@@ -53,7 +53,7 @@ _NOTABLE = frozenset(
 )
 
 
-class WorkflowRunOutput:
+class WorkflowRunOutput(Generic[Out]):
     """The live output of one stream segment of a run.
 
     - ``async for chunk in output``: every event of the segment (from the first, even for a
@@ -63,6 +63,9 @@ class WorkflowRunOutput:
     - ``await output.result`` / ``await output.usage``: the ``WorkflowResult`` and ``Usage``;
     - ``status``: ``running``, ``suspended``, ``success``, ``failed``, ``canceled``,
       ``tripwire``, following the events and set from the final result.
+
+    ``Out`` is the workflow's output type: ``await output.result`` is a
+    ``WorkflowResult[Out]``.
 
     The ``feed_*`` methods are package-internal: the run feeds its outputs with them; they are
     not for users.
@@ -83,7 +86,7 @@ class WorkflowRunOutput:
         self._log = EventLog(history_limit)
         self._status: RunStatus = "running"
         self._usage = _ZERO_USAGE
-        self._result: ReplayValue[WorkflowResult] = ReplayValue()
+        self._result: ReplayValue[WorkflowResult[Out]] = ReplayValue()
         self._usage_value: ReplayValue[Usage] | None = None  # made when first asked for
         self._detach: Callable[[], None] | None = None
         self._log.push(WorkflowStart(run_id=run_id, payload=WorkflowStartPayload(workflow_id)))
@@ -95,7 +98,7 @@ class WorkflowRunOutput:
         return self._status
 
     @property
-    def result(self) -> ReplayValue[WorkflowResult]:
+    def result(self) -> ReplayValue[WorkflowResult[Out]]:
         """The run's ``WorkflowResult``: ``await output.result`` (it raises for errors before
         execution), or subscribe to it as a one-value replaying Observable."""
         return self._result
@@ -192,7 +195,7 @@ class WorkflowRunOutput:
         """The segment suspended and this output stays open for a later resume to feed."""
         self._status = "suspended"
 
-    def feed_result(self, result: WorkflowResult) -> None:
+    def feed_result(self, result: WorkflowResult[Out]) -> None:
         """The run reached the end of this segment: resolve ``result``, then end the stream."""
         self._status = result.status
         self._result.settle(result)

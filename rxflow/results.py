@@ -5,9 +5,10 @@ cannot carry) and ``from_dict()`` (ignores keys it does not know)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Generic
 
 import attrs
+from typing_extensions import TypeVar
 
 from rxflow.convert import ErrorValue, register_wire_form, structure_wire, to_wire
 from rxflow.errors import TripWire
@@ -20,6 +21,10 @@ __all__ = [
     "Usage",
     "WorkflowResult",
 ]
+
+
+#: The workflow's output type (``WorkflowResult[Receipt]``); ``Any`` when not given.
+Out = TypeVar("Out", default=Any)
 
 
 def _add_optional(a: int | None, b: int | None) -> int | None:
@@ -220,12 +225,14 @@ register_wire_form(
 
 
 @attrs.frozen(slots=True)
-class WorkflowResult:
+class WorkflowResult(Generic[Out]):
     """The outcome of a run (or of a run segment, when it suspended).
 
     By status: ``success`` has ``result``; ``failed`` has ``error`` (the exception object);
     ``suspended`` has ``suspended`` (paths, like ``[["approve"]]``) and ``suspend_payload``
     (``{step_id: payload}``); ``tripwire`` has ``tripwire``; ``canceled`` nothing more.
+    ``Out`` is the workflow's output type (its ``output_schema``): ``result`` is an ``Out``
+    on success, ``None`` otherwise.
     """
 
     status: ResultStatus
@@ -236,7 +243,7 @@ class WorkflowResult:
     state: dict[str, Any] | None = None
     trace_id: str | None = None
     span_id: str | None = None
-    result: Any = None
+    result: Out | None = None
     error: ErrorValue = None
     suspended: list[list[str]] | None = None
     suspend_payload: dict[str, Any] | None = None

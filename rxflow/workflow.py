@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Union
+from typing import Any, Generic, Self, Union
 
+from .context import In
 from .durability import Durability
 from .engine.program import Program, compile_program
 from .errors import WorkflowDefinitionError
@@ -31,6 +32,7 @@ from .graph import (
 )
 from .jsonschema import JsonSchemas
 from .mapping import function_body, mapping_body
+from .results import Out
 from .run import Run
 from .run.registry import RunRegistry
 from .step import Step
@@ -38,17 +40,19 @@ from .storage import InMemoryStorage, Storage
 from .storage.checks import check_storage_object
 from .workflow_options import check_workflow_options
 
-__all__ = ["RetryConfig", "StepOrWorkflow", "Workflow", "create_workflow"]
+__all__ = ["RetryConfig", "StepOrWorkflow", "Workflow"]
 
 #: What the builder methods take as a step: a ``Step``, or a committed ``Workflow`` to nest.
 StepOrWorkflow = Union[Step, "Workflow"]
 
 
-class Workflow(JsonSchemas):
+class Workflow(JsonSchemas, Generic[In, Out]):
     """A workflow: a graph of steps built with the methods below, then ``commit()``-ed.
 
     A committed workflow is itself a step: pass it to ``then``, ``parallel``, ``foreach``...
     of another workflow to nest it. Every builder method returns the workflow, so calls chain.
+    ``In`` and ``Out`` are its input and output types (``Workflow[Order, Receipt]``), taken
+    from ``input_schema`` and ``output_schema`` by ``create_workflow``; ``Any`` when not given.
     """
 
     # Step attributes of a workflow used as a nested step: its inner steps retry by its own
@@ -169,7 +173,7 @@ class Workflow(JsonSchemas):
         self._passed.append(value)
         return node
 
-    def _add(self, entry: Entry) -> Workflow:
+    def _add(self, entry: Entry) -> Self:
         self._entries.append(entry)
         for value in self._passed:
             self._steps.setdefault(value.id, value)
@@ -185,12 +189,12 @@ class Workflow(JsonSchemas):
         self._passed.clear()  # what an earlier call that raised had checked
         return f"workflow '{self.id}': {method}()"
 
-    def then(self, step: StepOrWorkflow) -> Workflow:
+    def then(self, step: StepOrWorkflow) -> Self:
         """Run ``step`` on the previous output."""
         where = self._building("then")
         return self._add(StepEntry(self._node(step, where)))
 
-    def parallel(self, steps: Sequence[StepOrWorkflow], *, allow_failure: bool = False) -> Workflow:
+    def parallel(self, steps: Sequence[StepOrWorkflow], *, allow_failure: bool = False) -> Self:
         """Run every step on the same input, concurrently; output ``{step_id: output}``."""
         where = self._building("parallel")
         if isinstance(steps, (str, bytes)) or not isinstance(steps, Sequence) or not steps:
@@ -198,7 +202,7 @@ class Workflow(JsonSchemas):
         checked = tuple(self._node(s, where) for s in steps)
         return self._add(ParallelEntry(checked, allow_failure=bool(allow_failure)))
 
-    def branch(self, branches: Sequence[tuple[Callable[..., Any], StepOrWorkflow]]) -> Workflow:
+    def branch(self, branches: Sequence[tuple[Callable[..., Any], StepOrWorkflow]]) -> Self:
         """Run every step whose condition is true, concurrently; output ``{step_id: output}``."""
         where = self._building("branch")
         if isinstance(branches, (str, bytes)) or not isinstance(branches, Sequence) or not branches:
@@ -212,23 +216,21 @@ class Workflow(JsonSchemas):
             pairs.append((pair[0], self._node(pair[1], where)))
         return self._add(BranchEntry(tuple(pairs)))
 
-    def _loop(
-        self, step: StepOrWorkflow, condition: Callable[..., Any], loop_type: Any
-    ) -> Workflow:
+    def _loop(self, step: StepOrWorkflow, condition: Callable[..., Any], loop_type: Any) -> Self:
         where = self._building(loop_type)
         if not callable(condition):
             raise WorkflowDefinitionError(f"{where}: the condition must be callable")
         return self._add(LoopEntry(self._node(step, where), condition, loop_type))
 
-    def dowhile(self, step: StepOrWorkflow, condition: Callable[..., Any]) -> Workflow:
+    def dowhile(self, step: StepOrWorkflow, condition: Callable[..., Any]) -> Self:
         """Run ``step``, then repeat while ``condition(ctx)`` is true."""
         return self._loop(step, condition, "dowhile")
 
-    def dountil(self, step: StepOrWorkflow, condition: Callable[..., Any]) -> Workflow:
+    def dountil(self, step: StepOrWorkflow, condition: Callable[..., Any]) -> Self:
         """Run ``step``, then repeat until ``condition(ctx)`` is true."""
         return self._loop(step, condition, "dountil")
 
-    def foreach(self, step: StepOrWorkflow, *, concurrency: int = 1) -> Workflow:
+    def foreach(self, step: StepOrWorkflow, *, concurrency: int = 1) -> Self:
         """Run ``step`` over every item of the input list, at most ``concurrency`` at once."""
         where = self._building("foreach")
         if type(concurrency) is not int or concurrency < 1:
@@ -242,7 +244,7 @@ class Workflow(JsonSchemas):
         mapping: Callable[..., Any] | Mapping[str, Mapping[str, Any]],
         *,
         id: str | None = None,
-    ) -> Workflow:
+    ) -> Self:
         """A synthetic step whose output is ``fn(ctx)``, or a dict built from a mapping spec."""
         self._building("map")
         step_id = id if id is not None else f"mapping_{self.id}_{self._map_count}"
@@ -259,9 +261,7 @@ class Workflow(JsonSchemas):
         self._passed.append(step)
         return self._add(MapEntry(step))
 
-    def sleep(
-        self, duration: int | float | Callable[..., Any], *, id: str | None = None
-    ) -> Workflow:
+    def sleep(self, duration: int | float | Callable[..., Any], *, id: str | None = None) -> Self:
         """Wait ``duration`` ms (or ``fn(ctx)`` ms), passing the input through."""
         where = self._building("sleep")
         if not callable(duration) and (
@@ -272,9 +272,7 @@ class Workflow(JsonSchemas):
             )
         return self._add(SleepEntry(id or self._next_sleep_id(), duration))
 
-    def sleep_until(
-        self, until: datetime | Callable[..., Any], *, id: str | None = None
-    ) -> Workflow:
+    def sleep_until(self, until: datetime | Callable[..., Any], *, id: str | None = None) -> Self:
         """Wait until ``until`` (a datetime, or ``fn(ctx)`` giving one), passing the input on."""
         where = self._building("sleep_until")
         if not callable(until) and not isinstance(until, datetime):
@@ -288,7 +286,7 @@ class Workflow(JsonSchemas):
         self._sleep_count += 1
         return sleep_id
 
-    def commit(self) -> Workflow:
+    def commit(self) -> Self:
         """Freeze the graph and compile it. Checks emptiness and colliding step ids."""
         if self._graph is not None:
             return self
@@ -325,7 +323,9 @@ class Workflow(JsonSchemas):
         self._graph = graph
         return self
 
-    async def create_run(self, run_id: str | None = None, resource_id: str | None = None) -> Run:
+    async def create_run(
+        self, run_id: str | None = None, resource_id: str | None = None
+    ) -> Run[In, Out]:
         """A run of this workflow: attach to ``run_id`` if it exists, else create it.
 
         Without ``run_id`` a new run gets a random UUID (version 4) as its id. With the id of a
@@ -338,7 +338,7 @@ class Workflow(JsonSchemas):
         self._check_committed("create_run")
         return await self._runs.create(self, run_id, resource_id)
 
-    async def get_run(self, run_id: str) -> Run | None:
+    async def get_run(self, run_id: str) -> Run[In, Out] | None:
         """The run ``run_id`` of this workflow, or ``None`` if there is none; never creates one.
 
         A run live in this process comes back as the same ``Run`` object; a run in this
@@ -358,39 +358,3 @@ class Workflow(JsonSchemas):
 
 
 Step.register(Workflow)  # a workflow is itself a step
-
-
-def create_workflow(
-    *,
-    id: str,
-    input_schema: Any = None,
-    output_schema: Any = None,
-    state_schema: Any = None,
-    request_context_schema: Any = None,
-    retry_config: RetryConfig | None = None,
-    storage: Storage | None = None,
-    executor: Executor | None = None,
-    description: str | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    durability: Durability = "sync",
-) -> Workflow:
-    """Start building a workflow. ``executor`` says where its steps' bodies run (for example a
-    ``DaskExecutor``; None: here); a step's own ``executor`` wins. ``durability`` is its runs'
-    checkpoint mode on a durable store (``sync``, ``async`` or ``exit``).
-
-    A schema that is not a type, metadata that is not a mapping, a storage that is not a
-    ``Storage`` or an unknown ``durability`` raise ``WorkflowDefinitionError`` here.
-    """
-    return Workflow(
-        id=id,
-        input_schema=input_schema,
-        output_schema=output_schema,
-        state_schema=state_schema,
-        request_context_schema=request_context_schema,
-        retry_config=retry_config,
-        storage=storage,
-        executor=executor,
-        description=description,
-        metadata=metadata,
-        durability=durability,
-    )

@@ -50,7 +50,7 @@ def test_pyright_is_clean_on_the_examples_and_the_typed_module() -> None:
 def test_the_typed_module_runs() -> None:
     done = _run([sys.executable, str(ROOT / "tests" / "typed_api.py")], ROOT, _env())
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout == "success [1, 2, 3]\n"
+    assert done.stdout == "success [1, 2, 3] 10\n"
 
 
 def test_mypy_finds_the_package_after_the_readme_editable_install(tmp_path: Path) -> None:

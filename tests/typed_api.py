@@ -8,11 +8,14 @@ from typing import Any, assert_type
 
 from rxflow import (
     Bail,
+    Run,
     Step,
     StepContext,
     Suspended,
     Usage,
+    Workflow,
     WorkflowResult,
+    WorkflowRunOutput,
     create_step,
     create_workflow,
 )
@@ -51,6 +54,34 @@ assert_type(create_step(id="double", execute=double), Step[int, str])
 assert_type(create_step(id="stop", execute=stop_early), Step[Any, Bail])
 assert_type(create_step(id="untyped", execute=untyped), Step[Any, None])
 
+# A workflow is typed by its schemas; a schema not given is Any.
+assert_type(create_workflow(id="io", input_schema=int, output_schema=str), Workflow[int, str])
+assert_type(create_workflow(id="in", input_schema=int), Workflow[int, Any])
+assert_type(create_workflow(id="out", output_schema=str), Workflow[Any, str])
+assert_type(create_workflow(id="none"), Workflow[Any, Any])
+
+
+async def typed_run() -> str | None:
+    """The output type flows from ``output_schema`` through the builder, the run and its
+    outputs to ``result.result``."""
+    wf = (
+        create_workflow(id="typed-io", input_schema=int, output_schema=str)
+        .then(create_step(id="double", execute=double))
+        .commit()
+    )
+    assert_type(wf, Workflow[int, str])
+    run = await wf.create_run()
+    assert_type(run, Run[int, str])
+    started = await run.start(input_data=4)
+    assert_type(started, WorkflowResult[str])
+    assert_type(started.result, str | None)
+    output = (await wf.create_run()).stream(input_data=5)
+    assert_type(output, WorkflowRunOutput[str])
+    streamed = await output.result
+    assert_type(streamed, WorkflowResult[str])
+    assert_type(streamed.result, str | None)
+    return streamed.result
+
 
 async def main() -> None:
     wf = (
@@ -71,9 +102,10 @@ async def main() -> None:
         elif isinstance(chunk, CustomChunk):
             assert_type(chunk.data, Any)
     result = await output.result
-    assert_type(result, WorkflowResult)
+    assert_type(result, WorkflowResult[Any])
+    assert_type(result.result, Any | None)
     assert_type(await output.usage, Usage)
-    print(result.status, result.result)
+    print(result.status, result.result, await typed_run())
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic
 
 from ..context import RequestContext
 from ..convert import conform
@@ -13,7 +13,7 @@ from ..engine.state import NO_INPUT, ExecutionState, RunScope, now_ms
 from ..engine.state import new_run_id as make_run_id
 from ..errors import ResumeError, RxflowError
 from ..output import WorkflowRunOutput
-from ..results import WorkflowResult
+from ..results import Out, WorkflowResult
 from ..resume import StepSelector, find_step, load_checked, path_of
 from ..status import RunStatus
 from ..stored import persist_snapshot, stored_run
@@ -37,10 +37,10 @@ if TYPE_CHECKING:
 __all__ = ["TimeTravelVerbs"]
 
 
-class TimeTravelVerbs:
+class TimeTravelVerbs(Generic[Out]):
     """``time_travel``, ``time_travel_stream`` and ``fork`` (a base class of ``Run``)."""
 
-    workflow: Workflow
+    workflow: Workflow[Any, Out]
     run_id: str
     resource_id: str | None
     _status: RunStatus
@@ -49,7 +49,7 @@ class TimeTravelVerbs:
 
     if TYPE_CHECKING:
 
-        def _new_output(self, options: RunOptions) -> WorkflowRunOutput: ...
+        def _new_output(self, options: RunOptions) -> WorkflowRunOutput[Out]: ...
 
         def _new_scope(self, request_context: RequestContext) -> RunScope: ...
 
@@ -74,7 +74,7 @@ class TimeTravelVerbs:
         *,
         durability: Durability | None = None,
         per_step: bool = False,
-    ) -> WorkflowResult:
+    ) -> WorkflowResult[Out]:
         """Re-run the stored run from ``step`` and return its new ``WorkflowResult``.
 
         ``step`` is named as for ``resume`` (a step, an id, a dotted ``"outer.inner"`` path
@@ -123,7 +123,7 @@ class TimeTravelVerbs:
         *,
         durability: Durability | None = None,
         per_step: bool = False,
-    ) -> WorkflowRunOutput:
+    ) -> WorkflowRunOutput[Out]:
         """``time_travel`` as a new live output (like ``resume_stream``): ``workflow-start``,
         then the events of the target step and of what runs after it, then
         ``workflow-finish``. The errors ``time_travel`` raises are reported through the
@@ -176,7 +176,7 @@ class TimeTravelVerbs:
         output.feed_failure(error)
 
     async def _travel_into(
-        self, output: WorkflowRunOutput, options: RunOptions, request: TravelRequest
+        self, output: WorkflowRunOutput[Out], options: RunOptions, request: TravelRequest
     ) -> None:
         try:
             await self._travel_and_launch(options, request)
@@ -216,7 +216,7 @@ class TimeTravelVerbs:
         request_context: RequestContext | Mapping[str, Any] | None = None,
         for_each_index: int | None = None,
         durability: Durability | None = None,
-    ) -> WorkflowResult:
+    ) -> WorkflowResult[Out]:
         """Copy this stored run's results up to (not including) step ``at`` into a new run
         (``new_run_id``, by default a random UUID4), which then time-travels from ``at`` (the
         keyword arguments are ``time_travel``'s). Returns the new run's ``WorkflowResult``

@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic
 
-from ..context import RequestContext, TracingContext
+from ..context import In, RequestContext, TracingContext
 from ..engine.fanout import running_loop
 from ..engine.persist import Durability
 from ..engine.state import ExecutionState, RunScope
 from ..errors import RunAlreadyStartedError, RxflowError
 from ..events import EmptyPayload, WorkflowCanceled, WorkflowPaused
 from ..output import WorkflowRunOutput, ended_output
-from ..results import WorkflowResult
+from ..results import Out, WorkflowResult
 from ..resume import StepSelector
 from ..status import RunStatus
 from ..tracing import TracingOptions
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["Run"]
 
 
-class Run(TimeTravelVerbs, RunControl):
+class Run(TimeTravelVerbs[Out], RunControl, Generic[In, Out]):
     """One run of a workflow. Create it with ``await workflow.create_run()``.
 
     A run owns a hot event bus: its engine emits into it, its outputs (``stream``,
@@ -48,7 +48,7 @@ class Run(TimeTravelVerbs, RunControl):
 
     def __init__(
         self,
-        workflow: Workflow,
+        workflow: Workflow[In, Out],
         run_id: str,
         resource_id: str | None,
         status: RunStatus = "pending",
@@ -65,8 +65,8 @@ class Run(TimeTravelVerbs, RunControl):
 
     @classmethod
     async def create(
-        cls, workflow: Workflow, *, run_id: str | None, resource_id: str | None
-    ) -> Run:
+        cls, workflow: Workflow[In, Out], *, run_id: str | None, resource_id: str | None
+    ) -> Run[In, Out]:
         """A new run (its ``pending`` snapshot stored), or the stored run ``run_id``."""
         stored = await attach_or_create(workflow.storage, workflow.graph, run_id, resource_id)
         return cls(workflow, *stored)
@@ -91,7 +91,7 @@ class Run(TimeTravelVerbs, RunControl):
         *,
         durability: Durability | None = None,
         per_step: bool = False,
-    ) -> WorkflowResult:
+    ) -> WorkflowResult[Out]:
         """Run to the end (or a suspension) and return the ``WorkflowResult``.
 
         Raises ``ValidationError`` for bad input, initial state or request context,
@@ -127,7 +127,7 @@ class Run(TimeTravelVerbs, RunControl):
         *,
         durability: Durability | None = None,
         per_step: bool = False,
-    ) -> WorkflowRunOutput:
+    ) -> WorkflowRunOutput[Out]:
         """Start the run now and return its live output (the same output on a second call).
 
         Errors before execution (bad input, ``RunAlreadyStartedError``...) do not raise here:
@@ -168,7 +168,7 @@ class Run(TimeTravelVerbs, RunControl):
                 "create a new run to run again"
             )
 
-    def _new_output(self, options: RunOptions) -> WorkflowRunOutput:
+    def _new_output(self, options: RunOptions) -> WorkflowRunOutput[Out]:
         output = WorkflowRunOutput(
             run_id=self.run_id,
             workflow_id=self.workflow_id,
@@ -253,7 +253,7 @@ class Run(TimeTravelVerbs, RunControl):
         allow_changed_graph: bool = False,
         durability: Durability | None = None,
         per_step: bool = False,
-    ) -> WorkflowResult:
+    ) -> WorkflowResult[Out]:
         """Resume the suspended (or paused) run and return its ``WorkflowResult``.
 
         ``step`` is a step, a step id, a dotted ``"outer.inner"`` path or a list of those;
@@ -297,7 +297,7 @@ class Run(TimeTravelVerbs, RunControl):
         allow_changed_graph: bool = False,
         durability: Durability | None = None,
         per_step: bool = False,
-    ) -> WorkflowRunOutput:
+    ) -> WorkflowRunOutput[Out]:
         """Resume the suspended run; a new output with its own ``workflow-start`` and
         ``workflow-finish``, which closes when this segment ends (even at a new suspension).
 
@@ -322,7 +322,7 @@ class Run(TimeTravelVerbs, RunControl):
         return output
 
     async def _resume_into(
-        self, output: WorkflowRunOutput, options: RunOptions, resume_data: Any
+        self, output: WorkflowRunOutput[Out], options: RunOptions, resume_data: Any
     ) -> None:
         try:
             await self._claim_and_launch(options, resume_data)
@@ -340,7 +340,7 @@ class Run(TimeTravelVerbs, RunControl):
 
     async def restart(
         self, *, allow_changed_graph: bool = False, durability: Durability | None = None
-    ) -> WorkflowResult:
+    ) -> WorkflowResult[Out]:
         """Continue a run left ``running`` by a process that is gone.
 
         Top-level entries that finished are not run again, nor are block items whose results
@@ -366,7 +366,7 @@ class Run(TimeTravelVerbs, RunControl):
         allow_changed_graph: bool = False,
         durability: Durability | None = None,
         history_limit: int | None = None,
-    ) -> WorkflowRunOutput:
+    ) -> WorkflowRunOutput[Out]:
         """``restart``, streamed: claims the run as ``restart`` does (raising what it raises,
         before any event), then returns the continued run's live output, with its own
         ``workflow-start`` and ``workflow-finish``. A finished run's output carries no event
@@ -383,7 +383,7 @@ class Run(TimeTravelVerbs, RunControl):
         self._relaunch(claimed, options)
         return output
 
-    async def _claim_restart(self, options: RunOptions) -> Claimed | WorkflowResult:
+    async def _claim_restart(self, options: RunOptions) -> Claimed | WorkflowResult[Out]:
         workflow = self.workflow
         if self._segment is not None:
             await self._segment.settled()
