@@ -128,7 +128,7 @@ async def main(reps: int, quick: bool) -> None:
             n_workers=2,
             threads_per_worker=1,
             asynchronous=True,
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",
         ) as cluster,
         distributed.Client(cluster, asynchronous=True) as client,
     ):

@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 def local_cluster() -> Any:
     """A real cluster of two worker processes, one thread each (a context manager)."""
     return distributed.LocalCluster(
-        processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None
+        processes=True, n_workers=2, threads_per_worker=1, dashboard_address="127.0.0.1:0"
     )
 
 

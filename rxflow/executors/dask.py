@@ -167,7 +167,9 @@ class DaskExecutor:
             return self._given
         if self.address is None:
             if self._cluster is None:
-                options = {"processes": True, "dashboard_address": None}
+                # dashboard_address=None still serves Dask's HTTP routes on port 8787
+                # (warning when it is taken): any free local port instead.
+                options = {"processes": True, "dashboard_address": "127.0.0.1:0"}
                 options.update(self.cluster_options)
                 self._cluster = await distributed.LocalCluster(asynchronous=True, **options)
             address = self._cluster.scheduler_address
