@@ -40,3 +40,13 @@ def test_ruff_format_is_clean() -> None:
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_library_modules_stay_small() -> None:
+    # One job per module: a module past 400 lines is a sign it does two.
+    long = {
+        str(path.relative_to(ROOT)): count
+        for path in sorted((ROOT / "rxflow").rglob("*.py"))
+        if (count := len(path.read_text(encoding="utf-8").splitlines())) > 400
+    }
+    assert long == {}

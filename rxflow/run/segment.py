@@ -379,11 +379,7 @@ def stored_result(
 ) -> WorkflowResult:
     """A ``WorkflowResult`` read back from a stored snapshot (plain data values)."""
     context = dict(snapshot.get("context") or {})
-    steps = {
-        step_id: StepResult.from_dict(wire)
-        for step_id, wire in context.items()
-        if step_id != "input"
-    }
+    steps = {key: StepResult.from_dict(wire) for key, wire in context.items() if key != "input"}
     # Called for a finished stored run only: its status is one a result can have.
     final: ResultStatus = status or cast("ResultStatus", snapshot.get("status"))
     return WorkflowResult(

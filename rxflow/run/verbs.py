@@ -21,13 +21,7 @@ from ..status import RunStatus
 from ..tracing import TracingOptions
 from .bus import EventBus
 from .control import RunControl
-from .executions import (
-    Claimed,
-    attach_or_create,
-    claim_restart,
-    claim_resume,
-    new_execution,
-)
+from .executions import Claimed, attach_or_create, claim_restart, claim_resume, new_execution
 from .options import RunOptions
 from .segment import Segment, launch
 from .travel_verbs import TimeTravelVerbs
