@@ -1,5 +1,6 @@
-"""PostgresStorage's schema: made in an empty schema, upgraded in place from version 0 (the
-``fixtures/postgres_v0.sql`` layout), migrated by exactly one of several processes at once."""
+"""PostgresStorage's schema: made in an empty schema, upgraded in place from version 0 and
+version 1 (the ``fixtures/postgres_v0.sql`` and ``postgres_v1.sql`` layouts), migrated by
+exactly one of several processes at once."""
 
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ from rxflow.errors import StorageError
 from rxflow.storage import RunRecord
 
 FIXTURE = Path(__file__).with_name("fixtures") / "postgres_v0.sql"
+FIXTURE_V1 = Path(__file__).with_name("fixtures") / "postgres_v1.sql"
 TESTS = Path(__file__).resolve().parent
 
 
-def load_fixture(dsn: str) -> None:
-    execute(dsn, FIXTURE.read_text())
+def load_fixture(dsn: str, fixture: Path = FIXTURE) -> None:
+    execute(dsn, fixture.read_text())
 
 
 def versions(dsn: str) -> list[int]:
@@ -119,11 +121,11 @@ def old_dsn(tmp_path: Path) -> str:
     return dsn
 
 
-async def test_an_empty_schema_gets_the_current_layout_at_version_1(dsn: str) -> None:
+async def test_an_empty_schema_gets_the_current_layout_at_version_2(dsn: str) -> None:
     async with open_store(dsn) as store:
         assert (await store.list_runs()).total == 0
 
-    assert versions(dsn) == [1]
+    assert versions(dsn) == [2]
     shape = layout(dsn)
     runs = "rxflow_workflow_snapshot"
     assert sorted(index for _, index, _ in shape["indexes"]) == [
@@ -153,7 +155,7 @@ async def test_the_upgrade_from_version_0_gives_the_layout_a_new_database_gets(
     async with open_store(old_dsn):
         pass
 
-    assert versions(old_dsn) == [0, 1]
+    assert versions(old_dsn) == [0, 1, 2]
     assert layout(old_dsn) == layout(dsn)
     assert counts_agree(old_dsn) and len(execute(old_dsn, "SELECT * FROM rxflow_run_count")) == 5
 
@@ -217,7 +219,7 @@ async def test_opening_an_upgraded_database_again_changes_nothing(old_dsn: str) 
     async with open_store(old_dsn) as store:
         assert (await store.list_runs()).total == 5
 
-    assert versions(old_dsn) == [0, 1]
+    assert versions(old_dsn) == [0, 1, 2]
     assert layout(old_dsn) == before
 
 
@@ -227,7 +229,7 @@ async def test_a_database_of_a_newer_rxflow_is_refused(dsn: str) -> None:
     execute(dsn, "INSERT INTO rxflow_schema_version (version) VALUES (7)")
 
     store = open_store(dsn)
-    with pytest.raises(StorageError, match=r"newer rxflow \(schema version 7\).*up to 1"):
+    with pytest.raises(StorageError, match=r"newer rxflow \(schema version 7\).*up to 2"):
         await store.list_runs()
     await store.close()
 
@@ -249,8 +251,8 @@ async def test_stores_opening_at_once_in_one_process_migrate_once(dsn: str, old_
         await asyncio.gather(*(store.close() for store in stores))
         assert len({r.total for r in listed}) == 1
 
-    assert versions(dsn) == [1]
-    assert versions(old_dsn) == [0, 1]
+    assert versions(dsn) == [2]
+    assert versions(old_dsn) == [0, 1, 2]
 
 
 def spawn_migrators(dsn: str, count: int) -> list[subprocess.Popen[str]]:
@@ -300,7 +302,7 @@ async def test_two_processes_starting_at_once_migrate_exactly_once(
     results = await asyncio.to_thread(race, spawn_migrators(where, 2))
 
     assert results == [{"ok": True}, {"ok": True}]
-    assert versions(where) == ([1] if start == "empty" else [0, 1])
+    assert versions(where) == ([2] if start == "empty" else [0, 1, 2])
     async with open_store(where) as store:
         assert (await store.list_runs()).total == (0 if start == "empty" else 5)
 
