@@ -63,27 +63,46 @@ _RENEW = (
     " FROM (SELECT 1) one LEFT JOIN cur ON true LEFT JOIN done ON true"
 )
 _RELEASE = f"UPDATE {RUNS} SET {_CLEAR_LEASE} WHERE {KEY} AND {_HELD} RETURNING 1"
-# One statement: the fencing check and the control-state patch on the run's row, then one new
-# result row per key, in the order given (their seq follows it); nothing is written when the
-# lease is not the run's.
-_CHECKPOINT = (
-    f"WITH {_CURRENT}, done AS (UPDATE {RUNS} SET updated_at = {NOW},"
-    " patch = CASE WHEN %(state)s::jsonb IS NULL THEN patch"
-    " ELSE COALESCE(patch, '{}'::jsonb) || %(state)s::jsonb END,"
-    " status = COALESCE(%(status)s, status),"
-    " lease_expires_at = CASE WHEN %(release)s THEN 0 ELSE "
-    f"{NOW} + %(ttl)s END,"
-    " lease_owner = CASE WHEN %(release)s THEN NULL ELSE lease_owner END,"
-    " lease_host = CASE WHEN %(release)s THEN NULL ELSE lease_host END,"
-    " lease_pid = CASE WHEN %(release)s THEN NULL ELSE lease_pid END"
-    f" WHERE {KEY} AND {_HELD} RETURNING updated_at, lease_expires_at, cancel_requested),"
-    f" added AS (INSERT INTO {RESULTS} (workflow_id, run_id, key, result, written_at)"
-    " SELECT %(workflow_id)s, %(run_id)s, item.pair ->> 0, item.pair -> 1, done.updated_at"
-    " FROM done, jsonb_array_elements(%(results)s::jsonb) WITH ORDINALITY"
-    " AS item(pair, n) ORDER BY item.n)"
-    " SELECT cur.lease_owner, cur.lease_version, done.*"
-    " FROM (SELECT 1) one LEFT JOIN cur ON true LEFT JOIN done ON true"
-)
+
+
+def _checkpoint_statement(state: bool, results: bool, release: bool) -> str:
+    """One statement: the fencing check and the control-state patch on the run's row, then one
+    new result row per key, in the order given (their seq follows it); nothing is written when
+    the lease is not the run's. A text per shape of checkpoint, so each says only what it does
+    (the server plans each once per connection)."""
+    sets = [f"updated_at = {NOW}"]
+    if state:
+        sets += [
+            "patch = COALESCE(patch, '{}'::jsonb) || %(state)s::jsonb",
+            "status = COALESCE(%(status)s, status)",
+        ]
+    if release:
+        sets.append(_CLEAR_LEASE)
+    else:
+        sets.append(f"lease_expires_at = {NOW} + %(ttl)s")
+    statement = (
+        f"WITH done AS (UPDATE {RUNS} SET {', '.join(sets)} WHERE {KEY} AND {_HELD}"
+        " RETURNING updated_at, lease_expires_at, cancel_requested)"
+    )
+    if results:
+        statement += (
+            f", added AS (INSERT INTO {RESULTS} (workflow_id, run_id, key, result, written_at)"
+            " SELECT %(workflow_id)s, %(run_id)s, item.pair ->> 0, item.pair -> 1, done.updated_at"
+            " FROM done, jsonb_array_elements(%(results)s::jsonb) WITH ORDINALITY"
+            " AS item(pair, n) ORDER BY item.n)"
+        )
+    return statement + " SELECT lease_expires_at, cancel_requested FROM done"
+
+
+_CHECKPOINTS = {
+    (state, results, release): _checkpoint_statement(state, results, release)
+    for state in (False, True)
+    for results in (False, True)
+    for release in (False, True)
+}
+# The run's lease as it is, to say why a checkpoint wrote nothing.
+_LEASE_NOW = f"SELECT lease_owner, lease_version FROM {RUNS} WHERE {KEY}"
+
 _RESULTS = (
     "SELECT key, (row_number() OVER (PARTITION BY key ORDER BY seq) - 1)::integer, seq, result,"
     f" written_at FROM {RESULTS} WHERE {KEY} ORDER BY seq"
@@ -223,28 +242,41 @@ async def checkpoint(
     """The owner's write: the state patch, one record per result, the lease renewed or given up.
     Only the patch (small) and the new records are written."""
     workflow_id, run_id = lease.workflow_id, lease.run_id
-    items = list((results or {}).items())
-    params = {
-        **_lease_params(lease, now),
-        "state": encode(workflow_id, run_id, "snapshot", dict(state)) if state else None,
-        "status": state.get("status") if state else None,
-        "release": release,
+    params: dict[str, Any] = {
+        "workflow_id": workflow_id,
+        "run_id": run_id,
+        "now": now,
+        "owner": lease.owner,
+        "version": lease.version,
         "ttl": ttl_ms,
+    }
+    if state:
+        params["state"] = encode(workflow_id, run_id, "snapshot", dict(state))
+        params["status"] = state.get("status")
+    if results:
         # One JSON array of [key, result] pairs: a text[] parameter would have every quote of
         # every result escaped, character by character, on the way.
-        "results": "["
-        + ",".join(
-            f"[{encode(workflow_id, run_id, 'key', key)},"
-            f"{encode(workflow_id, run_id, f'result {key!r}', value)}]"
-            for key, value in items
+        params["results"] = (
+            "["
+            + ",".join(
+                f"[{encode(workflow_id, run_id, 'key', key)},"
+                f"{encode(workflow_id, run_id, f'result {key!r}', value)}]"
+                for key, value in results.items()
+            )
+            + "]"
         )
-        + "]",
-    }
-    (row,) = await fetch(conn, _CHECKPOINT, params)
-    owner, version, _, expires_at, cancel = row
-    if expires_at is None:
+    rows = await fetch(conn, _CHECKPOINTS[bool(state), bool(results), release], params)
+    if not rows:
+        # Nothing was written: the lease is not the run's. A read, to say whose it is now.
+        now_held = await fetch(conn, _LEASE_NOW, _key(workflow_id, run_id, None))
+        owner, version = now_held[0] if now_held else (None, None)
         raise lease_lost(lease, owner, version)
-    return attrs.evolve(lease, expires_at=expires_at, cancel_requested=cancel)
+    expires_at, cancel = rows[0]
+    if expires_at == lease.expires_at and cancel == lease.cancel_requested:
+        return lease
+    return Lease(
+        workflow_id, run_id, lease.owner, lease.version, expires_at, lease.host, lease.pid, cancel
+    )
 
 
 async def load_results(conn: Conn, workflow_id: str, run_id: str) -> list[ResultRecord]:

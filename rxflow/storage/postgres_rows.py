@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, pq
 from psycopg.rows import tuple_row
 
 from ..errors import StorageError
@@ -178,4 +178,8 @@ async def fetch(
     """Run one statement and return its rows as tuples (whatever the connection's row factory)."""
     async with conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(query, params)
-        return await cur.fetchall() if cur.description is not None else []
+        # The result's status, not cur.description (which builds a description per column).
+        result = cur.pgresult
+        if result is None or result.status != pq.ExecStatus.TUPLES_OK:
+            return []
+        return await cur.fetchall()
