@@ -8,19 +8,25 @@ import asyncio
 import contextlib
 import inspect
 import random
-import select
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection, pq
-from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..errors import StorageError
 from .postgres_schema import channel_of, migrate
+from .postgres_server import (
+    WHERE_KEYS,
+    connection_lost,
+    describe_server,
+    has_input,
+    parse_dsn,
+    plain_kwargs,
+)
 
-__all__ = ["Connections", "connection_lost", "describe_server"]
+__all__ = ["Connections"]
 
 _T = TypeVar("_T")
 Body = Callable[[AsyncConnection[Any]], Awaitable[_T]]
@@ -28,43 +34,9 @@ Body = Callable[[AsyncConnection[Any]], Awaitable[_T]]
 # Seconds to wait before each new try of a read that lost its connection (about 3.3 s in all,
 # long enough to ride out a server restart or a failover of a few seconds), with jitter.
 _READ_DELAYS = (0.05, 0.25, 1.0, 2.0)
-# Connection-level failures: SQLSTATE class 08, the server shutting down or restarting
-# (57P01-57P03), or no SQLSTATE at all (the socket failed under the driver).
-_LOST_STATES = ("57P01", "57P02", "57P03")
-_WHERE_KEYS = ("host", "hostaddr", "port", "dbname", "user", "password")
-
-
-def connection_lost(error: BaseException) -> bool:
-    """Whether ``error`` means the connection failed (not that the statement was refused)."""
-    if isinstance(error, PoolTimeout) or not isinstance(error, psycopg.OperationalError):
-        return False
-    state = error.sqlstate
-    return state is None or state.startswith("08") or state in _LOST_STATES
-
-
-def describe_server(params: dict[str, Any]) -> str:
-    """Where a connection goes, for messages: host, port, database and user, never a password."""
-    host = params.get("host") or params.get("hostaddr") or "the default host"
-    database = params.get("dbname") or params.get("user") or "the default database"
-    parts = [f"host {host!r}" if host != "the default host" else host]
-    if params.get("port"):
-        parts.append(f"port {params['port']}")
-    parts.append(f"database {database!r}" if database != "the default database" else database)
-    if params.get("user"):
-        parts.append(f"user {params['user']!r}")
-    return "PostgreSQL at " + ", ".join(parts)
-
-
-def _readable(conn: AsyncConnection[Any]) -> bool:
-    """Whether an idle connection has input waiting: the server closed it or ended its session.
-
-    An idle connection of ours is sent nothing, so input there means it is probably dead; one
-    ``select`` call tells, without a round trip to the server.
-    """
-    try:
-        return bool(select.select([conn.pgconn.socket], [], [], 0)[0])
-    except (OSError, ValueError, psycopg.Error):
-        return True
+# Seconds a connection taken from the pool is kept for the next operation at most, before it
+# goes back (so the pool's own rules, e.g. a connection's maximum lifetime, still apply).
+_KEEP_RECENT = 30.0
 
 
 class Connections:
@@ -101,14 +73,19 @@ class Connections:
         self._timeout = float(timeout)
         conninfo = (dsn or "") if pool is None else pool.conninfo
         # A pool may compute its connection string when it connects: then it is not known here.
-        params = _parse(conninfo) if isinstance(conninfo, str) else {}
+        params = parse_dsn(conninfo) if isinstance(conninfo, str) else {}
         if pool is not None:  # connection options given beside the pool's conninfo
-            params.update((k, v) for k, v in _plain(pool.kwargs).items() if k in _WHERE_KEYS)
+            params.update((k, v) for k, v in plain_kwargs(pool.kwargs).items() if k in WHERE_KEYS)
         self._password = str(params.get("password") or "")
         self.where = describe_server(params)
         self.schema: str | None = None
         self._opening: asyncio.Lock | None = None
         self._writes: set[asyncio.Task[Any]] = set()
+        # The connection the last operation used, kept out of the pool for the next one (the
+        # store's own pool only); when it was taken from the pool; operations waiting for one.
+        self._recent: AsyncConnection[Any] | None = None
+        self._recent_since = 0.0
+        self._waiting = 0
         self._guard: asyncio.Task[None] | None = None
         self.closed = False
 
@@ -135,7 +112,7 @@ class Connections:
         conninfo: Any = self._dsn or ""
         kwargs: dict[str, Any] = {}
         if self._pool is not None and not self._owns_pool:
-            conninfo, kwargs = self._pool.conninfo, _plain(self._pool.kwargs)
+            conninfo, kwargs = self._pool.conninfo, plain_kwargs(self._pool.kwargs)
             if callable(conninfo):
                 conninfo = conninfo()
                 if inspect.isawaitable(conninfo):
@@ -185,8 +162,7 @@ class Connections:
         if pool.closed:
             await pool.open()
         try:
-            async with self._connection() as conn:
-                return await migrate(conn)
+            return await self._run(migrate)
         except PoolTimeout as error:
             failure = await self._diagnosed(operation, error)
             raise failure from failure.__cause__
@@ -224,19 +200,40 @@ class Connections:
             pool = self._pool
             if not self.closed and pool is not None:
                 self.closed = True
-                _closing.add(closer := asyncio.ensure_future(pool.close()))
+                recent, self._recent = self._recent, None
+                _closing.add(closer := asyncio.ensure_future(_close_all(recent, pool)))
                 closer.add_done_callback(_closing.discard)
             raise
 
     # -- running operations -----------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+    async def _run(self, body: Body[_T]) -> _T:
+        """``body`` on a connection of the pool (or the one the last operation used)."""
+        conn = await self._acquire()
+        try:
+            result = await body(conn)
+        except BaseException:
+            await self._release(conn, failed=True)
+            raise
+        await self._release(conn, failed=False)
+        return result
+
+    async def _acquire(self) -> AsyncConnection[Any]:
         pool = self._pool
         assert pool is not None
-        conn = await pool.getconn(self._timeout)
+        recent = self._recent
+        if recent is not None:
+            self._recent = None
+            if not has_input(recent):
+                return recent
+            await pool.putconn(recent)  # input on an idle connection: the pool's way below
+        self._waiting += 1
+        try:
+            conn: AsyncConnection[Any] = await pool.getconn(self._timeout)
+        finally:
+            self._waiting -= 1
         for _ in range(self._max_size + 1):
-            if not _readable(conn):
+            if not has_input(conn):
                 break
             try:  # input on an idle connection: one real check decides
                 await AsyncConnectionPool.check_connection(conn)
@@ -244,25 +241,43 @@ class Connections:
             except psycopg.Error:
                 await pool.putconn(conn)  # broken: the pool drops it and opens another
                 conn = await pool.getconn(self._timeout)
+        self._recent_since = asyncio.get_running_loop().time()
+        return conn
+
+    async def _release(self, conn: AsyncConnection[Any], *, failed: bool) -> None:
         try:
-            yield conn
-            if not conn.autocommit and conn.info.transaction_status != pq.TransactionStatus.IDLE:
-                await conn.commit()
-        except BaseException:
             if not conn.autocommit and not conn.closed:
-                with contextlib.suppress(psycopg.Error):
-                    await conn.rollback()
-            raise
+                if failed:
+                    with contextlib.suppress(psycopg.Error):
+                        await conn.rollback()
+                elif conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                    await conn.commit()
         finally:
-            await pool.putconn(conn)
+            # The store's own pool: the connection just used is kept for the next operation
+            # (its backend and its prepared statements are warm), unless an operation waits
+            # for the pool, the connection failed, or it was taken from the pool long ago
+            # (the pool's lifetime rules then apply to it).
+            if (
+                self._owns_pool
+                and not failed
+                and self._recent is None
+                and not self._waiting
+                and not self.closed
+                and conn.info.transaction_status == pq.TransactionStatus.IDLE
+                and asyncio.get_running_loop().time() - self._recent_since < _KEEP_RECENT
+            ):
+                self._recent = conn
+            else:
+                pool = self._pool
+                assert pool is not None
+                await pool.putconn(conn)
 
     async def read(self, operation: str, body: Body[_T]) -> _T:
         """Run a read; when the connection fails it is tried again on another, a few times."""
         await self.ready(operation)
         for delay in (*_READ_DELAYS, None):
             try:
-                async with self._connection() as conn:
-                    return await body(conn)
+                return await self._run(body)
             except PoolTimeout as error:
                 failure = await self._diagnosed(operation, error, self._busy)
                 raise failure from failure.__cause__
@@ -282,17 +297,40 @@ class Connections:
         ``None`` when the write did not take effect); otherwise the ``StorageError`` says so.
         The write itself is never sent again.
         """
-        await self.ready(operation)
-        task = asyncio.ensure_future(self._write(operation, body, resolve))
+        if self.schema is None or self.closed:
+            await self.ready(operation)
+        # The write runs in a task of its own, which hands its outcome to ``outcome``: the
+        # caller awaits that future, so cancelling the caller cancels the wait, not the write.
+        outcome: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
+        task = asyncio.ensure_future(self._write(operation, body, resolve, outcome))
         self._writes.add(task)
-        task.add_done_callback(_settled)
         task.add_done_callback(self._writes.discard)
-        return await asyncio.shield(task)
+        return await outcome
 
-    async def _write(self, operation: str, body: Body[_T], resolve: Body[_T | None] | None) -> _T:
+    async def _write(
+        self,
+        operation: str,
+        body: Body[_T],
+        resolve: Body[_T | None] | None,
+        outcome: asyncio.Future[_T],
+    ) -> None:
         try:
-            async with self._connection() as conn:
-                return await body(conn)
+            result = await self._write_once(operation, body, resolve)
+        except asyncio.CancelledError:
+            outcome.cancel()
+            raise
+        except Exception as error:
+            if not outcome.done():
+                outcome.set_exception(error)
+        else:
+            if not outcome.done():
+                outcome.set_result(result)
+
+    async def _write_once(
+        self, operation: str, body: Body[_T], resolve: Body[_T | None] | None
+    ) -> _T:
+        try:
+            return await self._run(body)
         except PoolTimeout as error:  # nothing was sent
             failure = await self._diagnosed(operation, error, self._busy)
             raise failure from failure.__cause__
@@ -332,6 +370,9 @@ class Connections:
             self._guard = None
         if self._writes:
             await asyncio.gather(*self._writes, return_exceptions=True)
+        recent, self._recent = self._recent, None
+        if recent is not None and self._pool is not None:
+            await self._pool.putconn(recent)
         if self._owns_pool and self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
@@ -341,22 +382,7 @@ class Connections:
 _closing: set[asyncio.Task[None]] = set()
 
 
-def _parse(dsn: str) -> dict[str, Any]:
-    try:
-        return conninfo_to_dict(dsn)
-    except psycopg.Error:
-        # The driver's message may quote the string, password included: not repeated here.
-        raise ValueError(
-            "dsn is not a PostgreSQL connection string (a URI such as"
-            " 'postgresql://user@host:5432/dbname' or 'host=... dbname=...')"
-        ) from None
-
-
-def _plain(kwargs: Any) -> dict[str, Any]:
-    return dict(kwargs or {})
-
-
-def _settled(task: asyncio.Task[Any]) -> None:
-    # A write whose caller was cancelled still ends; its error is not left unretrieved.
-    if not task.cancelled():
-        task.exception()
+async def _close_all(recent: AsyncConnection[Any] | None, pool: AsyncConnectionPool[Any]) -> None:
+    if recent is not None:  # kept out of the pool, so closing the pool would not close it
+        await recent.close()
+    await pool.close()
