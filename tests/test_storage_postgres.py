@@ -3,6 +3,7 @@ PostgreSQL's JSON cannot hold, options and names."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +156,22 @@ async def test_retention_forgets_the_event_logs_of_the_runs_it_deletes(dsn: str)
 
         assert await store.read_events("wf", "old") == []
         assert [r.seq for r in await store.read_events("wf", "live")] == [0]
+
+
+async def test_operations_at_once_on_a_pool_of_one_connection_all_get_it(dsn: str) -> None:
+    # The store keeps the connection its last operation used for the next one; one waiting
+    # for the pool must still get it (a connection kept aside would leave it waiting).
+    from rxflow.storage.postgres import PostgresStorage
+
+    async with PostgresStorage(dsn, max_size=1, timeout=5) as store:
+        await store.persist_snapshot("wf", "r0", snap("r0", "pending"))
+        writes = [
+            store.persist_snapshot("wf", f"r{i}", snap(f"r{i}", "pending")) for i in range(1, 9)
+        ]
+        reads = [store.get_run("wf", "r0") for _ in range(8)]
+        done = await asyncio.gather(*writes, *reads)
+        listed = await store.list_runs("wf")
+
+    assert done[:8] == [None] * 8
+    assert all(record is not None and record.run_id == "r0" for record in done[8:])
+    assert listed.total == 9
