@@ -112,3 +112,9 @@ def approval_step(executor: Any) -> Any:
 
 def task_key(ctx: StepContext) -> str:
     return str(distributed.get_worker().get_current_task())
+
+
+def big_output(ctx: StepContext) -> str:
+    """Every third item returns more than the relay carries: it comes back as the task's result."""
+    index: int = ctx.input_data
+    return ("x" * 10_000 if index % 3 == 0 else "small") + str(index)

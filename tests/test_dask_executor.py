@@ -302,3 +302,66 @@ async def test_waiting_items_share_tasks_unless_told_one_per_task(cluster: Any) 
 def test_items_per_task_must_be_a_positive_int(bad: Any) -> None:
     with pytest.raises(ValueError, match="items_per_task must be a positive int or None"):
         DaskExecutor(items_per_task=bad)
+
+
+async def test_big_and_small_item_outputs_both_come_back_with_progress_per_item(
+    dask: DaskExecutor,
+) -> None:
+    wf = (
+        create_workflow(id="sizes", executor=dask)
+        .foreach(create_step(id="big", execute=steps.big_output), concurrency=4)
+        .commit()
+    )
+    output = (await wf.create_run()).stream(input_data=list(range(12)))
+    chunks = await collect(output)
+    result = await output.result
+    assert result.status == "success", result.error
+    assert result.result == [("x" * 10_000 if i % 3 == 0 else "small") + str(i) for i in range(12)]
+    assert _progress(chunks) == [(n, 12) for n in range(1, 13)]
+
+
+async def test_a_window_refilling_item_by_item_still_sends_items_in_shared_tasks(
+    cluster: Any,
+) -> None:
+    # 48 items, 8 in flight on 2 worker threads: a task ends, then the items queued meanwhile
+    # leave together; one task per item would be 48 tasks
+    async with DaskExecutor(address=cluster.scheduler_address) as dask:
+        wf = (
+            create_workflow(id="refill", executor=dask)
+            .foreach(create_step(id="key", execute=steps.task_key), concurrency=8)
+            .commit()
+        )
+        result = await (await wf.create_run()).start(input_data=list(range(48)))
+    assert result.status == "success", result.error
+    assert len(result.result) == 48
+    assert len(set(result.result)) <= 32
+
+
+async def test_two_executors_on_one_client_each_get_their_chunks_and_outputs(
+    cluster: Any,
+) -> None:
+    import distributed
+
+    def talk(executor: DaskExecutor, n: int) -> Any:
+        return (
+            create_workflow(id=f"talk-{n}", executor=executor)
+            .then(create_step(id="chatty", execute=steps.chatty))
+            .then(create_step(id="three", execute=lambda ctx: 3))
+            .then(create_step(id="listing", execute=steps.listing))
+            .foreach(create_step(id="double", execute=steps.double), concurrency=2)
+            .commit()
+        )
+
+    async with distributed.Client(
+        cluster.scheduler_address, asynchronous=True, set_as_default=False
+    ) as client:
+        executors = [DaskExecutor(client=client), DaskExecutor(client=client)]
+        flows = [talk(executor, n) for n, executor in enumerate(executors)]
+        for wf in [*flows, *flows]:  # the second executor connects between two runs of the first
+            output = (await wf.create_run()).stream(input_data=None)
+            chunks = await within(collect(output), 30)
+            assert types(chunks).count("workflow-step-output") == 3
+            assert "data-note" in types(chunks)
+            assert (await output.result).result == [0, 2, 4]
+        for executor in executors:
+            await executor.close()

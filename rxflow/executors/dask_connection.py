@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import pickle
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,7 @@ import distributed
 
 from ..errors import ExecutorError, StepNotSerializableError
 from .dask_pickle import first_unpicklable, not_sendable
-from .dask_worker import CUSTOM, Body, Outcome, WorkerTask, run_tasks
+from .dask_worker import CUSTOM, OUTCOME, Body, Outcome, WorkerTask, run_tasks
 
 if TYPE_CHECKING:
     from ..context import StepContext
@@ -33,13 +34,15 @@ _Item = tuple[WorkerTask, "asyncio.Future[Outcome]", "StepContext"]
 
 
 class _Task:
-    """One Dask task running a few attempts; canceled once all of its attempts are."""
+    """One Dask task running a few attempts: it holds a slot until all of its attempts are
+    settled, and is canceled then if one of them was."""
 
-    __slots__ = ("future", "items", "left")
+    __slots__ = ("canceled", "future", "items", "left")
 
     def __init__(self, items: list[_Item]) -> None:
         self.items = items
         self.left = len(items)
+        self.canceled = False
         self.future: Any = None
 
 
@@ -50,11 +53,13 @@ class Connection:
         self.client = client
         self.options = options
         self.items_per_task = items_per_task
-        self.topic = f"rxflow-chunks-{client.id}"
-        self.open: dict[str, StepContext] = {}  # token -> context of an attempt in flight
+        # A topic of this connection's own: a client has one handler per topic, and two
+        # executors may share a client.
+        self.topic = f"rxflow-relay-{client.id}-{os.urandom(6).hex()}"
+        self.open: dict[str, _Item] = {}  # token -> an attempt in flight
         self._pending: dict[tuple[Body, Any], list[_Item]] = {}
         self._flush_soon = False
-        self._tasks_out = 0  # Dask tasks in flight
+        self._tasks_out = 0  # Dask tasks with attempts not settled yet
         self._slots = 1  # tasks worth having in flight: two per worker thread
         self._shared: OrderedDict[tuple[Any, ...], tuple[list[Any], Any]] = OrderedDict()
         self._runs: dict[str, int] = {}  # run id -> attempts in flight
@@ -79,7 +84,7 @@ class Connection:
             asyncio.get_running_loop().call_soon(self._flush)
         run_id = task.run_id
         self._runs[run_id] = self._runs.get(run_id, 0) + 1
-        self.open[task.token] = ctx
+        self.open[task.token] = item
         try:  # a cancel of this attempt cancels ``outcome``; ``_settled`` takes it from there
             return await outcome
         finally:
@@ -88,14 +93,19 @@ class Connection:
 
     def _flush(self) -> None:
         """Send the queued attempts: as many tasks as free slots (two per worker thread), the
-        attempts spread evenly over them, at most ``items_per_task`` each."""
+        attempts spread evenly over them, at most ``items_per_task`` each. With no slot free,
+        they wait for the next task to end: then they leave together, in fewer tasks (a
+        ``foreach`` window refilling item by item would otherwise send a task per item)."""
         self._flush_soon = False
         pending, self._pending = self._pending, {}
         for (body, shared), queued in pending.items():
             items = [item for item in queued if not item[1].done()]  # not canceled meanwhile
             if not items:
                 continue
-            free = max(1, self._slots - self._tasks_out)
+            free = self._slots - self._tasks_out
+            if free <= 0:
+                self._pending[body, shared] = items
+                continue
             size = -(-len(items) // free)
             if self.items_per_task is not None:
                 size = min(size, self.items_per_task)
@@ -125,24 +135,36 @@ class Connection:
         self._spawn(self._await(task))
 
     async def _await(self, task: _Task) -> None:
+        """Settle the task's attempts once it ended. Small outcomes came on the relay, ahead
+        of the task's end: its result is fetched only when some did not (too big)."""
+        future = task.future
         try:
-            outcomes: list[Outcome] = await task.future
+            async for _ in distributed.as_completed([future], loop=self.client.loop):
+                pass
+            outcomes: list[Outcome | None] = []
+            if future.status != "finished" or not all(item[1].done() for item in task.items):
+                outcomes = await future  # raises what made the task fail
         except BaseException as error:  # a lost task, or the connection closing
             _fail(task.items, error)
             return
-        finally:
-            self._tasks_out -= 1
         for (_, outcome, _), value in zip(task.items, outcomes, strict=False):
-            if not outcome.done():
+            if value is not None and not outcome.done():
                 outcome.set_result(value)
         _fail(task.items, ExecutorError("the Dask task stopped before running this item"))
 
     def _settled(self, task: _Task, outcome: asyncio.Future[Outcome]) -> None:
-        if outcome.cancelled():
-            task.left -= 1
-            if task.left == 0 and task.future is not None:
-                # drop the task: at once if not running yet, else its body sees the abort
-                self._spawn(self.client.cancel([task.future], force=True))
+        """One attempt of ``task`` settled (relayed, fetched, failed or canceled). Once all
+        are, its slot is free (items waiting leave), and a task with a canceled attempt is
+        dropped: at once if not running yet, else its body sees the abort."""
+        task.left -= 1
+        task.canceled = task.canceled or outcome.cancelled()
+        if task.left:
+            return
+        self._tasks_out -= 1
+        if task.canceled and not task.future.done():
+            self._spawn(self.client.cancel([task.future], force=True))
+        if self._pending and not self._flush_soon:
+            self._flush()
 
     def _spawn(self, work: Any) -> None:
         future = asyncio.ensure_future(work)
@@ -152,13 +174,18 @@ class Connection:
     # -- chunks written on workers ---------------------------------------------------------
 
     def _relay(self, event: tuple[float, Any]) -> None:
-        """A chunk a body wrote on a worker: into its step's stream (on the loop)."""
+        """A chunk a body wrote on a worker: into its step's stream (on the loop); or the
+        outcome of an attempt that ended."""
         token, kind, blob = event[1]
-        ctx = self.open.get(token)
-        if ctx is None:  # the attempt was given up (canceled): its chunks are dropped
+        item = self.open.get(token)
+        if item is None:  # the attempt was given up (canceled), or ran again: dropped
             return
+        _, outcome, ctx = item
         value = pickle.loads(blob)
-        if kind == CUSTOM:
+        if kind == OUTCOME:
+            if not outcome.done():
+                outcome.set_result(value)
+        elif kind == CUSTOM:
             ctx.writer.emit_custom(value)
         else:
             ctx.writer.emit_output(value)
@@ -209,6 +236,8 @@ class Connection:
 
     async def close(self) -> None:
         self._shared.clear()
+        if self.client.status == "running":
+            self.client.unsubscribe_topic(self.topic)
         for future in list(self._background):
             future.cancel()
 

@@ -20,8 +20,14 @@ from ..writer import check_custom_chunk
 
 __all__ = ["Body", "Outcome", "WorkerStepContext", "WorkerTask", "run_tasks"]
 
-#: A chunk relayed to the run: (invocation token, kind, pickled value); kinds below.
-WRITE, CUSTOM = 0, 1
+#: A message relayed to the run: (invocation token, kind, pickled value); kinds below: a
+#: chunk written, a custom chunk, the attempt's ``Outcome``.
+WRITE, CUSTOM, OUTCOME = 0, 1, 2
+
+# Outcomes up to this many pickled bytes go back on the worker's channel to the client as the
+# attempt ends (no fetch of the task's result, and a ``foreach`` item settles at once); bigger
+# ones (the scheduler keeps recent channel messages) come back as the task's result.
+_RELAY_OUTCOME_BYTES = 4096
 
 
 @attrs.frozen(slots=True)
@@ -251,9 +257,11 @@ def _relay(worker: Any, task: WorkerTask) -> Callable[[int, Any], None]:
     return send
 
 
-def run_tasks(body: Body, shared: Any, tasks: tuple[WorkerTask, ...]) -> list[Outcome]:
+def run_tasks(body: Body, shared: Any, tasks: tuple[WorkerTask, ...]) -> list[Outcome | None]:
     """Run one attempt of the body per task, in order, on this worker; what each returned or
-    raised, and did. Stops early once the task is canceled (the outcomes so far).
+    raised, and did: small outcomes are relayed to the run as each attempt ends (None in the
+    list), big ones are in the list. Stops early once the task is canceled (the outcomes so
+    far).
 
     ``shared`` is the workflow input and step outputs, pickled (small ones travel with the
     task) or as they are (a scattered value)."""
@@ -264,13 +272,27 @@ def run_tasks(body: Body, shared: Any, tasks: tuple[WorkerTask, ...]) -> list[Ou
     execute = body.load()
     if isinstance(shared, bytes):
         shared = pickle.loads(shared)
-    outcomes: list[Outcome] = []
+    outcomes: list[Outcome | None] = []
     for task in tasks:
         abort = WorkerAbortSignal(worker, key)
         if outcomes and abort.aborted:
             break
-        outcomes.append(_attempt(execute, shared, task, worker, abort))
+        outcome = _attempt(execute, shared, task, worker, abort)
+        outcomes.append(None if _relayed(worker, task, outcome) else outcome)
     return outcomes
+
+
+def _relayed(worker: Any, task: WorkerTask, outcome: Outcome) -> bool:
+    """Send a small ``outcome`` to the run now, behind the attempt's chunks; False when it is
+    too big (or does not pickle here: Dask's own serialization of the result then tries)."""
+    try:
+        blob = pickle.dumps(outcome, protocol=5)
+    except Exception:
+        return False
+    if len(blob) > _RELAY_OUTCOME_BYTES:
+        return False
+    worker.log_event(task.topic, (task.token, OUTCOME, blob))
+    return True
 
 
 def _attempt(
