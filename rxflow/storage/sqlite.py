@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from ..errors import StorageError
 from ..status import RunStatus
@@ -31,11 +31,15 @@ from .event_log import LoggedEvent
 from .lease import DEFAULT_LEASE_TTL, Clock, new_owner_id
 from .protocol import RunList, RunRecord, SnapshotBuilder
 from .records import CancelOutcome, Lease, ResultRecord
+from .sqlite_group import WriteGroup
 from .sqlite_rows import encode
 from .sqlite_schema import prepare
-from .sqlite_worker import MISSED, SQLiteWorker
+from .sqlite_worker import SQLiteWorker
 
 __all__ = ["SQLiteStorage"]
+
+
+_T = TypeVar("_T")
 
 
 class SQLiteStorage:
@@ -85,6 +89,7 @@ class SQLiteStorage:
         self._ttl_ms = int(self._lease_ttl * 1000)
         self._clock = clock
         self._worker = SQLiteWorker(self._path, busy_timeout_ms, prepare)
+        self._group = WriteGroup(self._worker)
 
     @property
     def path(self) -> str:
@@ -100,6 +105,18 @@ class SQLiteStorage:
     def worker(self) -> SQLiteWorker:
         """The thread this store's SQLite work runs on (package-internal; tests hold it)."""
         return self._worker
+
+    async def _write(self, operation: str, body: Callable[[sqlite3.Connection], _T]) -> _T:
+        """A small write: grouped with other runs' writes while several runs write (see
+        :mod:`.sqlite_group`), else on the short lane or the worker."""
+        if self._group.on:
+            return await self._group.write(operation, body)
+        return await self._worker.run(operation, body, write=True)
+
+    def _let_go(self) -> None:
+        # A run gives its lease up (counted before the write: its last write is not grouped
+        # for its own sake).
+        self._group.active = max(0, self._group.active - 1)
 
     def __repr__(self) -> str:
         return f"<SQLiteStorage {self._path!r}{' closed' if self._worker.closed else ''}>"
@@ -141,9 +158,7 @@ class SQLiteStorage:
             text = encode(workflow_id, run_id, "snapshot", snapshot)
             sqlite_runs.persist(conn, workflow_id, run_id, text, status, resource_id, self._now())
 
-        await self._worker.run(
-            f"persist_snapshot of {_run(workflow_id, run_id)}", write, write=True
-        )
+        await self._write(f"persist_snapshot of {_run(workflow_id, run_id)}", write)
 
     async def load_snapshot(self, workflow_id: str, run_id: str) -> dict[str, Any] | None:
         """A fresh dict parsed from the stored JSON, or ``None`` when the run is unknown."""
@@ -163,12 +178,11 @@ class SQLiteStorage:
     ) -> bool:
         """Compare-and-set the status column and ``snapshot["status"]`` in one transaction."""
         allowed = expected_statuses(expected)
-        return await self._worker.run(
+        return await self._write(
             f"update_status of {_run(workflow_id, run_id)}",
             lambda conn: sqlite_runs.update_status(
                 conn, workflow_id, run_id, status, allowed, self._now()
             ),
-            write=True,
         )
 
     async def get_run(self, workflow_id: str, run_id: str) -> RunRecord | None:
@@ -198,6 +212,7 @@ class SQLiteStorage:
                 conn, filters, bool(orphaned), limit, offset, self._now()
             ),
             write=False,
+            lane=False,  # may read many rows: never on the caller's thread
         )
 
     async def delete_run(self, workflow_id: str, run_id: str) -> bool:
@@ -207,27 +222,25 @@ class SQLiteStorage:
             sqlite_events.forget(conn, workflow_id, run_id)
             return sqlite_runs.delete_run(conn, workflow_id, run_id)
 
-        return await self._worker.run(
-            f"delete_run of {_run(workflow_id, run_id)}", delete, write=True
-        )
+        return await self._write(f"delete_run of {_run(workflow_id, run_id)}", delete)
 
     async def append_events(
         self, workflow_id: str, run_id: str, first_seq: int, events: list[dict[str, Any]]
     ) -> None:
         """Append records to the run's event log (see :class:`~rxflow.storage.EventLog`)."""
-        await self._worker.run(
+        await self._write(
             f"append_events of {_run(workflow_id, run_id)}",
             lambda conn: sqlite_events.append(conn, workflow_id, run_id, first_seq, events),
-            write=True,
         )
 
     async def read_events(
         self, workflow_id: str, run_id: str, after_seq: int = -1, limit: int = 1000
     ) -> list[LoggedEvent]:
         """Records of the run's event log numbered above ``after_seq``, at most ``limit``."""
-        return await self._worker.call(
+        return await self._worker.run(
             f"read_events of {_run(workflow_id, run_id)}",
             lambda conn: sqlite_events.read(conn, workflow_id, run_id, after_seq, limit),
+            write=False,
         )
 
     async def delete_runs(
@@ -245,7 +258,7 @@ class SQLiteStorage:
             cutoff = retention_cutoff(older_than, self._now())
             return sqlite_runs.delete_runs(conn, workflow_id, statuses, cutoff)
 
-        return await self._worker.run("delete_runs", delete, write=True)
+        return await self._worker.run("delete_runs", delete, write=True, lane=False)
 
     # -- leases, checkpoints, cancel requests ------------------------------------------------------
 
@@ -268,25 +281,24 @@ class SQLiteStorage:
                 conn, workflow_id, run_id, status, allowed, owner, self._now(), self._ttl_ms
             )
 
-        taken = self._worker.run_here(operation, take)
-        if taken is MISSED:
-            taken = await self._worker.run(operation, take, write=True)
-        return taken
+        lease = await self._write(operation, take)
+        if lease is not None:
+            self._group.active += 1
+        return lease
 
     async def renew_lease(self, lease: Lease) -> Lease:
         """Extend the lease from now; raises ``LeaseLostError`` when it is no longer the run's."""
-        return await self._worker.run(
+        return await self._write(
             f"renew_lease of {_run(lease.workflow_id, lease.run_id)}",
             lambda conn: sqlite_leases.renew(conn, lease, self._now(), self._ttl_ms),
-            write=True,
         )
 
     async def release_lease(self, lease: Lease) -> bool:
         """Give the run up; ``False`` when the lease was no longer the run's."""
-        return await self._worker.run(
+        self._let_go()
+        return await self._write(
             f"release_lease of {_run(lease.workflow_id, lease.run_id)}",
             lambda conn: sqlite_leases.release(conn, lease),
-            write=True,
         )
 
     async def checkpoint(
@@ -306,10 +318,9 @@ class SQLiteStorage:
                 conn, lease, state, results, release, self._now(), self._ttl_ms
             )
 
-        renewed = self._worker.run_here(operation, write)
-        if renewed is MISSED:
-            renewed = await self._worker.run(operation, write, write=True)
-        return renewed
+        if release:
+            self._let_go()
+        return await self._write(operation, write)
 
     async def load_results(self, workflow_id: str, run_id: str) -> list[ResultRecord]:
         """Every result record of the run, in the order written."""
@@ -321,10 +332,9 @@ class SQLiteStorage:
 
     async def request_cancel(self, workflow_id: str, run_id: str) -> CancelOutcome | None:
         """Flag the run for its live owner, or store ``canceled`` when nobody owns it."""
-        return await self._worker.run(
+        return await self._write(
             f"request_cancel of {_run(workflow_id, run_id)}",
             lambda conn: sqlite_leases.request_cancel(conn, workflow_id, run_id, self._now()),
-            write=True,
         )
 
     async def cancel_requested(self, workflow_id: str, run_id: str) -> bool:

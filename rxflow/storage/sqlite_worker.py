@@ -74,12 +74,12 @@ class SQLiteWorker:
     order; every ``sqlite3.Error`` becomes a :class:`~rxflow.errors.StorageError` naming the
     operation and the file, with the cause chained.
 
-    :meth:`run_here` is the short lane for small writes a caller waits for anyway (a run's
-    checkpoints): when the worker has nothing queued and no other connection holds the file,
-    the transaction runs on the calling thread at once, which saves two thread switches (most
-    of a small write's cost); otherwise the caller goes through the worker as usual. Either
-    way calls keep their order: the connection is used under one lock, and the short lane is
-    taken only while no call made before is still waiting for the worker.
+    :meth:`run_here` is the short lane for small calls (a run's checkpoints, claims, event-log
+    appends, single-run reads): when the worker has nothing queued and no other connection
+    holds the file, the transaction runs on the calling thread at once, which saves two thread
+    switches (most of a small call's cost); otherwise the caller goes through the worker as
+    usual. Either way calls keep their order: the connection is used under one lock, and the
+    short lane is taken only while no call made before is still waiting for the worker.
     """
 
     def __init__(
@@ -112,6 +112,11 @@ class SQLiteWorker:
     async def call(self, operation: str, job: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run ``job`` on the worker thread with the connection; a cancelled caller does not
         stop it."""
+        return await self.submit(operation, job)
+
+    def submit(self, operation: str, job: Callable[[sqlite3.Connection], _T]) -> asyncio.Future[_T]:
+        """Queue ``job`` for the worker thread now (calls made later run after it); await the
+        returned future for its result."""
         if self._closing is not None:
             raise StorageError(f"{operation}: SQLite storage {self.path!r} is closed")
         with self._counting:
@@ -121,14 +126,16 @@ class SQLiteWorker:
         except BaseException:
             self._finished()
             raise
-        return await settled(job_future)
+        return settled(job_future)
 
     def _finished(self) -> None:
         with self._counting:
             self._queued -= 1
 
-    def run_here(self, operation: str, body: Callable[[sqlite3.Connection], _T]) -> _T:
-        """``body`` in one write transaction on this thread, when that can be done at once:
+    def run_here(
+        self, operation: str, body: Callable[[sqlite3.Connection], _T], *, write: bool = True
+    ) -> _T:
+        """``body`` in one transaction on this thread, when that can be done at once:
         the connection is open, free, nothing is queued for the worker and no other connection
         holds the file's write lock. Otherwise ``MISSED`` (nothing was written): the caller
         uses :meth:`run` instead."""
@@ -144,7 +151,7 @@ class SQLiteWorker:
                 conn.execute("PRAGMA busy_timeout = 0")
                 self._lane_timeout = True
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             except sqlite3.OperationalError as error:
                 if is_locked(error):
                     return MISSED  # type: ignore[no-any-return]
@@ -168,9 +175,25 @@ class SQLiteWorker:
             self._using.release()
 
     async def run(
-        self, operation: str, body: Callable[[sqlite3.Connection], _T], *, write: bool
+        self,
+        operation: str,
+        body: Callable[[sqlite3.Connection], _T],
+        *,
+        write: bool,
+        lane: bool = True,
     ) -> _T:
-        """:meth:`call` with ``body`` inside one transaction (see :meth:`transaction`)."""
+        """``body`` inside one transaction (see :meth:`transaction`): on the short lane when it
+        is free (``lane``: the body is small), else through :meth:`call`.
+
+        Small calls take the short lane because a server makes many of them at once: each one
+        handed to the worker thread costs two thread switches, and while the loop's thread
+        keeps the GIL busy the worker waits for it at every statement, so a queue of small
+        calls on the worker drains far slower than the same calls made here.
+        """
+        if lane:
+            done = self.run_here(operation, body, write=write)
+            if done is not MISSED:
+                return done
         return await self.call(
             operation, lambda conn: self.transaction(conn, lambda: body(conn), write=write)
         )
