@@ -104,13 +104,18 @@ async def test_sqlite_keeps_writes_in_call_order(db_path: Path) -> None:
 async def test_sqlite_carries_out_a_write_whose_caller_was_cancelled(db_path: Path) -> None:
     async with SQLiteStorage(db_path) as storage:
         gate = threading.Event()
-        storage.worker.executor.submit(gate.wait)  # hold the worker so the write below stays queued
-        task = asyncio.create_task(storage.persist_snapshot("wf", "r1", snap("r1", "canceled")))
-        await asyncio.sleep(0)  # one loop step: the task makes its call and waits
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        gate.set()
+        # Hold the connection on the worker, so the write below cannot run at once and queues.
+        held = asyncio.ensure_future(storage.worker.call("hold", lambda conn: gate.wait()))
+        await asyncio.sleep(0)
+        try:
+            task = asyncio.create_task(storage.persist_snapshot("wf", "r1", snap("r1", "canceled")))
+            await asyncio.sleep(0)  # one loop step: the task makes its call and waits
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        finally:
+            gate.set()
+        await held
 
         assert await storage.load_snapshot("wf", "r1") == snap("r1", "canceled")
 

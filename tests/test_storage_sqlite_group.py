@@ -125,9 +125,11 @@ async def test_a_group_the_lane_cannot_take_goes_to_the_worker_in_order(
         )
     )
     later = asyncio.ensure_future(store.persist_snapshot("wf", "r3", snap("r3")))
-    await asyncio.sleep(0.01)
-    assert not writes.done() and not later.done()
-    gate.set()
+    try:
+        await asyncio.sleep(0.01)
+        assert not writes.done() and not later.done()
+    finally:
+        gate.set()
     await held
     await writes
     await later
