@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..errors import StorageError
+from .sqlite_wal import BACKSTOP_PAGES, WalCheckpointer
 
 __all__ = ["MISSED", "SQLiteWorker", "is_locked", "settled"]
 
@@ -103,6 +104,7 @@ class SQLiteWorker:
             max_workers=1, thread_name_prefix="rxflow-sqlite"
         )
         self._closing: concurrent.futures.Future[None] | None = None
+        self.wal: WalCheckpointer | None = None  # with the connection, for a file
 
     @property
     def closed(self) -> bool:
@@ -159,6 +161,8 @@ class SQLiteWorker:
             try:
                 result = body(conn)
                 conn.execute("COMMIT")
+                if write and self.wal is not None:
+                    self.wal.committed()
             except BaseException as error:
                 if conn.in_transaction:
                     with contextlib.suppress(sqlite3.Error):
@@ -233,6 +237,9 @@ class SQLiteWorker:
             self.retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
             conn.execute("PRAGMA synchronous = NORMAL")
             self._prepare(self, conn)
+            if self.path != ":memory:":
+                conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
+                self.wal = WalCheckpointer(self.path, self.busy_timeout_ms)
         except BaseException:
             conn.close()
             raise
@@ -241,6 +248,9 @@ class SQLiteWorker:
     def _close_in_worker(self) -> None:
         with self._using:
             conn, self._conn = self._conn, None
+            wal, self.wal = self.wal, None
+        if wal is not None:
+            wal.stop()  # first, so that the writer's close is the last and removes the log
         if conn is not None:
             try:
                 conn.close()
@@ -260,6 +270,8 @@ class SQLiteWorker:
             try:
                 result = body()
                 conn.execute("COMMIT")
+                if write and self.wal is not None:
+                    self.wal.committed()
             except BaseException:
                 if conn.in_transaction:
                     with contextlib.suppress(sqlite3.Error):

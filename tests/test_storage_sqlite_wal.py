@@ -1,0 +1,84 @@
+"""``SQLiteStorage``'s write-ahead log is copied into the file by a thread of its own (passive
+checkpoints every so many commits), not by the commit that makes the log long: under a server's
+load that commit is on the event loop's thread."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from rxflow.storage import SQLiteStorage
+from rxflow.storage.sqlite_wal import BACKSTOP_PAGES, EVERY_COMMITS, WalCheckpointer
+
+
+def snap(run_id: str) -> dict[str, Any]:
+    return {"runId": run_id, "status": "running", "value": {}, "context": {}}
+
+
+async def wait_for(condition: Any, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not become true"
+        await asyncio.sleep(0.01)
+
+
+def log_frames(path: Path) -> tuple[int, int]:
+    """(frames in the log, frames of it already copied into the file), from a new connection."""
+    conn = sqlite3.connect(path)
+    try:
+        _, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return frames, copied
+    finally:
+        conn.close()
+
+
+async def test_the_writer_leaves_the_copy_to_the_thread(tmp_path: Path) -> None:
+    async with SQLiteStorage(tmp_path / "runs.db") as storage:
+        await storage.persist_snapshot("wf", "r0", snap("r0"))
+        conn = storage.worker._conn
+        assert conn is not None
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone() == (BACKSTOP_PAGES,)
+        wal = storage.worker.wal
+        assert wal is not None
+        assert wal.checkpoints == 0  # one commit: no thread yet
+
+        for index in range(1, EVERY_COMMITS + 1):
+            await storage.persist_snapshot("wf", f"r{index}", snap(f"r{index}"))
+        await wait_for(lambda: wal.checkpoints >= 1)
+
+        runs = await storage.list_runs("wf")
+        assert runs.total == EVERY_COMMITS + 1
+    # The writer's connection closes last: SQLite copies the rest and removes the log.
+    assert not (tmp_path / "runs.db-wal").exists()
+    async with SQLiteStorage(tmp_path / "runs.db") as reopened:
+        assert (await reopened.list_runs("wf")).total == EVERY_COMMITS + 1
+
+
+async def test_a_checkpoint_copies_every_frame_no_reader_needs(tmp_path: Path) -> None:
+    path = tmp_path / "plain.db"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA journal_mode = WAL")
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute("CREATE TABLE t (x)")
+    checkpointer = WalCheckpointer(str(path), 5000)
+    try:
+        for index in range(EVERY_COMMITS):
+            writer.execute("INSERT INTO t VALUES (?)", (index,))
+            checkpointer.committed()
+        await wait_for(lambda: checkpointer.checkpoints == 1)
+        frames, copied = log_frames(path)
+        assert frames > 0 and copied == frames
+    finally:
+        checkpointer.stop()
+        writer.close()
+
+
+def test_stopping_a_checkpointer_that_never_woke_is_immediate(tmp_path: Path) -> None:
+    checkpointer = WalCheckpointer(str(tmp_path / "never.db"), 5000)
+    checkpointer.committed()
+    checkpointer.stop()
+    assert checkpointer.checkpoints == 0
+    assert not (tmp_path / "never.db").exists()  # no connection was opened
