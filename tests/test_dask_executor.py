@@ -52,6 +52,19 @@ def _pipeline(executor: Any) -> Any:
     )
 
 
+async def _foreach(
+    dask: DaskExecutor, step: Any, items: list[Any], *, concurrency: int
+) -> tuple[list[Any], Any]:
+    """A successful run's chunks and result: a ``foreach`` of ``step`` over ``items`` on Dask."""
+    wf = create_workflow(id=f"each-{step.id}", executor=dask)
+    run = await wf.foreach(step, concurrency=concurrency).commit().create_run()
+    output = run.stream(input_data=items)
+    chunks = await collect(output)
+    result = await output.result
+    assert result.status == "success", result.error
+    return chunks, result
+
+
 def _progress(chunks: list[Any]) -> list[tuple[int, int]]:
     found = []
     for chunk in chunks:
@@ -283,15 +296,8 @@ async def test_waiting_items_share_tasks_unless_told_one_per_task(cluster: Any) 
     keys_by_option = {}
     for per_task in (None, 1):
         async with DaskExecutor(address=cluster.scheduler_address, items_per_task=per_task) as dask:
-            wf = (
-                create_workflow(id="shared-tasks", executor=dask)
-                .foreach(create_step(id="key", execute=steps.task_key), concurrency=16)
-                .commit()
-            )
-            output = (await wf.create_run()).stream(input_data=list(range(16)))
-            chunks = await collect(output)
-            result = await output.result
-            assert result.status == "success", result.error
+            step = create_step(id="key", execute=steps.task_key)
+            chunks, result = await _foreach(dask, step, list(range(16)), concurrency=16)
             assert _progress(chunks) == [(n, 16) for n in range(1, 17)]  # still one per item
             keys_by_option[per_task] = set(result.result)
     assert len(keys_by_option[None]) == 4
@@ -307,15 +313,8 @@ def test_items_per_task_must_be_a_positive_int(bad: Any) -> None:
 async def test_big_and_small_item_outputs_both_come_back_with_progress_per_item(
     dask: DaskExecutor,
 ) -> None:
-    wf = (
-        create_workflow(id="sizes", executor=dask)
-        .foreach(create_step(id="big", execute=steps.big_output), concurrency=4)
-        .commit()
-    )
-    output = (await wf.create_run()).stream(input_data=list(range(12)))
-    chunks = await collect(output)
-    result = await output.result
-    assert result.status == "success", result.error
+    step = create_step(id="big", execute=steps.big_output)
+    chunks, result = await _foreach(dask, step, list(range(12)), concurrency=4)
     assert result.result == [("x" * 10_000 if i % 3 == 0 else "small") + str(i) for i in range(12)]
     assert _progress(chunks) == [(n, 12) for n in range(1, 13)]
 

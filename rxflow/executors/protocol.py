@@ -31,7 +31,6 @@ class Executor(Protocol):
     @property
     def in_process(self) -> bool:
         """True when bodies run in the run's own process, the way rxflow runs them itself."""
-        ...
 
     async def run(self, step: StepNode, ctx: StepContext) -> Any:
         """Run one attempt of ``step.execute(ctx)`` and return its output.
@@ -41,7 +40,6 @@ class Executor(Protocol):
         to ``ctx``; the writer's chunks reached the run's stream while the body ran. A
         cancellation of the awaiting task must stop the body, or at least its result.
         """
-        ...
 
 
 class LocalExecutor:

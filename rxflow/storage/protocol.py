@@ -105,7 +105,6 @@ class Storage(Protocol):
     @property
     def lease_ttl(self) -> float:
         """Seconds a lease lasts unless renewed; an owner renews well before (a third of it)."""
-        ...
 
     async def persist_snapshot(
         self,

@@ -23,7 +23,6 @@ class CancelWaiter(Protocol):
 
     async def wait_cancel(self, workflow_id: str, run_id: str) -> None:
         """Return once a cancel was requested for the run (at once if one already was)."""
-        ...
 
 
 async def wait_for_cancel(
