@@ -5,6 +5,7 @@ load that commit is on the event loop's thread."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import sqlite3
 import time
 from pathlib import Path
@@ -82,3 +83,17 @@ def test_stopping_a_checkpointer_that_never_woke_is_immediate(tmp_path: Path) ->
     checkpointer.stop()
     assert checkpointer.checkpoints == 0
     assert not (tmp_path / "never.db").exists()  # no connection was opened
+
+
+async def test_a_store_dropped_without_close_stops_its_thread(tmp_path: Path) -> None:
+    storage = SQLiteStorage(tmp_path / "dropped.db")
+    for index in range(EVERY_COMMITS):
+        await storage.persist_snapshot("wf", f"r{index}", snap(f"r{index}"))
+    wal = storage.worker.wal
+    assert wal is not None
+    await wait_for(lambda: wal.checkpoints >= 1)
+    thread = wal._thread
+    assert thread is not None and thread.is_alive()
+    del storage
+    gc.collect()
+    await wait_for(lambda: not thread.is_alive())

@@ -50,12 +50,12 @@ class WalCheckpointer:
                 self._thread.start()
             self._wake.set()
 
-    def stop(self) -> None:
-        """Stop the thread and wait for a checkpoint under way (the connection's close then
-        checkpoints what is left)."""
+    def stop(self, *, wait: bool = True) -> None:
+        """Stop the thread; with ``wait``, once a checkpoint under way is done (the writer's
+        close then copies what is left)."""
         self._stopping = True
         self._wake.set()
-        if self._thread is not None:
+        if wait and self._thread is not None:
             self._thread.join()
 
     def _loop(self) -> None:

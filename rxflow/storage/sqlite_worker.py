@@ -11,6 +11,7 @@ import contextlib
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -240,6 +241,8 @@ class SQLiteWorker:
             if self.path != ":memory:":
                 conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
                 self.wal = WalCheckpointer(self.path, self.busy_timeout_ms)
+                # A store dropped without close() does not leave the thread behind.
+                weakref.finalize(self, self.wal.stop, wait=False)
         except BaseException:
             conn.close()
             raise
