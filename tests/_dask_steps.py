@@ -118,3 +118,8 @@ def big_output(ctx: StepContext) -> str:
     """Every third item returns more than the relay carries: it comes back as the task's result."""
     index: int = ctx.input_data
     return ("x" * 10_000 if index % 3 == 0 else "small") + str(index)
+
+
+def double_plain(value: int) -> int:
+    """A plain Dask task function (not a step body)."""
+    return value * 2

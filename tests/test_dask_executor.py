@@ -364,3 +364,19 @@ async def test_two_executors_on_one_client_each_get_their_chunks_and_outputs(
             assert (await output.result).result == [0, 2, 4]
         for executor in executors:
             await executor.close()
+
+
+async def test_a_tasks_end_is_awaited_with_dasks_own_one_future_wait(cluster: Any) -> None:
+    # The executor awaits each task with the wait distributed.wait uses (an as_completed per
+    # task costs the client several times more); it falls back to as_completed without it.
+    import distributed
+
+    from rxflow.executors.dask_connection import _finished
+
+    async with distributed.Client(
+        cluster.scheduler_address, asynchronous=True, set_as_default=False
+    ) as client:
+        future = client.submit(steps.double_plain, 21, pure=False)
+        assert callable(getattr(future._state, "wait", None))
+        await within(_finished(future), 30)
+        assert future.status == "finished" and await future == 42
