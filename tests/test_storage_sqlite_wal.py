@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import shutil
 import sqlite3
 import time
 from pathlib import Path
@@ -26,12 +27,13 @@ async def wait_for(condition: Any, seconds: float = 30.0) -> None:
         await asyncio.sleep(0.01)
 
 
-def log_frames(path: Path) -> tuple[int, int]:
-    """(frames in the log, frames of it already copied into the file), from a new connection."""
-    conn = sqlite3.connect(path)
+def rows_in_the_file_alone(path: Path, tmp: Path) -> int:
+    """Rows of ``t`` in the database file without its log: what was copied into it."""
+    alone = tmp / "alone.db"
+    shutil.copyfile(path, alone)  # the -wal file is not copied
+    conn = sqlite3.connect(alone)
     try:
-        _, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        return frames, copied
+        return int(conn.execute("SELECT count(*) FROM t").fetchone()[0])
     finally:
         conn.close()
 
@@ -58,20 +60,22 @@ async def test_the_writer_leaves_the_copy_to_the_thread(tmp_path: Path) -> None:
         assert (await reopened.list_runs("wf")).total == EVERY_COMMITS + 1
 
 
-async def test_a_checkpoint_copies_every_frame_no_reader_needs(tmp_path: Path) -> None:
+async def test_a_checkpoint_copies_the_log_into_the_file(tmp_path: Path) -> None:
     path = tmp_path / "plain.db"
     writer = sqlite3.connect(path, isolation_level=None)
     writer.execute("PRAGMA journal_mode = WAL")
     writer.execute("PRAGMA wal_autocheckpoint = 0")
     writer.execute("CREATE TABLE t (x)")
+    writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the table itself is in the file
     checkpointer = WalCheckpointer(str(path), 5000)
     try:
         for index in range(EVERY_COMMITS):
             writer.execute("INSERT INTO t VALUES (?)", (index,))
+            if index == EVERY_COMMITS - 2:
+                assert rows_in_the_file_alone(path, tmp_path) == 0  # all still in the log
             checkpointer.committed()
         await wait_for(lambda: checkpointer.checkpoints == 1)
-        frames, copied = log_frames(path)
-        assert frames > 0 and copied == frames
+        assert rows_in_the_file_alone(path, tmp_path) == EVERY_COMMITS
     finally:
         checkpointer.stop()
         writer.close()
