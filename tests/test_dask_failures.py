@@ -182,6 +182,7 @@ async def test_nothing_of_a_run_is_left_on_the_scheduler_after_it_ends(
     async with distributed.Client(
         cluster.scheduler_address, asynchronous=True, set_as_default=False
     ) as client:
+        await within(client.wait_for_workers(2), 30)  # a test before may have killed one
         dask = DaskExecutor(client=client)
         # a workflow input big enough to be scattered once, not sent with every task
         items = list(range(2000))

@@ -42,19 +42,19 @@ class DaskExecutor:
 
     Each attempt of a body runs in a task. When more attempts wait than the cluster has
     threads (a ``foreach`` with a wide window), a task runs a few of them in turn, so the
-    cluster's cost per task is paid less often: tasks in flight stay at about two per worker
-    thread, with at most ``items_per_task`` attempts each (None: no limit; 1: one task per
-    attempt). The ``foreach`` window is unchanged: its progress is per item, as its items
-    come back. Each body is pickled once per executor and unpickled once per worker; the
-    workflow input and step outputs a body may read are pickled once per run and step
-    (scattered to the cluster when large) and released once the run has no attempt left in
-    flight. ``async def`` bodies run on an event loop of their own
-    in the task's thread. Chunks written with ``ctx.writer`` reach the run's stream while the
-    body runs (in order, before the step's result); ``set_state``, ``record_usage``,
-    ``suspend``, ``abort`` and ``bail`` take effect when the body returns. A cancel of the run
-    cancels the tasks not yet running and sets ``ctx.abort_signal`` on the workers (a running
-    task's attempts not yet begun are skipped). Nothing of a run is left on the scheduler
-    once it ends.
+    cluster's cost per task is paid less often: a ``foreach``'s items in flight are spread
+    over about one task per worker thread, at most ``items_per_task`` each (None: no limit;
+    1: one task per attempt), and its refills leave together once a task's worth is queued.
+    The ``foreach`` window is unchanged: its progress is per item, as its items come back.
+    Each body is pickled once per executor and unpickled once per worker; the workflow input
+    and step outputs a body may read are pickled once per run and step (scattered to the
+    cluster when large) and released once the run has no attempt left in flight.
+    ``async def`` bodies run on an event loop of their own in the task's thread. Chunks
+    written with ``ctx.writer`` reach the run's stream while the body runs (in order, before
+    the step's result); ``set_state``, ``record_usage``, ``suspend``, ``abort`` and ``bail``
+    take effect when the body returns. A cancel of the run cancels the tasks not yet running
+    and sets ``ctx.abort_signal`` on the workers (a running task's attempts not yet begun are
+    skipped). Nothing of a run is left on the scheduler once it ends.
 
     Delivery is at least once: a worker that dies mid-task makes Dask run the task again on
     another worker (every attempt of that task); a task Dask gives up on fails the step with

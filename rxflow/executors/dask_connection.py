@@ -59,17 +59,25 @@ class Connection:
         self.open: dict[str, _Item] = {}  # token -> an attempt in flight
         self._pending: dict[tuple[Body, Any], list[_Item]] = {}
         self._flush_soon = False
-        self._tasks_out = 0  # Dask tasks with attempts not settled yet
-        self._slots = 1  # tasks worth having in flight: two per worker thread
+        self._open_by_group: dict[tuple[Body, Any], int] = {}  # attempts in flight per group
+        self._on_cluster = 0  # attempts sent and not settled yet
+        self._threads = 0  # worker threads of the cluster, as last known
         self._shared: OrderedDict[tuple[Any, ...], tuple[list[Any], Any]] = OrderedDict()
         self._runs: dict[str, int] = {}  # run id -> attempts in flight
         self._background: set[asyncio.Future[Any]] = set()
         client.subscribe_topic(self.topic, self._relay)
 
     async def start(self) -> Connection:
-        threads = sum((await self.client.nthreads()).values())
-        self._slots = 2 * threads if threads else 1 << 30  # no workers yet: one item per task
+        self._threads = sum((await self.client.nthreads()).values())
         return self
+
+    def _thread_count(self) -> int:
+        """The cluster's worker threads: the client's view, refreshed every few seconds (a
+        cluster grows and shrinks, and workers restart)."""
+        total = self.client.scheduler_info().get("total_threads")
+        if isinstance(total, int):
+            self._threads = total
+        return self._threads
 
     # -- attempts --------------------------------------------------------------------------
 
@@ -78,7 +86,9 @@ class Connection:
         of the loop share tasks (see ``_flush``)."""
         outcome: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         item = (task, outcome, ctx)
-        self._pending.setdefault((body, shared), []).append(item)
+        group = (body, shared)
+        self._pending.setdefault(group, []).append(item)
+        self._open_by_group[group] = self._open_by_group.get(group, 0) + 1
         if not self._flush_soon:
             self._flush_soon = True
             asyncio.get_running_loop().call_soon(self._flush)
@@ -89,30 +99,39 @@ class Connection:
             return await outcome
         finally:
             del self.open[task.token]
+            left = self._open_by_group.pop(group) - 1
+            if left:
+                self._open_by_group[group] = left
             self._attempt_ended(run_id)
 
     def _flush(self) -> None:
-        """Send the queued attempts: as many tasks as free slots (two per worker thread), the
-        attempts spread evenly over them, at most ``items_per_task`` each. With no slot free,
-        they wait for the next task to end: then they leave together, in fewer tasks (a
-        ``foreach`` window refilling item by item would otherwise send a task per item)."""
+        """Send the queued attempts in tasks of a group's share: its attempts in flight over
+        the cluster's worker threads, at most ``items_per_task`` each. Attempts short of a
+        share wait while the cluster has an attempt per thread to run, and leave once it may
+        not. (A ``foreach`` window refills item by item: sent at once, each refill would be a
+        task of its own, and the cluster's cost per task paid per item. A share leaves while
+        the tasks before it still run: as a window's items settle across the workers, a
+        share's worth of refills is queued before a worker's task ends.)"""
         self._flush_soon = False
         pending, self._pending = self._pending, {}
-        for (body, shared), queued in pending.items():
+        threads = self._thread_count()
+        starving = self._on_cluster < threads  # a worker thread may soon have nothing to run
+        spread_over = threads or 1 << 30  # no workers yet: one item per task
+        for group, queued in pending.items():
             items = [item for item in queued if not item[1].done()]  # not canceled meanwhile
             if not items:
                 continue
-            free = self._slots - self._tasks_out
-            if free <= 0:
-                self._pending[body, shared] = items
-                continue
-            size = -(-len(items) // free)
+            size = -(-self._open_by_group.get(group, len(items)) // spread_over)
             if self.items_per_task is not None:
                 size = min(size, self.items_per_task)
-            for start in range(0, len(items), size):
-                self._submit(body, shared, items[start : start + size])
+            ready = len(items) if starving else len(items) - len(items) % size
+            for start in range(0, ready, size):
+                self._submit(group, items[start : min(start + size, ready)])
+            if ready < len(items):
+                self._pending[group] = items[ready:]
 
-    def _submit(self, body: Body, shared: Any, items: list[_Item]) -> None:
+    def _submit(self, group: tuple[Body, Any], items: list[_Item]) -> None:
+        body, shared = group
         task = _Task(items)
         first = items[0][0]
         try:
@@ -131,7 +150,7 @@ class Connection:
             return
         for item in items:
             item[1].add_done_callback(functools.partial(self._settled, task))
-        self._tasks_out += 1
+        self._on_cluster += len(items)
         self._spawn(self._await(task))
 
     async def _await(self, task: _Task) -> None:
@@ -152,15 +171,13 @@ class Connection:
         _fail(task.items, ExecutorError("the Dask task stopped before running this item"))
 
     def _settled(self, task: _Task, outcome: asyncio.Future[Outcome]) -> None:
-        """One attempt of ``task`` settled (relayed, fetched, failed or canceled). Once all
-        are, its slot is free (items waiting leave), and a task with a canceled attempt is
-        dropped: at once if not running yet, else its body sees the abort."""
+        """One attempt of ``task`` settled (relayed, fetched, failed or canceled): attempts
+        waiting may leave now. Once all of the task's are settled, a task with a canceled
+        attempt is dropped: at once if not running yet, else its body sees the abort."""
+        self._on_cluster -= 1
         task.left -= 1
         task.canceled = task.canceled or outcome.cancelled()
-        if task.left:
-            return
-        self._tasks_out -= 1
-        if task.canceled and not task.future.done():
+        if not task.left and task.canceled and not task.future.done():
             self._spawn(self.client.cancel([task.future], force=True))
         if self._pending and not self._flush_soon:
             self._flush()
