@@ -11,6 +11,7 @@ which holds the client and the scheduler, plus the workers), which depends littl
 
     python benchmarks/dask_foreach.py            # needs rxflow[dask]; a few minutes
     python benchmarks/dask_foreach.py --reps 1 --quick
+    python benchmarks/dask_foreach.py --no-profiler   # Dask's worker profiler off, (b) and (c)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import dask
 import distributed
 import psutil
 from rxflow import StepContext, create_step, create_workflow
@@ -112,7 +114,7 @@ async def case(
     }
 
 
-async def main(reps: int, quick: bool) -> None:
+async def main(reps: int, quick: bool, profiler: bool) -> None:
     per_ms = loops_per_ms()
     cases = [(400, 10), (10_000, 1)] if not quick else [(200, 10), (2_000, 1)]
     print(f"cpus: {os.cpu_count()}, reps: median of {reps} after a warm-up run")
@@ -122,6 +124,11 @@ async def main(reps: int, quick: bool) -> None:
         "| a/b | b/c | rxflow over Dask per item: wall us, CPU us | load |"
     )
     print("|---|---|---|---|---|---|---|---|")
+    if not profiler:
+        # Workers sample their threads' stacks every 10 ms for the dashboard; with pure-Python
+        # items each sample waits for the GIL. Set before the workers start: they inherit it.
+        dask.config.set({"distributed.worker.profile.enabled": False})
+        print("Dask's worker profiler: off")
     async with (
         distributed.LocalCluster(
             processes=True,
@@ -153,5 +160,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="smaller item counts")
+    parser.add_argument(
+        "--no-profiler",
+        dest="profiler",
+        action="store_false",
+        help="turn Dask's statistical profiler off on the workers (for (b) and (c) alike)",
+    )
     options = parser.parse_args()
-    asyncio.run(main(options.reps, options.quick))
+    asyncio.run(main(options.reps, options.quick, options.profiler))
