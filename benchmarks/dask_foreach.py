@@ -117,6 +117,11 @@ async def case(
 async def main(reps: int, quick: bool, profiler: bool) -> None:
     per_ms = loops_per_ms()
     cases = [(400, 10), (10_000, 1)] if not quick else [(200, 10), (2_000, 1)]
+    if not profiler:
+        # Workers sample their threads' stacks every 10 ms for the dashboard; with pure-Python
+        # items each sample waits for the GIL. Set before the workers start: they inherit it.
+        dask.config.set({"distributed.worker.profile.enabled": False})
+        print("Dask's worker profiler: off")
     print(f"cpus: {os.cpu_count()}, reps: median of {reps} after a warm-up run")
     print(f"{per_ms} loops per ms; foreach concurrency {CONCURRENCY}; 2 worker processes")
     print(
@@ -124,11 +129,6 @@ async def main(reps: int, quick: bool, profiler: bool) -> None:
         "| a/b | b/c | rxflow over Dask per item: wall us, CPU us | load |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    if not profiler:
-        # Workers sample their threads' stacks every 10 ms for the dashboard; with pure-Python
-        # items each sample waits for the GIL. Set before the workers start: they inherit it.
-        dask.config.set({"distributed.worker.profile.enabled": False})
-        print("Dask's worker profiler: off")
     async with (
         distributed.LocalCluster(
             processes=True,
