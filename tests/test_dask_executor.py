@@ -3,6 +3,7 @@ local run, bodies in worker processes, the step context on a worker, suspend and
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -305,6 +306,37 @@ async def test_waiting_items_share_tasks_unless_told_one_per_task(cluster: Any) 
     assert len(sizes_by_option[None]) <= 3 and max(sizes_by_option[None]) == 8
     assert max(sizes_by_option[3]) == 3 and len(sizes_by_option[3]) <= 7
     assert sizes_by_option[1] == [1] * 16
+
+
+async def test_items_are_spread_over_the_worker_threads_the_cluster_has_now() -> None:
+    # A cluster that grows after the executor connected: tasks follow its new thread count
+    # (8 items on 1 thread: one task of up to 8; on 2 threads: tasks of 4).
+    import distributed
+
+    async with (
+        distributed.LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=False,
+            asynchronous=True,
+            dashboard_address="127.0.0.1:0",
+        ) as cluster,
+        distributed.Client(cluster, asynchronous=True, set_as_default=False) as client,
+        DaskExecutor(client=client) as dask,
+    ):
+        step = create_step(id="key", execute=steps.task_key)
+        _, one_thread = await _foreach(dask, step, list(range(8)), concurrency=8)
+        cluster.scale(2)
+        await within(_threads_seen(client, 2), 30)
+        _, two_threads = await _foreach(dask, step, list(range(8)), concurrency=8)
+    assert max(Counter(one_thread.result).values()) >= 7  # the first item may leave alone
+    assert max(Counter(two_threads.result).values()) == 4
+
+
+async def _threads_seen(client: Any, count: int) -> None:
+    """Once the client's view of the cluster (refreshed every 2 s) has ``count`` threads."""
+    while client.scheduler_info().get("total_threads") != count:
+        await asyncio.sleep(0.1)
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "2"])
